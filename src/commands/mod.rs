@@ -1,0 +1,28 @@
+//! One module per command: each takes parsed arguments and returns an exit code.
+
+pub mod export;
+pub mod plan;
+pub mod validate;
+
+use crate::cli::Global;
+use crate::error::UsageError;
+use crate::playbook::{self, Validated};
+use std::path::{Path, PathBuf};
+
+/// The playbook path: `--playbook`, `DSR_PLAYBOOK`, or `./dsr.yaml`.
+pub fn playbook_path(global: &Global, explicit: Option<&Path>) -> Result<PathBuf, UsageError> {
+    if let Some(p) = explicit.or(global.playbook.as_deref()) {
+        return Ok(p.to_path_buf());
+    }
+    let default = PathBuf::from("dsr.yaml");
+    if default.is_file() {
+        return Ok(default);
+    }
+    Err(UsageError::new("no playbook given").with_hint("pass --playbook FILE, set DSR_PLAYBOOK, or create ./dsr.yaml (try --playbook playbooks/demo.yaml)"))
+}
+
+/// Loads and validates; validation errors become one error listing them all.
+pub fn open_playbook(global: &Global, explicit: Option<&Path>) -> anyhow::Result<Validated> {
+    let path = playbook_path(global, explicit)?;
+    Ok(playbook::open(&path)?)
+}

@@ -1,0 +1,146 @@
+//! Connectors: one implementation of [`Connector`] per kind of system.
+//!
+//! The executor only knows the trait. Each kind lives in its own file with its config
+//! handling; the closed [`ConnectorKind`] enum is the list a playbook may name.
+
+pub mod mysql;
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+
+use crate::playbook::SystemSpec;
+use crate::playbook::validate::TableName;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One record as exported: column name -> value, in the source's column order.
+pub type Row = serde_json::Map<String, Value>;
+
+/// The connector kinds a playbook may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl ConnectorKind {
+    pub const ALL: [ConnectorKind; 3] = [
+        ConnectorKind::Postgres,
+        ConnectorKind::Mysql,
+        ConnectorKind::Sqlite,
+    ];
+
+    /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::Mysql),
+            "sqlite" => Some(Self::Sqlite),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+            Self::Sqlite => "sqlite",
+        }
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|k| k.name()).collect()
+    }
+}
+
+/// Receives rows as a connector streams them, so memory does not grow with row count.
+pub trait RowSink: Send {
+    fn row(&mut self, row: Row) -> Result<(), SinkError>;
+    /// Forget everything received so far (a retry starts over).
+    fn reset(&mut self) -> Result<(), SinkError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the export: {0}")]
+pub struct SinkError(#[from] pub std::io::Error);
+
+/// A find: rows of `table` where any `matches` column equals any of its values.
+pub struct FindRequest<'a> {
+    pub table: &'a TableName,
+    /// `None`: every column.
+    pub columns: Option<&'a [String]>,
+    pub matches: &'a [(String, Vec<Value>)],
+    /// Longest wait for the next row (or the first) before the call counts as hung.
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("cannot connect: {message}")]
+    Connect { message: String, transient: bool },
+    #[error("{message}")]
+    Query { message: String, transient: bool },
+    #[error("table {0} not found")]
+    NoTable(String),
+    #[error("column '{column}' not found in {table} (it has: {available})")]
+    NoColumn {
+        table: String,
+        column: String,
+        available: String,
+    },
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ConnectorError {
+    /// Worth retrying: the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect { transient, .. } | Self::Query { transient, .. } => *transient,
+            Self::Timeout(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What every connector kind does.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    /// Streams the matching rows into `sink`; returns how many there were.
+    async fn find(
+        &self,
+        req: &FindRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError>;
+}
+
+/// Opens the connector for a system. Connections are made lazily, on the first call, so that
+/// a system that is down fails its own steps and nothing else.
+pub async fn open(
+    system: &SystemSpec,
+    base_dir: &Path,
+) -> Result<Arc<dyn Connector>, ConnectorError> {
+    let url = match &system.config.url {
+        Some(t) => Some(
+            crate::playbook::interpolate::resolve(t, base_dir)
+                .map_err(|e| ConnectorError::Config(e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(match system.kind {
+        ConnectorKind::Postgres => Arc::new(postgres::PostgresConnector::open(system, url)?),
+        ConnectorKind::Mysql => Arc::new(mysql::MysqlConnector::open(system, url)?),
+        ConnectorKind::Sqlite => {
+            Arc::new(sqlite::SqliteConnector::open(system, url, base_dir).await?)
+        }
+    })
+}

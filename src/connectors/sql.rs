@@ -1,0 +1,264 @@
+//! What the SQL connectors share: identifier quoting, error classification, value scrubbing,
+//! and streaming with an idle timeout.
+
+use super::{ConnectorError, FindRequest};
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Quotes an identifier for PostgreSQL and SQLite (`"a""b"`).
+pub fn quote_double(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Quotes an identifier for MySQL/MariaDB (`` `a``b` ``).
+pub fn quote_backtick(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// How many values go into one `IN (…)` list.
+pub const IN_BATCH: usize = 1000;
+
+/// Splits the match values into batches of at most `size` values in total, keeping each
+/// column's values together with its column.
+pub fn batches(matches: &[(String, Vec<Value>)], size: usize) -> Vec<Vec<(String, Vec<Value>)>> {
+    let mut out = Vec::new();
+    let mut current: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut count = 0;
+    for (column, values) in matches {
+        for chunk in values.chunks(size.max(1)) {
+            if count + chunk.len() > size && !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+                count = 0;
+            }
+            count += chunk.len();
+            match current.iter_mut().find(|(c, _)| c == column) {
+                Some((_, v)) => v.extend(chunk.iter().cloned()),
+                None => current.push((column.clone(), chunk.to_vec())),
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Whether rows can come back twice across batches (a row matched by two columns whose values
+/// landed in different batches), so the connector must drop repeats.
+pub fn needs_dedup(batches: &[Vec<(String, Vec<Value>)>]) -> bool {
+    batches.len() > 1
+        && batches
+            .iter()
+            .flatten()
+            .map(|(c, _)| c)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1
+}
+
+/// A value as text, for databases that compare against text parameters.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Removes every searched-for value from a database's message: errors end up in reports and
+/// logs, which must not hold personal data.
+pub fn scrub(message: &str, req: &FindRequest<'_>) -> String {
+    let mut out = message.to_string();
+    for (_, values) in req.matches {
+        for v in values {
+            let text = value_text(v);
+            if text.len() >= 3 {
+                out = out.replace(&text, "[value]");
+            }
+        }
+    }
+    out
+}
+
+/// Turns an sqlx error into a connector error, deciding whether a retry can help.
+pub fn classify(e: sqlx::Error, req: &FindRequest<'_>) -> ConnectorError {
+    use std::io::ErrorKind as K;
+    match e {
+        sqlx::Error::Io(io) => {
+            let transient = matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::TimedOut
+                    | K::BrokenPipe
+                    | K::UnexpectedEof
+                    | K::NotConnected
+            );
+            ConnectorError::Connect {
+                message: io.kind().to_string(),
+                transient,
+            }
+        }
+        sqlx::Error::PoolTimedOut => ConnectorError::Connect {
+            message: "timed out waiting for a connection".into(),
+            transient: true,
+        },
+        sqlx::Error::Tls(_) => ConnectorError::Connect {
+            message: "TLS handshake failed".into(),
+            transient: false,
+        },
+        sqlx::Error::Configuration(_) => {
+            ConnectorError::Config("the connection url is not valid".into())
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            // PostgreSQL: serialization failure, deadlock, shutdown, connection exceptions.
+            // MySQL: deadlock (1213), lock wait timeout (1205), server gone (2006/2013).
+            let transient = matches!(
+                code.as_str(),
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "1213" | "1205" | "2006" | "2013"
+            ) || code.starts_with("08");
+            let message = scrub(db.message(), req);
+            let message = if code.is_empty() {
+                message
+            } else {
+                format!("{message} (code {code})")
+            };
+            if !transient
+                && (message.contains("Access denied") || code == "28P01" || code == "28000")
+            {
+                return ConnectorError::Connect {
+                    message,
+                    transient: false,
+                };
+            }
+            ConnectorError::Query { message, transient }
+        }
+        other => ConnectorError::Query {
+            message: scrub(&other.to_string(), req),
+            transient: false,
+        },
+    }
+}
+
+/// The next item of a row stream, or a timeout error when the database goes quiet for longer
+/// than `idle`. The limit is per row, not per query, so large exports are not cut off.
+pub async fn next_within<S, T>(
+    stream: &mut S,
+    idle: Duration,
+    req: &FindRequest<'_>,
+) -> Result<Option<T>, ConnectorError>
+where
+    S: Stream<Item = Result<T, sqlx::Error>> + Unpin,
+{
+    match tokio::time::timeout(idle, stream.next()).await {
+        Err(_) => Err(ConnectorError::Timeout(idle)),
+        Ok(None) => Ok(None),
+        Ok(Some(Ok(v))) => Ok(Some(v)),
+        Ok(Some(Err(e))) => Err(classify(e, req)),
+    }
+}
+
+/// Drops rows already seen, for finds split into batches over several columns.
+#[derive(Default)]
+pub struct Dedup {
+    active: bool,
+    seen: std::collections::HashSet<[u8; 32]>,
+}
+
+impl Dedup {
+    pub fn new(active: bool) -> Self {
+        Self {
+            active,
+            seen: Default::default(),
+        }
+    }
+
+    /// True when the row is new (always, when dedup is off).
+    pub fn first_time(&mut self, row: &super::Row) -> bool {
+        if !self.active {
+            return true;
+        }
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(serde_json::to_vec(row).unwrap_or_default()).into();
+        self.seen.insert(digest)
+    }
+}
+
+/// Checks that every column the request names exists; the error lists what does.
+pub fn check_columns(
+    table: &str,
+    existing: &[String],
+    req: &FindRequest<'_>,
+) -> Result<(), ConnectorError> {
+    let wanted = req
+        .matches
+        .iter()
+        .map(|(c, _)| c)
+        .chain(req.columns.into_iter().flatten());
+    for column in wanted {
+        if !existing.iter().any(|e| e == column) {
+            return Err(ConnectorError::NoColumn {
+                table: table.to_string(),
+                column: column.clone(),
+                available: existing.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Hex text for binary values: `\x` then lower-case hex, as PostgreSQL prints bytea.
+pub fn bytes_text(bytes: &[u8]) -> String {
+    format!("\\x{}", hex::encode(bytes))
+}
+
+/// Parses a decimal as an exact JSON number; falls back to text for NaN and the like.
+pub fn exact_number(text: &str) -> Value {
+    match serde_json::from_str::<serde_json::Number>(text.trim()) {
+        Ok(n) => Value::Number(n),
+        Err(_) => Value::String(text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quotes_identifiers() {
+        assert_eq!(quote_double("Order\"s"), "\"Order\"\"s\"");
+        assert_eq!(quote_backtick("se`lect"), "`se``lect`");
+    }
+
+    #[test]
+    fn batches_keep_columns_and_sizes() {
+        let m = vec![
+            ("a".to_string(), vec![json!(1), json!(2), json!(3)]),
+            ("b".to_string(), vec![json!(4)]),
+        ];
+        let b = batches(&m, 2);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0], vec![("a".to_string(), vec![json!(1), json!(2)])]);
+        assert_eq!(
+            b[1],
+            vec![
+                ("a".to_string(), vec![json!(3)]),
+                ("b".to_string(), vec![json!(4)])
+            ]
+        );
+        assert!(needs_dedup(&b));
+        assert!(!needs_dedup(&batches(&m, 10)));
+    }
+
+    #[test]
+    fn exact_numbers_keep_every_digit() {
+        assert_eq!(
+            exact_number("12345678901234567890.123456789").to_string(),
+            "12345678901234567890.123456789"
+        );
+        assert_eq!(exact_number("NaN"), json!("NaN"));
+    }
+}

@@ -1,0 +1,21 @@
+//! dsr answers data-subject requests across every system that holds customer data.
+//!
+//! The path a request takes:
+//!
+//! 1. [`playbook`] loads the YAML playbook, resolves `${env:…}` secrets by reference and
+//!    validates it, with file/line/column for every problem.
+//! 2. [`identity`] turns the command line into the request's starting identities.
+//! 3. [`plan`] turns playbook + request into an ordered DAG of steps (pure, no I/O).
+//! 4. [`run`] executes the DAG concurrently through [`connectors`], within limits, with
+//!    retries on transient errors, one system's failure never stopping the others.
+//! 5. [`output`] writes the export bundle (streamed), the report and the person's index page.
+
+pub mod cli;
+pub mod commands;
+pub mod connectors;
+pub mod error;
+pub mod identity;
+pub mod output;
+pub mod plan;
+pub mod playbook;
+pub mod run;

@@ -1,0 +1,76 @@
+//! Thin entry point: parse, run one command, map the result to a documented exit code.
+
+use clap::Parser;
+use dsr::cli::{Cli, Command};
+use dsr::error::{Exit, UsageError};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Exit::BadInput as u8
+            } else {
+                0
+            });
+        }
+    };
+    init_logging(cli.global.verbose, cli.global.quiet);
+    match run(&cli) {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_none()
+                && e.downcast_ref::<dsr::playbook::Diagnostics>().is_none()
+            {
+                tracing::debug!("error chain: {e:?}");
+            }
+            ExitCode::from(Exit::BadInput as u8)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<Exit> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Validate { file } => dsr::commands::validate::run(g, file.as_deref()),
+        Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
+        Command::Export { subject, out } => {
+            runtime()?.block_on(dsr::commands::export::run(g, subject, out.as_deref()))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        _ => "debug",
+    };
+    // Only dsr's own events: driver internals may log query text with values in it.
+    let filter = tracing_subscriber::EnvFilter::new(format!("warn,dsr={level}"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

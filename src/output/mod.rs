@@ -1,0 +1,8 @@
+//! What dsr writes: the export bundle, the report, the person's index page, tables and
+//! progress for people at a terminal.
+
+pub mod bundle;
+pub mod index;
+pub mod progress;
+pub mod report;
+pub mod tables;

@@ -1,0 +1,23 @@
+//! Playbooks: the YAML files that list every system holding customer data, what each field
+//! is, why it is kept, and how a request reaches it.
+//!
+//! `load` reads and parses, `validate` checks and resolves references, `model` is the file's
+//! shape, `interpolate` resolves `${env:…}`/`${file:…}` secrets, `spans` maps field paths to
+//! lines so every error points into the file.
+
+pub mod diagnostic;
+pub mod interpolate;
+pub mod load;
+pub mod model;
+pub mod spans;
+pub mod validate;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use validate::{CollectionId, CollectionSpec, EraseStrategy, Source, SystemSpec, Validated};
+
+use std::path::Path;
+
+/// Loads and validates in one step.
+pub fn open(path: &Path) -> Result<Validated, Diagnostics> {
+    validate::validate(load::load(path)?)
+}

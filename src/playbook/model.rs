@@ -1,0 +1,140 @@
+//! The playbook's serde types: exactly what a playbook file may say, nothing more.
+//!
+//! Every struct denies unknown keys, so a typo (`colections:`) is an error with a location
+//! instead of a silently ignored section. Cross-references (a `match` that names another
+//! collection's `provides`) are plain strings here; `validate` resolves them.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A whole playbook file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    /// Format version; only `1` exists.
+    pub version: u32,
+    /// The controller: who answers the request.
+    pub organisation: String,
+    /// Where the person can reach the controller's privacy team (shown in the export index).
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// The supervisory authority the person may complain to (shown in the export index).
+    #[serde(default)]
+    pub supervisory_authority: Option<String>,
+    /// Default regulation for deadlines (`gdpr`, `uk_gdpr`, `ccpa`, `lgpd`, ...).
+    #[serde(default)]
+    pub regulation: Option<String>,
+    /// Identity kinds a request may start from (`email`, `phone`, `user_id`, ...).
+    pub identities: Vec<String>,
+    /// Every system that holds customer data, by name.
+    pub systems: BTreeMap<String, System>,
+}
+
+/// One system: a database, a SaaS account, a service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct System {
+    /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`.
+    pub connector: String,
+    /// Connection URL; may hold `${env:VAR}` / `${file:PATH}` references, never inline secrets.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// SQLite only: path of the database file, relative to the playbook.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// SQLite only: SQL file (relative to the playbook) that creates the database when the file
+    /// does not exist yet. Meant for demos and tests.
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// Default schema (PostgreSQL) or database (MySQL) for unqualified table names.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// What the system is, in words the person understands.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Why the data is kept (Art. 15(1)(a)).
+    pub purpose: String,
+    /// Legal basis under Art. 6 GDPR.
+    pub legal_basis: String,
+    /// How long the data is kept, or the criteria (Art. 15(1)(d)).
+    pub retention: String,
+    /// Who receives the data (Art. 15(1)(c)).
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// Where the data came from when not from the person (Art. 15(1)(g)).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// How many calls may run against this system at once.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Per-call time limit, e.g. `30s`, `2m`, `500ms`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// How many times a transient failure is retried.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// The tables (or resources) that hold personal data.
+    #[serde(default)]
+    pub collections: BTreeMap<String, Collection>,
+}
+
+/// One table or resource inside a system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collection {
+    /// Table name when it differs from the collection name; `schema.table` is allowed.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// What the collection holds, in plain words.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// column -> reference (`identity.email`, `users.user_id`, `app_db.users.user_id`).
+    /// A row matches when any listed column equals any value its reference yields.
+    #[serde(default, rename = "match")]
+    pub match_on: BTreeMap<String, String>,
+    /// name -> column: values from the matched rows that later collections can match on.
+    #[serde(default)]
+    pub provides: BTreeMap<String, String>,
+    /// column -> field description. When present, only these columns (and the provided ones)
+    /// are exported; when absent, every column is.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Field>,
+    /// What erasure does to this collection.
+    #[serde(default)]
+    pub erase: Option<RawErase>,
+}
+
+/// What one column holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Data category, dotted lower case: `contact.email`, `name`, `financial.payment`.
+    pub category: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The erase strategy as written: `delete`, `keep`, or a map with `mask`/`keep` and `because`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawErase {
+    Word(String),
+    Detailed(RawEraseDetail),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEraseDetail {
+    /// column -> masking method (`null`, `redact`, `hash`, `random`, `truncate_date`).
+    #[serde(default)]
+    pub mask: Option<BTreeMap<String, String>>,
+    /// Keep the rows untouched (a retention exception); requires `because`.
+    #[serde(default)]
+    pub keep: Option<bool>,
+    /// Delete the rows.
+    #[serde(default)]
+    pub delete: Option<bool>,
+    /// Why data is kept or only masked: recorded in every report.
+    #[serde(default)]
+    pub because: Option<String>,
+}

@@ -1,0 +1,966 @@
+//! Everything that can be checked without touching a system: names, kinds, references,
+//! the identity graph's shape, secrets' availability. Returns either a [`Validated`]
+//! playbook whose references are resolved, or every problem found (not only the first).
+
+use super::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use super::interpolate::{self, Reference};
+use super::load::Loaded;
+use super::model::{self, RawErase};
+use crate::connectors::ConnectorKind;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+/// Legal bases of GDPR Art. 6(1).
+pub const LEGAL_BASES: [&str; 6] = [
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interests",
+];
+
+/// Regulations whose deadlines dsr knows.
+pub const REGULATIONS: [&str; 6] = ["gdpr", "uk_gdpr", "ccpa", "lgpd", "pipeda", "vcdpa"];
+
+/// Masking methods for `erase: { mask: { column: METHOD } }`.
+pub const MASK_METHODS: [&str; 5] = ["null", "redact", "hash", "random", "truncate_date"];
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_SYSTEM_CONCURRENCY: usize = 4;
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// A collection's address: `system.collection`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CollectionId {
+    pub system: String,
+    pub collection: String,
+}
+
+impl fmt::Display for CollectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.system, self.collection)
+    }
+}
+
+/// Where a match column gets its values from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// An identity given in the request (`identity.email`).
+    Identity(String),
+    /// Values another collection provides (`users.user_id`).
+    Provided { from: CollectionId, name: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Identity(kind) => write!(f, "identity.{kind}"),
+            Source::Provided { from, name } => write!(f, "{from}.{name}"),
+        }
+    }
+}
+
+/// One `match` entry: rows whose `column` equals a value from `source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub column: String,
+    pub source: Source,
+}
+
+/// A table name, optionally schema-qualified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// What erasure does to a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EraseStrategy {
+    Delete,
+    Mask {
+        fields: BTreeMap<String, String>,
+        because: Option<String>,
+    },
+    Keep {
+        because: String,
+    },
+}
+
+impl fmt::Display for EraseStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EraseStrategy::Delete => f.write_str("delete"),
+            EraseStrategy::Mask { fields, .. } => {
+                let parts: Vec<String> = fields.iter().map(|(c, m)| format!("{c}:{m}")).collect();
+                write!(f, "mask {}", parts.join(", "))
+            }
+            EraseStrategy::Keep { .. } => f.write_str("keep"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CollectionSpec {
+    pub id: CollectionId,
+    pub table: TableName,
+    pub inputs: Vec<Input>,
+    pub provides: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, model::Field>,
+    pub description: Option<String>,
+    pub erase: Option<EraseStrategy>,
+}
+
+impl CollectionSpec {
+    /// Collections this one waits for.
+    pub fn upstream(&self) -> BTreeSet<CollectionId> {
+        self.inputs
+            .iter()
+            .filter_map(|i| match &i.source {
+                Source::Provided { from, .. } => Some(from.clone()),
+                Source::Identity(_) => None,
+            })
+            .collect()
+    }
+
+    /// The columns to read: `None` means every column.
+    pub fn columns(&self) -> Option<Vec<String>> {
+        if self.fields.is_empty() {
+            return None;
+        }
+        let mut cols: Vec<String> = self.fields.keys().cloned().collect();
+        for c in self.provides.values() {
+            if !cols.contains(c) {
+                cols.push(c.clone());
+            }
+        }
+        Some(cols)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SystemSpec {
+    pub name: String,
+    pub kind: ConnectorKind,
+    pub config: model::System,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub retries: u32,
+    pub collections: BTreeMap<String, CollectionSpec>,
+}
+
+/// A playbook that passed every check, with references resolved.
+#[derive(Debug)]
+pub struct Validated {
+    pub loaded: Loaded,
+    pub systems: BTreeMap<String, SystemSpec>,
+}
+
+impl Validated {
+    pub fn collection(&self, id: &CollectionId) -> Option<&CollectionSpec> {
+        self.systems
+            .get(&id.system)?
+            .collections
+            .get(&id.collection)
+    }
+
+    pub fn identities(&self) -> &[String] {
+        &self.loaded.playbook.identities
+    }
+}
+
+struct Checker<'a> {
+    loaded: &'a Loaded,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn at_key(&mut self, path: &[&str], message: impl Into<String>, hint: Option<String>) {
+        self.push(path, false, message.into(), hint);
+    }
+
+    fn at_value(&mut self, path: &[&str], message: impl Into<String>, hint: Option<String>) {
+        self.push(path, true, message.into(), hint);
+    }
+
+    fn push(&mut self, path: &[&str], value: bool, message: String, hint: Option<String>) {
+        let owned: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        let pos = if value {
+            self.loaded.spans.value(&owned)
+        } else {
+            self.loaded.spans.key(&owned)
+        };
+        self.out.push(Diagnostic {
+            file: self.loaded.display_path(),
+            pos,
+            field: path.join("."),
+            message,
+            hint,
+        });
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn is_identity_kind(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_category(s: &str) -> bool {
+    !s.is_empty() && s.split('.').all(is_identity_kind)
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control)
+}
+
+fn hint_for(word: &str, candidates: &[&str]) -> Option<String> {
+    match did_you_mean(word, candidates.iter().copied()) {
+        Some(c) => Some(format!("did you mean '{c}'?")),
+        None => Some(format!("expected one of: {}", candidates.join(", "))),
+    }
+}
+
+/// Parses `30s`, `500ms`, `2m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        _ => None,
+    }
+    .filter(|d| !d.is_zero())
+}
+
+/// Checks a whole playbook. Pure but for environment and secret-file existence checks.
+pub fn validate(loaded: Loaded) -> Result<Validated, Diagnostics> {
+    let mut c = Checker {
+        loaded: &loaded,
+        out: Vec::new(),
+    };
+    let pb = &loaded.playbook;
+    if pb.version != 1 {
+        c.at_value(
+            &["version"],
+            format!("unsupported version {}", pb.version),
+            Some("this dsr reads version: 1".into()),
+        );
+    }
+    if let Some(reg) = &pb.regulation
+        && !REGULATIONS.contains(&reg.as_str())
+    {
+        c.at_value(
+            &["regulation"],
+            format!("unknown regulation '{reg}'"),
+            hint_for(reg, &REGULATIONS),
+        );
+    }
+    if pb.identities.is_empty() {
+        c.at_key(
+            &["identities"],
+            "no identity kinds declared",
+            Some("add e.g. `identities: [email]`".into()),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, kind) in pb.identities.iter().enumerate() {
+        let idx = i.to_string();
+        if !is_identity_kind(kind) {
+            c.at_value(
+                &["identities", &idx],
+                format!("'{kind}' is not a valid identity kind"),
+                Some("use lower case letters, digits and '_', e.g. user_id".into()),
+            );
+        }
+        if !seen.insert(kind.as_str()) {
+            c.at_value(
+                &["identities", &idx],
+                format!("identity kind '{kind}' is declared twice"),
+                None,
+            );
+        }
+    }
+    if pb.systems.is_empty() {
+        c.at_key(&["systems"], "no systems declared", None);
+    }
+
+    let mut systems = BTreeMap::new();
+    for (sys_name, sys) in &pb.systems {
+        if let Some(spec) = check_system(&mut c, sys_name, sys) {
+            systems.insert(sys_name.clone(), spec);
+        }
+    }
+    resolve_references(&mut c, &mut systems);
+    check_graph(&mut c, &systems);
+
+    if c.out.is_empty() {
+        Ok(Validated { loaded, systems })
+    } else {
+        let mut out = c.out;
+        out.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+        Err(Diagnostics(out))
+    }
+}
+
+fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<SystemSpec> {
+    let base = ["systems", name];
+    let path = |rest: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(rest.iter().copied()).collect()
+    };
+    let mut ok = true;
+    if !is_name(name) {
+        c.at_key(
+            &base,
+            format!("'{name}' is not a valid system name"),
+            Some("use letters, digits, '_' and '-'".into()),
+        );
+        ok = false;
+    }
+    let kind = match ConnectorKind::parse(&sys.connector) {
+        Some(k) => Some(k),
+        None => {
+            let names = ConnectorKind::names();
+            c.at_value(
+                &path(&["connector"]),
+                format!("unknown connector kind '{}'", sys.connector),
+                hint_for(&sys.connector, &names),
+            );
+            None
+        }
+    };
+    if !LEGAL_BASES.contains(&sys.legal_basis.as_str()) {
+        c.at_value(
+            &path(&["legal_basis"]),
+            format!("unknown legal basis '{}'", sys.legal_basis),
+            hint_for(&sys.legal_basis, &LEGAL_BASES),
+        );
+    }
+    for (field, text) in [("purpose", &sys.purpose), ("retention", &sys.retention)] {
+        if text.trim().is_empty() {
+            c.at_value(
+                &path(&[field]),
+                format!("{field} is empty"),
+                Some("the export index tells the person this; write it in plain words".into()),
+            );
+        }
+    }
+    let timeout = match &sys.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => parse_duration(t).unwrap_or_else(|| {
+            c.at_value(
+                &path(&["timeout"]),
+                format!("'{t}' is not a duration"),
+                Some("write e.g. 30s, 500ms or 2m".into()),
+            );
+            DEFAULT_TIMEOUT
+        }),
+    };
+    if sys.concurrency == Some(0) {
+        c.at_value(
+            &path(&["concurrency"]),
+            "concurrency must be at least 1",
+            None,
+        );
+    }
+    if let Some(kind) = kind {
+        check_location(c, name, sys, kind);
+    }
+    if sys.collections.is_empty() {
+        c.at_key(
+            &base,
+            "no collections declared",
+            Some("list the tables that hold personal data under `collections:`".into()),
+        );
+    }
+    let mut collections = BTreeMap::new();
+    for (coll_name, coll) in &sys.collections {
+        if let Some(spec) = check_collection(c, name, coll_name, coll) {
+            collections.insert(coll_name.clone(), spec);
+        }
+    }
+    let kind = kind?;
+    ok.then(|| SystemSpec {
+        name: name.to_string(),
+        kind,
+        config: sys.clone(),
+        timeout,
+        concurrency: sys.concurrency.unwrap_or(DEFAULT_SYSTEM_CONCURRENCY).max(1),
+        retries: sys.retries.unwrap_or(DEFAULT_RETRIES),
+        collections,
+    })
+}
+
+/// Connection settings: the right ones for the kind, secrets by reference only.
+fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: ConnectorKind) {
+    let base = ["systems", name];
+    let p = |f: &'static str| -> [&str; 3] { [base[0], base[1], f] };
+    match kind {
+        ConnectorKind::Sqlite => {
+            if sys.url.is_some() == sys.path.is_some() {
+                c.at_key(
+                    &base,
+                    "a sqlite system needs exactly one of `path` or `url`",
+                    Some("e.g. `path: data/app.db` (relative to the playbook)".into()),
+                );
+            }
+        }
+        ConnectorKind::Postgres | ConnectorKind::Mysql => {
+            if sys.url.is_none() {
+                c.at_key(
+                    &base,
+                    format!("a {} system needs `url`", kind.name()),
+                    Some("e.g. `url: ${env:APP_DB_URL}`".into()),
+                );
+            }
+            for f in ["path", "seed"] {
+                let set = if f == "path" {
+                    sys.path.is_some()
+                } else {
+                    sys.seed.is_some()
+                };
+                if set {
+                    c.at_key(&p(f), format!("`{f}` applies to sqlite systems only"), None);
+                }
+            }
+        }
+    }
+    if let Some(url) = &sys.url {
+        if inline_password(url) {
+            c.at_value(&p("url"), "the url holds a password inline", Some("put the secret in the environment and write `url: ${env:APP_DB_URL}` or `${file:PATH}`".into()));
+        }
+        check_references(c, &p("url"), url);
+    }
+    if let Some(path) = &sys.path {
+        check_references(c, &p("path"), path);
+    }
+    if let Some(seed) = &sys.seed
+        && !c.loaded.dir.join(seed).is_file()
+    {
+        c.at_value(
+            &p("seed"),
+            format!("seed file '{seed}' not found"),
+            Some("the path is relative to the playbook".into()),
+        );
+    }
+}
+
+/// `scheme://user:password@host` with a literal password.
+fn inline_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return false;
+    };
+    match userinfo.split_once(':') {
+        Some((_, pw)) => !pw.is_empty() && !pw.starts_with("${"),
+        None => false,
+    }
+}
+
+fn check_references(c: &mut Checker<'_>, path: &[&str], template: &str) {
+    match interpolate::references(template) {
+        Err(e) => c.at_value(path, e.to_string(), None),
+        Ok(refs) => {
+            for r in refs {
+                match r {
+                    Reference::Env(var) if std::env::var_os(&var).is_none() => {
+                        c.at_value(
+                            path,
+                            format!("environment variable {var} is not set"),
+                            Some(format!("export {var}=… before running dsr")),
+                        );
+                    }
+                    Reference::File(file) if !c.loaded.dir.join(&file).is_file() => {
+                        c.at_value(
+                            path,
+                            format!("secret file '{file}' not found"),
+                            Some("the path is relative to the playbook".into()),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn check_collection(
+    c: &mut Checker<'_>,
+    sys: &str,
+    name: &str,
+    coll: &model::Collection,
+) -> Option<CollectionSpec> {
+    let base = ["systems", sys, "collections", name];
+    let errors_before = c.out.len();
+    if !is_name(name) {
+        c.at_key(
+            &base,
+            format!("'{name}' is not a valid collection name"),
+            Some("use letters, digits, '_' and '-'; set `table:` for other table names".into()),
+        );
+    }
+    let table_text = coll.table.clone().unwrap_or_else(|| name.to_string());
+    let table = match table_text.split('.').collect::<Vec<_>>().as_slice() {
+        [t] if is_identifier(t) => TableName {
+            schema: None,
+            name: t.to_string(),
+        },
+        [s, t] if is_identifier(s) && is_identifier(t) => TableName {
+            schema: Some(s.to_string()),
+            name: t.to_string(),
+        },
+        _ => {
+            let mut p = base.to_vec();
+            p.push("table");
+            c.at_value(
+                &p,
+                format!("'{table_text}' is not a table name"),
+                Some("write `table` or `schema.table`".into()),
+            );
+            TableName {
+                schema: None,
+                name: table_text.clone(),
+            }
+        }
+    };
+    if coll.match_on.is_empty() {
+        c.at_key(&base, "no identity can reach this collection: it has no `match`", Some("add e.g. `match: { email: identity.email }` or a reference to another collection's `provides`".into()));
+    }
+    for col in coll.match_on.keys().chain(coll.provides.values()) {
+        if !is_identifier(col) {
+            c.at_key(&base, format!("'{col}' is not a column name"), None);
+        }
+    }
+    for (fname, field) in &coll.fields {
+        if !is_category(&field.category) {
+            let p: Vec<&str> = base
+                .iter()
+                .copied()
+                .chain(["fields", fname.as_str(), "category"])
+                .collect();
+            c.at_value(
+                &p,
+                format!("'{}' is not a data category", field.category),
+                Some("use dotted lower-case words, e.g. contact.email".into()),
+            );
+        }
+    }
+    let erase = coll
+        .erase
+        .as_ref()
+        .and_then(|raw| check_erase(c, &base, raw));
+    // Inputs are resolved once every system is known.
+    let inputs = coll
+        .match_on
+        .keys()
+        .map(|col| Input {
+            column: col.clone(),
+            source: Source::Identity(String::new()),
+        })
+        .collect();
+    (c.out.len() == errors_before).then(|| CollectionSpec {
+        id: CollectionId {
+            system: sys.to_string(),
+            collection: name.to_string(),
+        },
+        table,
+        inputs,
+        provides: coll.provides.clone(),
+        fields: coll.fields.clone(),
+        description: coll.description.clone(),
+        erase,
+    })
+}
+
+fn check_erase(c: &mut Checker<'_>, base: &[&str], raw: &RawErase) -> Option<EraseStrategy> {
+    let mut p = base.to_vec();
+    p.push("erase");
+    match raw {
+        RawErase::Word(w) if w == "delete" => Some(EraseStrategy::Delete),
+        RawErase::Word(w) if w == "keep" => {
+            c.at_value(&p, "`keep` needs a reason", Some("write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`".into()));
+            None
+        }
+        RawErase::Word(w) => {
+            c.at_value(
+                &p,
+                format!("unknown erase strategy '{w}'"),
+                hint_for(w, &["delete", "keep", "mask"]),
+            );
+            None
+        }
+        RawErase::Detailed(d) => {
+            let chosen = [
+                d.mask.is_some(),
+                d.keep == Some(true),
+                d.delete == Some(true),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if chosen != 1 {
+                c.at_value(
+                    &p,
+                    "say exactly one of `mask`, `keep: true` or `delete: true`",
+                    None,
+                );
+                return None;
+            }
+            let because = d.because.clone().filter(|b| !b.trim().is_empty());
+            if d.delete == Some(true) {
+                return Some(EraseStrategy::Delete);
+            }
+            if d.keep == Some(true) {
+                return match because {
+                    Some(b) => Some(EraseStrategy::Keep { because: b }),
+                    None => {
+                        c.at_value(
+                            &p,
+                            "`keep` needs a reason in `because`",
+                            Some("the reason is recorded in every report".into()),
+                        );
+                        None
+                    }
+                };
+            }
+            let fields = d.mask.clone().unwrap_or_default();
+            if fields.is_empty() {
+                c.at_value(&p, "`mask` lists no columns", None);
+                return None;
+            }
+            let mut ok = true;
+            for (col, method) in &fields {
+                if !MASK_METHODS.contains(&method.as_str()) {
+                    let mut mp = p.clone();
+                    mp.extend(["mask", col.as_str()]);
+                    c.at_value(
+                        &mp,
+                        format!("unknown mask method '{method}'"),
+                        hint_for(method, &MASK_METHODS),
+                    );
+                    ok = false;
+                }
+            }
+            ok.then_some(EraseStrategy::Mask { fields, because })
+        }
+    }
+}
+
+/// What a reference string names before it is checked against the playbook.
+enum RawRef<'a> {
+    Identity(&'a str),
+    Local {
+        collection: &'a str,
+        name: &'a str,
+    },
+    Qualified {
+        system: &'a str,
+        collection: &'a str,
+        name: &'a str,
+    },
+}
+
+fn parse_ref(s: &str) -> Option<RawRef<'_>> {
+    match s.trim().split('.').collect::<Vec<_>>().as_slice() {
+        ["identity", kind] => Some(RawRef::Identity(kind)),
+        [coll, name] => Some(RawRef::Local {
+            collection: coll,
+            name,
+        }),
+        [sys, coll, name] => Some(RawRef::Qualified {
+            system: sys,
+            collection: coll,
+            name,
+        }),
+        _ => None,
+    }
+}
+
+fn resolve_references(c: &mut Checker<'_>, systems: &mut BTreeMap<String, SystemSpec>) {
+    let pb = &c.loaded.playbook;
+    // Every collection of the playbook, also those with other errors, so references to them
+    // do not produce follow-on noise.
+    let all: BTreeMap<CollectionId, &model::Collection> = pb
+        .systems
+        .iter()
+        .flat_map(|(s, sys)| {
+            sys.collections.iter().map(move |(n, coll)| {
+                (
+                    CollectionId {
+                        system: s.clone(),
+                        collection: n.clone(),
+                    },
+                    coll,
+                )
+            })
+        })
+        .collect();
+    let identities: Vec<&str> = pb.identities.iter().map(String::as_str).collect();
+    for (sys_name, sys) in &pb.systems {
+        for (coll_name, coll) in &sys.collections {
+            let mut inputs = Vec::new();
+            for (column, reference) in &coll.match_on {
+                let path = [
+                    "systems",
+                    sys_name.as_str(),
+                    "collections",
+                    coll_name.as_str(),
+                    "match",
+                    column.as_str(),
+                ];
+                if let Some(source) = resolve_one(c, &path, sys_name, reference, &all, &identities)
+                {
+                    inputs.push(Input {
+                        column: column.clone(),
+                        source,
+                    });
+                }
+            }
+            if let Some(spec) = systems
+                .get_mut(sys_name)
+                .and_then(|s| s.collections.get_mut(coll_name))
+            {
+                spec.inputs = inputs;
+            }
+        }
+    }
+}
+
+fn resolve_one(
+    c: &mut Checker<'_>,
+    path: &[&str],
+    here: &str,
+    reference: &str,
+    all: &BTreeMap<CollectionId, &model::Collection>,
+    identities: &[&str],
+) -> Option<Source> {
+    let Some(raw) = parse_ref(reference) else {
+        c.at_value(
+            path,
+            format!("'{reference}' is not a reference"),
+            Some("write identity.KIND, COLLECTION.NAME or SYSTEM.COLLECTION.NAME".into()),
+        );
+        return None;
+    };
+    let (id, name) = match raw {
+        RawRef::Identity(kind) => {
+            if identities.contains(&kind) {
+                return Some(Source::Identity(kind.to_string()));
+            }
+            let hint = match did_you_mean(kind, identities.iter().copied()) {
+                Some(s) => format!("did you mean 'identity.{s}'?"),
+                None => format!(
+                    "declare it in `identities:` (now: {})",
+                    identities.join(", ")
+                ),
+            };
+            c.at_value(
+                path,
+                format!("identity kind '{kind}' is not declared"),
+                Some(hint),
+            );
+            return None;
+        }
+        RawRef::Local { collection, name } => {
+            let local = CollectionId {
+                system: here.to_string(),
+                collection: collection.to_string(),
+            };
+            if all.contains_key(&local) {
+                (local, name)
+            } else {
+                let elsewhere: Vec<&CollectionId> = all
+                    .keys()
+                    .filter(|id| id.collection == collection)
+                    .collect();
+                match elsewhere.as_slice() {
+                    [one] => ((*one).clone(), name),
+                    [] => {
+                        let names: Vec<&str> =
+                            all.keys().map(|id| id.collection.as_str()).collect();
+                        let hint =
+                            did_you_mean(collection, names).map(|s| format!("did you mean '{s}'?"));
+                        c.at_value(path, format!("unknown collection '{collection}'"), hint);
+                        return None;
+                    }
+                    many => {
+                        let opts: Vec<String> =
+                            many.iter().map(|id| format!("{id}.{name}")).collect();
+                        c.at_value(
+                            path,
+                            format!("collection '{collection}' exists in several systems"),
+                            Some(format!("qualify it: {}", opts.join(" or "))),
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        RawRef::Qualified {
+            system,
+            collection,
+            name,
+        } => {
+            let id = CollectionId {
+                system: system.to_string(),
+                collection: collection.to_string(),
+            };
+            if !all.keys().any(|k| k.system == system) {
+                let names: BTreeSet<&str> = all.keys().map(|k| k.system.as_str()).collect();
+                let hint = did_you_mean(system, names).map(|s| format!("did you mean '{s}'?"));
+                c.at_value(path, format!("unknown system '{system}'"), hint);
+                return None;
+            }
+            if !all.contains_key(&id) {
+                let names: Vec<&str> = all
+                    .keys()
+                    .filter(|k| k.system == system)
+                    .map(|k| k.collection.as_str())
+                    .collect();
+                let hint = did_you_mean(collection, names).map(|s| format!("did you mean '{s}'?"));
+                c.at_value(
+                    path,
+                    format!("unknown collection '{collection}' in system '{system}'"),
+                    hint,
+                );
+                return None;
+            }
+            (id, name)
+        }
+    };
+    let provides = &all[&id].provides;
+    if !provides.contains_key(name) {
+        let hint = if provides.is_empty() {
+            format!("add `provides: {{ {name}: COLUMN }}` to {id}")
+        } else {
+            let names: Vec<&str> = provides.keys().map(String::as_str).collect();
+            match did_you_mean(name, names.iter().copied()) {
+                Some(s) => format!("did you mean '{s}'? {id} provides: {}", names.join(", ")),
+                None => format!("{id} provides: {}", names.join(", ")),
+            }
+        };
+        c.at_value(path, format!("{id} does not provide '{name}'"), Some(hint));
+        return None;
+    }
+    Some(Source::Provided {
+        from: id,
+        name: name.to_string(),
+    })
+}
+
+/// Cycles in the identity graph, and collections that wait on one.
+fn check_graph(c: &mut Checker<'_>, systems: &BTreeMap<String, SystemSpec>) {
+    let specs: BTreeMap<CollectionId, &CollectionSpec> = systems
+        .values()
+        .flat_map(|s| s.collections.values().map(|c| (c.id.clone(), c)))
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = finished and acyclic, 3 = finished and blocked.
+    let mut state: BTreeMap<CollectionId, u8> = BTreeMap::new();
+    let mut reported: BTreeSet<Vec<CollectionId>> = BTreeSet::new();
+    fn visit(
+        id: &CollectionId,
+        specs: &BTreeMap<CollectionId, &CollectionSpec>,
+        state: &mut BTreeMap<CollectionId, u8>,
+        stack: &mut Vec<CollectionId>,
+        cycles: &mut Vec<Vec<CollectionId>>,
+    ) -> bool {
+        match state.get(id).copied().unwrap_or(0) {
+            1 => {
+                let start = stack.iter().position(|s| s == id).unwrap_or(0);
+                let mut cycle = stack[start..].to_vec();
+                cycle.push(id.clone());
+                cycles.push(cycle);
+                return false;
+            }
+            2 => return true,
+            3 => return false,
+            _ => {}
+        }
+        let Some(spec) = specs.get(id) else {
+            return true;
+        };
+        state.insert(id.clone(), 1);
+        stack.push(id.clone());
+        let mut ok = true;
+        for up in spec.upstream() {
+            ok &= visit(&up, specs, state, stack, cycles);
+        }
+        stack.pop();
+        state.insert(id.clone(), if ok { 2 } else { 3 });
+        ok
+    }
+    for id in specs.keys() {
+        let mut cycles = Vec::new();
+        let ok = visit(id, &specs, &mut state, &mut Vec::new(), &mut cycles);
+        for cycle in cycles {
+            let mut key = cycle[..cycle.len() - 1].to_vec();
+            key.sort();
+            if reported.insert(key) {
+                let text: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+                let first = &cycle[0];
+                c.at_key(
+                    &["systems", &first.system, "collections", &first.collection, "match"],
+                    format!("the identity graph has a cycle: {}", text.join(" → ")),
+                    Some("one of these collections must match on an identity or on a collection outside the cycle".into()),
+                );
+            }
+        }
+        if !ok && !reported.iter().any(|r| r.contains(id)) {
+            c.at_key(
+                &[
+                    "systems",
+                    &id.system,
+                    "collections",
+                    &id.collection,
+                    "match",
+                ],
+                "no identity can reach this collection: it waits on a cycle",
+                None,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_inline_passwords() {
+        assert!(inline_password("postgres://app:hunter2@db/x"));
+        assert!(!inline_password("postgres://app:${env:PW}@db/x"));
+        assert!(!inline_password("postgres://app@db/x"));
+        assert!(!inline_password("sqlite:data.db"));
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("soon"), None);
+    }
+}
