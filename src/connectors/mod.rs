@@ -93,6 +93,8 @@ pub enum ConnectorError {
         column: String,
         available: String,
     },
+    #[error("cannot connect: timed out waiting for a connection")]
+    PoolTimeout,
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     #[error(transparent)]
@@ -106,7 +108,7 @@ impl ConnectorError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Connect { transient, .. } | Self::Query { transient, .. } => *transient,
-            Self::Timeout(_) => true,
+            Self::Timeout(_) | Self::PoolTimeout => true,
             _ => false,
         }
     }

@@ -12,6 +12,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
 use std::str::FromStr;
 
 pub struct MysqlConnector {
+    options: MySqlConnectOptions,
     pool: MySqlPool,
     schema: Option<String>,
 }
@@ -92,8 +93,9 @@ impl MysqlConnector {
         let pool = MySqlPoolOptions::new()
             .max_connections(system.concurrency as u32)
             .acquire_timeout(system.timeout)
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.clone());
         Ok(Self {
+            options,
             pool,
             schema: system.config.schema.clone(),
         })
@@ -103,6 +105,24 @@ impl MysqlConnector {
 #[async_trait::async_trait]
 impl Connector for MysqlConnector {
     async fn find(
+        &self,
+        req: &FindRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let result = self.find_rows(req, sink).await;
+        sql::explain_pool_timeout(result, req.idle_timeout, req, async {
+            use sqlx::Connection;
+            sqlx::MySqlConnection::connect_with(&self.options)
+                .await?
+                .close()
+                .await
+        })
+        .await
+    }
+}
+
+impl MysqlConnector {
+    async fn find_rows(
         &self,
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
 pub struct PostgresConnector {
+    options: PgConnectOptions,
     pool: PgPool,
     schema: Option<String>,
 }
@@ -25,8 +26,9 @@ impl PostgresConnector {
         let pool = PgPoolOptions::new()
             .max_connections(system.concurrency as u32)
             .acquire_timeout(system.timeout)
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.clone());
         Ok(Self {
+            options,
             pool,
             schema: system.config.schema.clone(),
         })
@@ -43,6 +45,24 @@ impl PostgresConnector {
 #[async_trait::async_trait]
 impl Connector for PostgresConnector {
     async fn find(
+        &self,
+        req: &FindRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let result = self.find_rows(req, sink).await;
+        sql::explain_pool_timeout(result, req.idle_timeout, req, async {
+            use sqlx::Connection;
+            sqlx::PgConnection::connect_with(&self.options)
+                .await?
+                .close()
+                .await
+        })
+        .await
+    }
+}
+
+impl PostgresConnector {
+    async fn find_rows(
         &self,
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,

@@ -100,10 +100,7 @@ pub fn classify(e: sqlx::Error, req: &FindRequest<'_>) -> ConnectorError {
                 transient,
             }
         }
-        sqlx::Error::PoolTimedOut => ConnectorError::Connect {
-            message: "timed out waiting for a connection".into(),
-            transient: true,
-        },
+        sqlx::Error::PoolTimedOut => ConnectorError::PoolTimeout,
         sqlx::Error::Tls(_) => ConnectorError::Connect {
             message: "TLS handshake failed".into(),
             transient: false,
@@ -139,6 +136,26 @@ pub fn classify(e: sqlx::Error, req: &FindRequest<'_>) -> ConnectorError {
             message: scrub(&other.to_string(), req),
             transient: false,
         },
+    }
+}
+
+/// A pool that cannot connect only says it timed out; one direct connection attempt tells
+/// why (refused, unknown host, bad password), which is what an operator needs to see.
+pub async fn explain_pool_timeout<C>(
+    result: Result<u64, ConnectorError>,
+    idle: Duration,
+    req: &FindRequest<'_>,
+    connect: C,
+) -> Result<u64, ConnectorError>
+where
+    C: std::future::Future<Output = Result<(), sqlx::Error>>,
+{
+    match result {
+        Err(ConnectorError::PoolTimeout) => match tokio::time::timeout(idle, connect).await {
+            Ok(Err(e)) => Err(classify(e, req)),
+            _ => Err(ConnectorError::PoolTimeout),
+        },
+        other => other,
     }
 }
 

@@ -1,0 +1,12 @@
+//! Integration tests: every test runs the real `dsr` binary.
+//!
+//! Database tests use the real PostgreSQL and MariaDB named by `DSR_TEST_PG_URL` and
+//! `DSR_TEST_MYSQL_URL` (defaults: the local servers). Each test creates and drops its own
+//! schema or database. A server that is down fails the test with a message saying how to
+//! start it; nothing is skipped silently.
+
+mod cli;
+mod databases;
+mod export_sqlite;
+mod support;
+mod validate;

@@ -1,0 +1,138 @@
+//! Shared helpers: the binary, temp workspaces, database fixtures.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const MYSQL_DEFAULT: &str = "mysql://root@127.0.0.1:3306/test";
+
+pub fn pg_url() -> String {
+    std::env::var("DSR_TEST_PG_URL").unwrap_or_else(|_| PG_DEFAULT.into())
+}
+
+pub fn mysql_url() -> String {
+    std::env::var("DSR_TEST_MYSQL_URL").unwrap_or_else(|_| MYSQL_DEFAULT.into())
+}
+
+/// The repository root (for the demo playbook).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary directory to run dsr in, with helpers to write playbooks into it.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `dsr` running in this workspace with a clean environment for dsr's own variables.
+    pub fn dsr(&self) -> Command {
+        let mut cmd = Command::cargo_bin("dsr").expect("dsr binary");
+        cmd.current_dir(self.path())
+            .env_remove("DSR_PLAYBOOK")
+            .env_remove("DSR_CONCURRENCY")
+            .env("NO_COLOR", "1")
+            .env("DSR_TEST_PG_URL", pg_url())
+            .env("DSR_TEST_MYSQL_URL", mysql_url());
+        cmd
+    }
+}
+
+/// Output of a finished command as text.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Ran {
+    let out = cmd.output().expect("run dsr");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs SQL statements against PostgreSQL, failing with advice when it is unreachable.
+pub fn pg_exec(statements: &[&str]) {
+    use sqlx::Connection;
+    runtime().block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is not reachable at {} ({e}). Start it with `scripts/services`, or set DSR_TEST_PG_URL.", pg_url())
+        });
+        for s in statements {
+            sqlx::raw_sql(s).execute(&mut conn).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    });
+}
+
+/// Runs SQL statements against MariaDB/MySQL, failing with advice when it is unreachable.
+pub fn mysql_exec(statements: &[&str]) {
+    use sqlx::Connection;
+    runtime().block_on(async {
+        let mut conn = sqlx::MySqlConnection::connect(&mysql_url()).await.unwrap_or_else(|e| {
+            panic!("MariaDB/MySQL is not reachable at {} ({e}). Start it with `scripts/services`, or set DSR_TEST_MYSQL_URL.", mysql_url())
+        });
+        for s in statements {
+            sqlx::raw_sql(s).execute(&mut conn).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    });
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// Checks every manifest entry against the file on disk.
+pub fn assert_manifest_matches(bundle: &Path) {
+    use sha2::{Digest, Sha256};
+    let manifest = read_json(&bundle.join("manifest.json"));
+    let files = manifest["files"].as_array().expect("files");
+    assert!(!files.is_empty());
+    for f in files {
+        let path = bundle.join(f["path"].as_str().unwrap());
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            bytes.len() as u64,
+            f["bytes"].as_u64().unwrap(),
+            "size of {}",
+            path.display()
+        );
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            f["sha256"].as_str().unwrap(),
+            "hash of {}",
+            path.display()
+        );
+    }
+}
