@@ -24,6 +24,10 @@ pub struct Global {
     #[arg(long, global = true, env = "DSR_PLAYBOOK", value_name = "FILE")]
     pub playbook: Option<PathBuf>,
 
+    /// Where dsr keeps its ledger, journal and keys [default: $XDG_STATE_HOME/dsr or ~/.local/state/dsr]
+    #[arg(long, global = true, env = "DSR_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Print machine-readable JSON on stdout instead of tables
     #[arg(long, global = true)]
     pub json: bool,

@@ -19,3 +19,4 @@ pub mod output;
 pub mod plan;
 pub mod playbook;
 pub mod run;
+pub mod state;

@@ -8,8 +8,8 @@ pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 
-use crate::playbook::SystemSpec;
 use crate::playbook::validate::TableName;
+use crate::playbook::{CollectionSpec, SystemSpec};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
@@ -71,6 +71,9 @@ pub struct SinkError(#[from] pub std::io::Error);
 
 /// A find: rows of `table` where any `matches` column equals any of its values.
 pub struct FindRequest<'a> {
+    /// The playbook's collection (non-SQL connectors read their settings from it).
+    pub collection: &'a CollectionSpec,
+    /// The table to read (SQL connectors).
     pub table: &'a TableName,
     /// `None`: every column.
     pub columns: Option<&'a [String]>,
@@ -101,6 +104,8 @@ pub enum ConnectorError {
     Sink(#[from] SinkError),
     #[error("{0}")]
     Config(String),
+    #[error("{0} is not supported by this connector")]
+    Unsupported(&'static str),
 }
 
 impl ConnectorError {

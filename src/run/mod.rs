@@ -265,6 +265,7 @@ async fn attempt_all(
     };
     let columns = spec.columns();
     let request = FindRequest {
+        collection: spec,
         table: &spec.table,
         columns: columns.as_deref(),
         matches: inputs,

@@ -1,0 +1,118 @@
+//! dsr's own state: an embedded SQLite database in the state directory that holds the
+//! request ledger and the journal of running requests, plus key material.
+//!
+//! The state directory is `--state-dir`, `DSR_STATE_DIR`, `$XDG_STATE_HOME/dsr`, or
+//! `~/.local/state/dsr`, created 0700. dsr holds personal data here only while a request
+//! runs; a finished request keeps evidence (hashes, counts, outcomes), not the data.
+
+use crate::output::bundle::create_private_dir;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Schema changes, applied in order; `PRAGMA user_version` records how many ran.
+/// Append only: never edit an entry that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: bookkeeping of the schema itself.
+    "CREATE TABLE IF NOT EXISTS dsr_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot use the state directory {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the state database failed: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("no state directory: set DSR_STATE_DIR or HOME")]
+    NoHome,
+}
+
+/// Where dsr keeps its state.
+pub fn state_dir(explicit: Option<&Path>) -> Result<PathBuf, StateError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p).join("dsr"));
+    }
+    match std::env::var_os("HOME").filter(|p| !p.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/state/dsr")),
+        None => Err(StateError::NoHome),
+    }
+}
+
+/// The open state database.
+#[derive(Clone)]
+pub struct State {
+    pub dir: PathBuf,
+    pub pool: SqlitePool,
+}
+
+impl State {
+    /// Opens (creating if needed) the state directory and database, and migrates it.
+    pub async fn open(dir: &Path) -> Result<Self, StateError> {
+        create_private_dir(dir).map_err(|source| StateError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("state.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            pool,
+        })
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StateError> {
+    let mut tx = pool.begin().await?;
+    let done: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_and_migrates_idempotently() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let s = State::open(&path).await.unwrap();
+        let v: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+        drop(s);
+        State::open(&path).await.unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+    }
+}
