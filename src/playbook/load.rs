@@ -38,6 +38,14 @@ fn single(file: &str, pos: Option<Pos>, message: String, hint: Option<String>) -
     }])
 }
 
+/// `std::io::ErrorKind`'s words, but "file not found" rather than "entity not found".
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".into(),
+        kind => kind.to_string(),
+    }
+}
+
 /// Reads and parses `path`. Errors carry the file name and, for YAML errors, line and column.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let file = path.display().to_string();
@@ -45,7 +53,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         single(
             &file,
             None,
-            format!("cannot read playbook: {}", e.kind()),
+            format!("cannot read playbook: {}", io_reason(&e)),
             Some("pass --playbook FILE or set DSR_PLAYBOOK".into()),
         )
     })?;
@@ -64,16 +72,19 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         single(
             &file,
             None,
-            format!("cannot read playbook: {}", e.kind()),
+            format!("cannot read playbook: {}", io_reason(&e)),
             None,
         )
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = upto.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        // The valid prefix is UTF-8, so this counts characters, as YAML columns do.
+        let column = String::from_utf8_lossy(&upto[line_start..]).chars().count() + 1;
         single(
             &file,
-            Some(Pos { line, column: 1 }),
+            Some(Pos { line, column }),
             "playbook is not valid UTF-8".into(),
             Some("save the file as UTF-8".into()),
         )
@@ -84,7 +95,12 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
 /// Parses playbook text that came from `path` (used by `load` and by tests).
 pub fn parse(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
     let file = path.display().to_string();
-    let playbook: Playbook = serde_saphyr::from_str(text).map_err(|e| yaml_error(&file, &e))?;
+    let playbook: Playbook = serde_saphyr::from_str(text).map_err(|e| {
+        // serde checks a mapping (missing fields, ...) as soon as it ends, which can be before
+        // the parser reaches a syntax error further down (a badly indented line ends the
+        // mapping above it). The syntax error is the real problem: report that one.
+        syntax_error(&file, text).unwrap_or_else(|| yaml_error(&file, text, &e))
+    })?;
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -99,7 +115,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
     })
 }
 
-fn yaml_error(file: &str, e: &serde_saphyr::Error) -> Diagnostics {
+/// The first YAML syntax error in `text`, if it has one.
+fn syntax_error(file: &str, text: &str) -> Option<Diagnostics> {
+    let e = serde_saphyr::granit_parser::Parser::new_from_str(text).find_map(Result::err)?;
+    let pos = Pos {
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+    };
+    Some(single(file, Some(pos), e.info(), None))
+}
+
+fn yaml_error(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnostics {
     let pos = e.location().map(|l| Pos {
         line: l.line() as usize,
         column: l.column() as usize,
@@ -110,12 +136,42 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> Diagnostics {
     } else {
         None
     };
-    single(file, pos, message, hint)
+    let (pos, field) = match pos {
+        Some(p) => locate(&SpanIndex::build(text), e.without_snippet(), p),
+        None => (None, String::new()),
+    };
+    let mut d = single(file, pos, message, hint);
+    d.0[0].field = field;
+    d
 }
 
-/// serde-saphyr's message without its source snippet (we print our own location prefix).
+/// The field path of a serde error at `p`, and where to point for it.
+fn locate(spans: &SpanIndex, e: &serde_saphyr::Error, p: Pos) -> (Option<Pos>, String) {
+    use serde_saphyr::Error as E;
+    let found = match e {
+        // serde-saphyr points at the mapping's last key (or at the mapping when it is empty):
+        // name the mapping, at its own key.
+        E::SerdeMissingField { .. } => match spans.path_of_key(p) {
+            Some(path) => {
+                let parent = &path[..path.len().saturating_sub(1)];
+                return (spans.key(parent).or(Some(p)), parent.join("."));
+            }
+            None => spans.path_of_value(p),
+        },
+        E::SerdeUnknownField { .. } | E::DuplicateMappingKey { .. } => {
+            spans.path_of_key(p).or_else(|| spans.path_of_value(p))
+        }
+        _ => spans.path_of_value(p).or_else(|| spans.path_of_key(p)),
+    };
+    (Some(p), found.map(|f| f.join(".")).unwrap_or_default())
+}
+
+/// serde-saphyr's user-facing message (the default one gives advice about its Rust API)
+/// without its source snippet (we print our own location prefix).
 fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let rendered = e.without_snippet().to_string();
+    let rendered = e
+        .without_snippet()
+        .render_with_formatter(&serde_saphyr::UserMessageFormatter);
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
     // Drop a trailing " at line X, column Y": the prefix already says where.
     match first.rfind(" at line ") {

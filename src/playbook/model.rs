@@ -85,6 +85,9 @@ pub struct Collection {
     /// Table name when it differs from the collection name; `schema.table` is allowed.
     #[serde(default)]
     pub table: Option<String>,
+    /// Columns that identify one record, for tables without a primary key (erase, correct).
+    #[serde(default)]
+    pub key: Option<Vec<String>>,
     /// What the collection holds, in plain words.
     #[serde(default)]
     pub description: Option<String>,
@@ -115,11 +118,34 @@ pub struct Field {
 }
 
 /// The erase strategy as written: `delete`, `keep`, or a map with `mask`/`keep` and `because`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawErase {
     Word(String),
     Detailed(RawEraseDetail),
+}
+
+// Not `#[serde(untagged)]`: that reports every mistake inside the map (a misspelt `because`)
+// as "data did not match any variant of untagged enum RawErase".
+impl<'de> Deserialize<'de> for RawErase {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawErase;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "`delete`, `keep` or a map with `mask`, `keep` or `delete` and `because`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawErase, E> {
+                Ok(RawErase::Word(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawErase, A::Error> {
+                RawEraseDetail::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawErase::Detailed)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,7 @@ use serde_saphyr::granit_parser::{Event, Parser};
 use std::collections::HashMap;
 
 /// A 1-based line and column in the source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Pos {
     pub line: usize,
     pub column: usize,
@@ -24,6 +24,10 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct SpanIndex {
     entries: HashMap<Vec<String>, Entry>,
+    /// Where each key starts -> its path (also for duplicate keys, which `entries` drops).
+    keys_at: HashMap<Pos, Vec<String>>,
+    /// Where each value starts -> its path; the document's root value has the empty path.
+    values_at: HashMap<Pos, Vec<String>>,
 }
 
 enum Frame {
@@ -88,6 +92,8 @@ impl SpanIndex {
             Some(Frame::Map { pending }) => {
                 let (key, key_pos) = pending.take().unwrap_or_else(|| (String::new(), pos));
                 path.push(key);
+                self.keys_at.entry(key_pos).or_insert_with(|| path.clone());
+                self.values_at.entry(pos).or_insert_with(|| path.clone());
                 self.entries.entry(path.clone()).or_insert(Entry {
                     key: key_pos,
                     value: pos,
@@ -96,12 +102,16 @@ impl SpanIndex {
             Some(Frame::Seq { next }) => {
                 path.push(next.to_string());
                 *next += 1;
+                self.keys_at.entry(pos).or_insert_with(|| path.clone());
+                self.values_at.entry(pos).or_insert_with(|| path.clone());
                 self.entries.entry(path.clone()).or_insert(Entry {
                     key: pos,
                     value: pos,
                 });
             }
-            None => {}
+            None => {
+                self.values_at.entry(pos).or_default();
+            }
         }
     }
 
@@ -120,6 +130,16 @@ impl SpanIndex {
     /// Position of the value at `path`, or of the nearest ancestor that has one.
     pub fn value(&self, path: &[String]) -> Option<Pos> {
         self.nearest(path).map(|e| e.value)
+    }
+
+    /// The path of the key that starts at `pos`, for errors that know only a position.
+    pub fn path_of_key(&self, pos: Pos) -> Option<&[String]> {
+        self.keys_at.get(&pos).map(Vec::as_slice)
+    }
+
+    /// The path of the value that starts at `pos` (the root value has the empty path).
+    pub fn path_of_value(&self, pos: Pos) -> Option<&[String]> {
+        self.values_at.get(&pos).map(Vec::as_slice)
     }
 
     fn nearest(&self, path: &[String]) -> Option<Entry> {
@@ -170,6 +190,20 @@ mod tests {
                 column: 11
             })
         );
+        // Positions lead back to paths: a mapping starts where its first key does.
+        assert_eq!(
+            idx.path_of_key(Pos { line: 3, column: 3 }),
+            Some(&p(&["systems", "app"])[..])
+        );
+        assert_eq!(
+            idx.path_of_value(Pos { line: 4, column: 5 }),
+            Some(&p(&["systems", "app"])[..])
+        );
+        assert_eq!(
+            idx.path_of_key(Pos { line: 4, column: 5 }),
+            Some(&p(&["systems", "app", "connector"])[..])
+        );
+        assert_eq!(idx.path_of_value(Pos { line: 1, column: 1 }), Some(&[][..]));
         // An unknown child falls back to its nearest known ancestor.
         assert_eq!(
             idx.key(&p(&["systems", "app", "nope"])),

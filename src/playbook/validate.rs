@@ -120,6 +120,8 @@ pub struct CollectionSpec {
     pub fields: BTreeMap<String, model::Field>,
     pub description: Option<String>,
     pub erase: Option<EraseStrategy>,
+    /// Columns that identify one record, when the table has no primary key.
+    pub key: Option<Vec<String>>,
 }
 
 impl CollectionSpec {
@@ -385,6 +387,7 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
     if let Some(kind) = kind {
         check_location(c, name, sys, kind);
     }
+    check_connection_files(c, name, sys);
     if sys.collections.is_empty() {
         c.at_key(
             &base,
@@ -444,6 +447,12 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
             }
         }
     }
+}
+
+/// Secrets by reference only, and the references and files available. Needs no connector
+/// kind, so a misspelt `connector:` does not hide these errors.
+fn check_connection_files(c: &mut Checker<'_>, name: &str, sys: &model::System) {
+    let p = |f: &'static str| -> [&str; 3] { ["systems", name, f] };
     if let Some(url) = &sys.url {
         if inline_password(url) {
             c.at_value(&p("url"), "the url holds a password inline", Some("put the secret in the environment and write `url: ${env:APP_DB_URL}` or `${file:PATH}`".into()));
@@ -591,6 +600,7 @@ fn check_collection(
         fields: coll.fields.clone(),
         description: coll.description.clone(),
         erase,
+        key: coll.key.clone(),
     })
 }
 
@@ -601,6 +611,14 @@ fn check_erase(c: &mut Checker<'_>, base: &[&str], raw: &RawErase) -> Option<Era
         RawErase::Word(w) if w == "delete" => Some(EraseStrategy::Delete),
         RawErase::Word(w) if w == "keep" => {
             c.at_value(&p, "`keep` needs a reason", Some("write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`".into()));
+            None
+        }
+        RawErase::Word(w) if w == "mask" => {
+            c.at_value(
+                &p,
+                "`mask` needs the columns to mask",
+                Some("write `erase: { mask: { email: hash } }`".into()),
+            );
             None
         }
         RawErase::Word(w) => {

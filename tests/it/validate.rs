@@ -1,0 +1,975 @@
+//! Playbook validation: every error names file, line, column and field path.
+//!
+//! Each test writes a playbook into a fresh workspace and runs `dsr validate pb.yaml` there, so
+//! the file name in every message is the stable relative `pb.yaml`. Playbook texts are written
+//! indented in the source and dedented by [`yaml`]; their first line is line 1 of the file.
+
+use crate::support::{Ran, Workspace, repo, run};
+
+/// Strips the leading newline and the common indentation, so that line 1 of the file is the
+/// first line after `r#"`.
+fn yaml(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text).trim_end();
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Writes `text` (dedented) as `pb.yaml` and validates it.
+fn validate(text: &str) -> Ran {
+    let ws = Workspace::new();
+    ws.write("pb.yaml", &yaml(text));
+    run(ws.dsr().args(["validate", "pb.yaml"]))
+}
+
+/// Exit 2, nothing on stdout, and exactly `expected` on stderr.
+#[track_caller]
+fn assert_rejected(r: &Ran, expected: &str) {
+    assert_eq!(r.code, 2, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "", "nothing on stdout for an invalid playbook");
+    assert_eq!(r.stderr, expected);
+}
+
+/// A valid playbook with one sqlite system; `{collections}` goes under `collections:` (line 12
+/// on) and must be indented by 6 spaces relative to the other lines.
+fn with_collections(collections: &str) -> String {
+    let head = yaml(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email]
+        systems:
+          app:
+            connector: sqlite
+            path: app.db
+            purpose: Accounts.
+            legal_basis: contract
+            retention: 30 days.
+            collections:
+        "#,
+    );
+    let body: String = yaml(collections)
+        .lines()
+        .map(|l| format!("      {l}\n"))
+        .collect();
+    head + &body
+}
+
+fn validate_collections(collections: &str) -> Ran {
+    let ws = Workspace::new();
+    ws.write("pb.yaml", &with_collections(collections));
+    run(ws.dsr().args(["validate", "pb.yaml"]))
+}
+
+/// A playbook with one postgres system whose url, legal basis and erase strategy are given.
+fn postgres(url: &str, legal_basis: &str, erase: &str) -> String {
+    format!(
+        "version: 1
+organisation: Acme
+identities: [email]
+systems:
+  app:
+    connector: postgres
+    url: {url}
+    purpose: Accounts.
+    legal_basis: {legal_basis}
+    retention: 30 days.
+    collections:
+      users:
+        match: {{ email: identity.email }}
+        erase: {erase}
+"
+    )
+}
+
+#[test]
+fn the_yaml_helpers_number_lines_from_one() {
+    let text = with_collections("users:\n  match: { email: identity.email }\n");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "version: 1");
+    assert_eq!(lines[10], "    collections:");
+    assert_eq!(lines[11], "      users:");
+    assert_eq!(lines[12], "        match: { email: identity.email }");
+    let r = validate_collections("users:\n  match: { email: identity.email }\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML and schema errors
+
+#[test]
+fn bad_indentation_points_at_the_misindented_line() {
+    // Line 7 is indented by 3 instead of 4. serde alone would complain about a missing
+    // `purpose` in the mapping the bad line ends; the syntax error is what the user must fix.
+    let r = validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email]
+        systems:
+          app:
+            connector: sqlite
+           path: app.db
+            purpose: Accounts.
+            legal_basis: contract
+            retention: 30 days.
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:7:4: while parsing a block mapping, did not find expected key\n",
+    );
+}
+
+#[test]
+fn unclosed_flow_sequence_is_a_syntax_error_with_its_line() {
+    let r = validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email, user_id
+        systems: {}
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:4:8: illegal placement of ':' indicator\n",
+    );
+}
+
+#[test]
+fn unclosed_flow_mapping_is_a_syntax_error_with_its_line() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email
+        orders:
+          match: { user_id: users.user_id }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:13: while parsing a flow mapping, did not find expected ',' or '}'\n",
+    );
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line_and_a_hint() {
+    let r = validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email]
+        systems:
+          app:
+            connector: sqlite
+            path: app.db
+            purpose: Accounts.
+            legal_basis: contract
+            retention: 30 days.
+            colections:
+              users:
+                match: { email: identity.email }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:11:5: systems.app.colections: unknown field `colections`, expected one of \
+         connector, url, path, seed, schema, description, purpose, legal_basis, retention, \
+         recipients, source, concurrency, timeout, retries, collections\n  \
+         hint: check the spelling against the playbook reference in README.md\n",
+    );
+}
+
+#[test]
+fn unknown_key_deep_inside_a_flow_mapping() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+          fields:
+            email: { category: contact.email, descripton: Where we write to you }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:15:45: systems.app.collections.users.fields.email.descripton: unknown \
+         field `descripton`, expected one of category, description\n  \
+         hint: check the spelling against the playbook reference in README.md\n",
+    );
+}
+
+#[test]
+fn version_of_the_wrong_type() {
+    let r = validate(
+        r#"
+        version: "one"
+        organisation: Acme
+        identities: [email]
+        systems: {}
+        "#,
+    );
+    assert_rejected(&r, "error: pb.yaml:1:10: version: invalid u32\n");
+}
+
+#[test]
+fn identities_must_be_a_list() {
+    let r = validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: email
+        systems: {}
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:3:13: identities: expected sequence start\n",
+    );
+}
+
+#[test]
+fn missing_required_field_names_the_mapping_that_lacks_it() {
+    let r = validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email]
+        systems:
+          app:
+            connector: sqlite
+            path: app.db
+            legal_basis: contract
+            retention: 30 days.
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:5:3: systems.app: missing field `purpose`\n",
+    );
+}
+
+#[test]
+fn duplicate_collection_is_reported_at_the_second_key() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+        users:
+          match: { email: identity.email }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:7: systems.app.collections.users: duplicate mapping key `users` is not \
+         allowed here\n",
+    );
+}
+
+#[test]
+fn erase_map_with_a_misspelt_key_names_the_key() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+          erase:
+            mask: { email: hash }
+            becuase: Fraud prevention.
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:16:11: systems.app.collections.users.erase.becuase: unknown field \
+         `becuase`, expected one of mask, keep, delete, because\n  \
+         hint: check the spelling against the playbook reference in README.md\n",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and kinds
+
+#[test]
+fn unknown_connector_kind_suggests_the_close_one() {
+    let r = validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email]
+        systems:
+          app:
+            connector: postgress
+            url: postgres://app@db/x
+            purpose: Accounts.
+            legal_basis: contract
+            retention: 30 days.
+            collections:
+              users:
+                match: { email: identity.email }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:6:16: systems.app.connector: unknown connector kind 'postgress'\n  \
+         hint: did you mean 'postgres'?\n",
+    );
+}
+
+#[test]
+fn unknown_legal_basis_suggests_the_close_one() {
+    let r = validate(&postgres(
+        "postgres://app@db/x",
+        "legitimate_interest",
+        "delete",
+    ));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:9:18: systems.app.legal_basis: unknown legal basis \
+         'legitimate_interest'\n  hint: did you mean 'legitimate_interests'?\n",
+    );
+}
+
+#[test]
+fn unknown_legal_basis_far_from_any_lists_them_all() {
+    let r = validate(&postgres("postgres://app@db/x", "because", "delete"));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:9:18: systems.app.legal_basis: unknown legal basis 'because'\n  \
+         hint: expected one of: consent, contract, legal_obligation, vital_interests, \
+         public_task, legitimate_interests\n",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// References and the identity graph
+
+#[test]
+fn unknown_collection_in_a_match_reference() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+          provides: { user_id: id }
+        orders:
+          match: { user_id: user.user_id }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:16:27: systems.app.collections.orders.match.user_id: unknown collection \
+         'user'\n  hint: did you mean 'users'?\n",
+    );
+}
+
+#[test]
+fn unknown_system_in_a_qualified_reference() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+          provides: { user_id: id }
+        orders:
+          match:
+            user_id: ap.users.user_id
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:17:20: systems.app.collections.orders.match.user_id: unknown system \
+         'ap'\n  hint: did you mean 'app'?\n",
+    );
+}
+
+#[test]
+fn unknown_collection_in_a_qualified_reference() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+          provides: { user_id: id }
+        orders:
+          match: { user_id: app.usres.user_id }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:16:27: systems.app.collections.orders.match.user_id: unknown collection \
+         'usres' in system 'app'\n  hint: did you mean 'users'?\n",
+    );
+}
+
+#[test]
+fn reference_to_a_name_the_collection_does_not_provide() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+          provides: { user_id: id, account_id: account }
+        orders:
+          match: { user_id: users.userid }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:16:27: systems.app.collections.orders.match.user_id: app.users does not \
+         provide 'userid'\n  hint: did you mean 'user_id'? app.users provides: account_id, \
+         user_id\n",
+    );
+}
+
+#[test]
+fn reference_to_a_collection_that_provides_nothing() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+        orders:
+          match: { user_id: users.user_id }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:15:27: systems.app.collections.orders.match.user_id: app.users does not \
+         provide 'user_id'\n  hint: add `provides: { user_id: COLUMN }` to app.users\n",
+    );
+}
+
+#[test]
+fn reference_that_is_not_a_reference() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: email }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:13:25: systems.app.collections.users.match.email: 'email' is not a \
+         reference\n  hint: write identity.KIND, COLLECTION.NAME or SYSTEM.COLLECTION.NAME\n",
+    );
+}
+
+#[test]
+fn identity_kind_that_is_not_declared() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email, phone: identity.phone }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:13:48: systems.app.collections.users.match.phone: identity kind 'phone' \
+         is not declared\n  hint: declare it in `identities:` (now: email)\n",
+    );
+}
+
+#[test]
+fn misspelt_identity_kind_suggests_the_declared_one() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.emial }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:13:25: systems.app.collections.users.match.email: identity kind 'emial' \
+         is not declared\n  hint: did you mean 'identity.email'?\n",
+    );
+}
+
+#[test]
+fn cycle_in_the_identity_graph_and_what_waits_on_it() {
+    let r = validate_collections(
+        r#"
+        a:
+          match: { y: b.y }
+          provides: { x: id }
+        b:
+          match: { x: a.x }
+          provides: { y: id }
+        c:
+          match: { x: a.x }
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:13:9: systems.app.collections.a.match: the identity graph has a cycle: \
+         app.a → app.b → app.a\n  hint: one of these collections must match on an identity or \
+         on a collection outside the cycle\n\
+         pb.yaml:19:9: systems.app.collections.c.match: no identity can reach this collection: \
+         it waits on a cycle\n\
+         2 errors\n",
+    );
+}
+
+#[test]
+fn collection_without_match_cannot_be_reached() {
+    let r = validate_collections(
+        r#"
+        users:
+          match: { email: identity.email }
+        audit_log:
+          description: Everything anyone did
+        "#,
+    );
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:7: systems.app.collections.audit_log: no identity can reach this \
+         collection: it has no `match`\n  hint: add e.g. `match: { email: identity.email }` or a \
+         reference to another collection's `provides`\n",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+#[test]
+fn missing_environment_variable_is_named() {
+    let ws = Workspace::new();
+    ws.write(
+        "pb.yaml",
+        &postgres("${env:DSR_TEST_UNSET_VAR_XYZ}", "contract", "delete"),
+    );
+    let r = run(ws
+        .dsr()
+        .env_remove("DSR_TEST_UNSET_VAR_XYZ")
+        .args(["validate", "pb.yaml"]));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:7:10: systems.app.url: environment variable DSR_TEST_UNSET_VAR_XYZ is \
+         not set\n  hint: export DSR_TEST_UNSET_VAR_XYZ=… before running dsr\n",
+    );
+}
+
+#[test]
+fn set_secret_is_accepted_and_its_value_never_printed() {
+    const SECRET: &str = "Zq9-n0t-pr1nted-7c1e";
+    let url = format!("postgres://app:{SECRET}@db.internal:5432/app");
+    let ws = Workspace::new();
+    // Another error keeps the playbook invalid, so every message is printed.
+    ws.write(
+        "pb.yaml",
+        &postgres("${env:DSR_TEST_VALIDATE_SECRET_URL}", "contrakt", "delete"),
+    );
+    for extra in [&[][..], &["--json"][..], &["-vv"][..]] {
+        let r = run(ws
+            .dsr()
+            .env("DSR_TEST_VALIDATE_SECRET_URL", &url)
+            .args(["validate", "pb.yaml"])
+            .args(extra));
+        assert_eq!(r.code, 2, "{extra:?}: {}", r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            all.contains("pb.yaml:9:18: systems.app.legal_basis: unknown legal basis 'contrakt'"),
+            "{extra:?}: {all}"
+        );
+        assert!(
+            !all.contains(SECRET),
+            "{extra:?}: the secret was printed:\n{all}"
+        );
+        assert!(
+            !all.contains("db.internal"),
+            "{extra:?}: the url was printed:\n{all}"
+        );
+        assert!(
+            !all.contains("environment variable"),
+            "{extra:?}: the variable is set: {all}"
+        );
+    }
+    // Fixed, the same playbook is valid and still does not print the value.
+    ws.write(
+        "pb.yaml",
+        &postgres("${env:DSR_TEST_VALIDATE_SECRET_URL}", "contract", "delete"),
+    );
+    for extra in [&[][..], &["--json"][..]] {
+        let r = run(ws
+            .dsr()
+            .env("DSR_TEST_VALIDATE_SECRET_URL", &url)
+            .args(["validate", "pb.yaml"])
+            .args(extra));
+        assert_eq!(r.code, 0, "{extra:?}: {}", r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            !all.contains(SECRET),
+            "{extra:?}: the secret was printed:\n{all}"
+        );
+    }
+}
+
+#[test]
+fn inline_password_is_rejected_without_printing_it() {
+    let r = validate(&postgres(
+        "postgres://app:hunter2@db/x",
+        "contract",
+        "delete",
+    ));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:7:10: systems.app.url: the url holds a password inline\n  hint: put the \
+         secret in the environment and write `url: ${env:APP_DB_URL}` or `${file:PATH}`\n",
+    );
+    assert!(!r.stderr.contains("hunter2"));
+    // Also when another mistake makes serde stop first and the url is never checked.
+    let r = validate(&postgres(
+        "postgres://app:hunter2@db/x",
+        "[contract]",
+        "delete",
+    ));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("pb.yaml:9:18: systems.app.legal_basis: "),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !format!("{}{}", r.stdout, r.stderr).contains("hunter2"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn password_from_the_environment_inside_a_url_is_fine() {
+    let ws = Workspace::new();
+    ws.write(
+        "pb.yaml",
+        &postgres(
+            "postgres://app:${env:DSR_TEST_VALIDATE_PW}@db/x",
+            "contract",
+            "delete",
+        ),
+    );
+    let r = run(ws
+        .dsr()
+        .env("DSR_TEST_VALIDATE_PW", "hunter2")
+        .args(["validate", "pb.yaml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("hunter2"), "{}", r.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Erase strategies
+
+#[test]
+fn unknown_erase_word() {
+    let r = validate(&postgres("postgres://app@db/x", "contract", "destroy"));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:16: systems.app.collections.users.erase: unknown erase strategy \
+         'destroy'\n  hint: expected one of: delete, keep, mask\n",
+    );
+}
+
+#[test]
+fn erase_keep_needs_a_reason() {
+    let r = validate(&postgres("postgres://app@db/x", "contract", "keep"));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:16: systems.app.collections.users.erase: `keep` needs a reason\n  \
+         hint: write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`\n",
+    );
+    let r = validate(&postgres(
+        "postgres://app@db/x",
+        "contract",
+        "{ keep: true }",
+    ));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:16: systems.app.collections.users.erase: `keep` needs a reason in \
+         `because`\n  hint: the reason is recorded in every report\n",
+    );
+    let r = validate(&postgres(
+        "postgres://app@db/x",
+        "contract",
+        "{ keep: true, because: \"  \" }",
+    ));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:16: systems.app.collections.users.erase: `keep` needs a reason in \
+         `because`\n  hint: the reason is recorded in every report\n",
+    );
+}
+
+#[test]
+fn erase_mask_needs_columns() {
+    let r = validate(&postgres("postgres://app@db/x", "contract", "mask"));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:16: systems.app.collections.users.erase: `mask` needs the columns to \
+         mask\n  hint: write `erase: { mask: { email: hash } }`\n",
+    );
+    let r = validate(&postgres("postgres://app@db/x", "contract", "{ mask: {} }"));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:16: systems.app.collections.users.erase: `mask` lists no columns\n",
+    );
+}
+
+#[test]
+fn unknown_mask_method() {
+    let r = validate(&postgres(
+        "postgres://app@db/x",
+        "contract",
+        "{ mask: { email: scramble, name: hsh } }",
+    ));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:33: systems.app.collections.users.erase.mask.email: unknown mask \
+         method 'scramble'\n  hint: expected one of: null, redact, hash, random, truncate_date\n\
+         pb.yaml:14:49: systems.app.collections.users.erase.mask.name: unknown mask method \
+         'hsh'\n  hint: did you mean 'hash'?\n\
+         2 errors\n",
+    );
+}
+
+#[test]
+fn erase_says_exactly_one_strategy() {
+    let r = validate(&postgres(
+        "postgres://app@db/x",
+        "contract",
+        "{ mask: { email: hash }, delete: true }",
+    ));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:16: systems.app.collections.users.erase: say exactly one of `mask`, \
+         `keep: true` or `delete: true`\n",
+    );
+}
+
+#[test]
+fn erase_of_the_wrong_type() {
+    let r = validate(&postgres("postgres://app@db/x", "contract", "[delete]"));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:14:9: systems.app.collections.users.erase: invalid type: sequence, \
+         expected `delete`, `keep` or a map with `mask`, `keep` or `delete` and `because`\n",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Many errors at once
+
+#[test]
+fn every_error_is_listed_sorted_by_line_with_a_count() {
+    // Systems are checked in name order (`archive` before `web`) and references after all
+    // systems, so the order found differs from the order in the file.
+    let r = validate(
+        r#"
+        version: 2
+        organisation: Acme
+        identities: [email]
+        systems:
+          web:
+            connector: sqlite
+            path: web.db
+            purpose: The shop.
+            legal_basis: contract
+            retention: 1 year.
+            collections:
+              sessions:
+                match: { user_id: archive.accounts.account_id }
+          archive:
+            connector: mysql
+            url: ${env:DSR_TEST_UNSET_VAR_XYZ}
+            purpose: Old accounts.
+            legal_basis: legal_obligaton
+            retention: 10 years.
+            collections:
+              accounts:
+                match: { email: identity.mail }
+                provides: { id: id }
+                erase: keep
+        "#,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let expected = "\
+error: pb.yaml:1:10: version: unsupported version 2
+  hint: this dsr reads version: 1
+pb.yaml:13:27: systems.web.collections.sessions.match.user_id: archive.accounts does not provide 'account_id'
+  hint: archive.accounts provides: id
+pb.yaml:16:10: systems.archive.url: environment variable DSR_TEST_UNSET_VAR_XYZ is not set
+  hint: export DSR_TEST_UNSET_VAR_XYZ=… before running dsr
+pb.yaml:18:18: systems.archive.legal_basis: unknown legal basis 'legal_obligaton'
+  hint: did you mean 'legal_obligation'?
+pb.yaml:22:25: systems.archive.collections.accounts.match.email: identity kind 'mail' is not declared
+  hint: did you mean 'identity.email'?
+pb.yaml:24:16: systems.archive.collections.accounts.erase: `keep` needs a reason
+  hint: write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`
+6 errors
+";
+    assert_eq!(r.stderr, expected);
+    // Sorted by line, whatever order the checks ran in.
+    let lines: Vec<usize> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim_start_matches("error: ").strip_prefix("pb.yaml:"))
+        .map(|rest| rest.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert!(lines.is_sorted(), "{lines:?}");
+}
+
+#[test]
+fn snapshot_of_several_errors() {
+    let ws = Workspace::new();
+    ws.write(
+        "pb.yaml",
+        &yaml(
+            r#"
+            version: 1
+            organisation: Acme
+            identities: [email, user_id]
+            systems:
+              crm:
+                connector: postgress
+                url: ${env:DSR_TEST_UNSET_VAR_XYZ}
+                purpose: Customer relations.
+                legal_basis: legitimate_interests
+                retention: 2 years.
+                collections:
+                  contacts:
+                    match: { email: identity.email }
+                    provides: { contact_id: id }
+                    erase: { keep: true }
+                  notes:
+                    match: { contact_id: contact.contact_id }
+                    erase: { mask: { body: shred } }
+            "#,
+        ),
+    );
+    let r = run(ws
+        .dsr()
+        .env_remove("DSR_TEST_UNSET_VAR_XYZ")
+        .args(["validate", "pb.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    // The name is relative already; also guard against the temp dir ever appearing.
+    let stderr = r
+        .stderr
+        .replace(&ws.path().display().to_string(), "[WORKSPACE]")
+        .replace("pb.yaml", "[PLAYBOOK]");
+    insta::assert_snapshot!(stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that cannot be read
+
+#[test]
+fn non_utf8_file_names_the_line() {
+    let ws = Workspace::new();
+    std::fs::write(
+        ws.path().join("pb.yaml"),
+        b"version: 1\norganisation: Acme \xff\xfe\nidentities: [email]\n",
+    )
+    .unwrap();
+    let r = run(ws.dsr().args(["validate", "pb.yaml"]));
+    assert_rejected(
+        &r,
+        "error: pb.yaml:2:20: playbook is not valid UTF-8\n  hint: save the file as UTF-8\n",
+    );
+}
+
+#[test]
+fn missing_file() {
+    let ws = Workspace::new();
+    let r = run(ws.dsr().args(["validate", "missing.yaml"]));
+    assert_rejected(
+        &r,
+        "error: missing.yaml: cannot read playbook: file not found\n  hint: pass --playbook \
+         FILE or set DSR_PLAYBOOK\n",
+    );
+}
+
+#[test]
+fn empty_file() {
+    let ws = Workspace::new();
+    ws.write("pb.yaml", "");
+    let r = run(ws.dsr().args(["validate", "pb.yaml"]));
+    assert_rejected(&r, "error: pb.yaml:1:1: unexpected end of file\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A valid playbook
+
+#[test]
+fn demo_playbook_is_valid_and_summarised() {
+    let ws = Workspace::new();
+    let demo = repo().join("playbooks/demo.yaml");
+    let r = run(ws.dsr().arg("validate").arg(&demo));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    let last = r.stdout.lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!("{}: valid (4 systems, 8 collections)", demo.display())
+    );
+    let header = r.stdout.lines().nth(1).unwrap();
+    for column in ["system", "connector", "collection", "fields", "erase"] {
+        assert!(header.contains(column), "{header}");
+    }
+    for (system, collection, erase) in [
+        ("accounts", "users", "delete"),
+        ("accounts", "addresses", "delete"),
+        ("accounts", "login_events", "delete"),
+        ("shop", "orders", "mask shipping_address:redact"),
+        ("shop", "order_items", "keep"),
+        ("support", "tickets", "delete"),
+        ("support", "messages", "delete"),
+        ("newsletter", "subscribers", "delete"),
+    ] {
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| {
+                let cells: Vec<&str> = l.split('│').map(str::trim).collect();
+                cells.get(1) == Some(&system) && cells.get(3) == Some(&collection)
+            })
+            .unwrap_or_else(|| panic!("no row for {system}.{collection}:\n{}", r.stdout));
+        assert!(row.contains("sqlite"), "{row}");
+        assert!(row.contains(erase), "{row}");
+    }
+}
+
+#[test]
+fn demo_playbook_as_json() {
+    let ws = Workspace::new();
+    let demo = repo().join("playbooks/demo.yaml");
+    let r = run(ws.dsr().args(["validate", "--json"]).arg(&demo));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["playbook"], demo.display().to_string());
+    assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+    let systems: Vec<&str> = v["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(systems, ["accounts", "newsletter", "shop", "support"]);
+    let shop = &v["systems"][2];
+    assert_eq!(shop["connector"], "sqlite");
+    assert_eq!(shop["collections"][0]["name"], "order_items");
+    assert_eq!(shop["collections"][0]["erase"], "keep");
+}
+
+#[test]
+fn quiet_prints_only_the_summary_line() {
+    let ws = Workspace::new();
+    let demo = repo().join("playbooks/demo.yaml");
+    let r = run(ws.dsr().args(["validate", "--quiet"]).arg(&demo));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!("{}: valid (4 systems, 8 collections)\n", demo.display())
+    );
+}
