@@ -91,6 +91,67 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+
+    /// Erase everything held about one person (GDPR Art. 17).
+    ///
+    /// Reads first (every record the identity graph reaches, by key), shows what will be
+    /// deleted, masked or kept and why, asks for confirmation, then changes each system in one
+    /// transaction, children before parents, and verifies every change by reading it back.
+    /// Each step is journaled: if the run stops, run the same command again (or `dsr resume`)
+    /// to continue where it stopped.
+    ///
+    /// Example: dsr erase alice@example.com --playbook playbooks/demo.yaml --dry-run
+    Erase {
+        #[command(flatten)]
+        subject: Subject,
+        #[command(flatten)]
+        change: ChangeOptions,
+    },
+
+    /// Correct data held about one person (GDPR Art. 16).
+    ///
+    /// TARGET is `system.collection.column`, a data category (every field with it), or
+    /// `identity.KIND` (every column that matches on that identity: an email change reaches
+    /// every system keyed by email). Shows current → new values on a terminal, asks, applies
+    /// one transaction per system, verifies.
+    ///
+    /// Example: dsr correct alice@example.com --set identity.email=alice@new.example --playbook playbooks/demo.yaml
+    Correct {
+        #[command(flatten)]
+        subject: Subject,
+        /// TARGET=VALUE (repeatable)
+        #[arg(long = "set", value_name = "TARGET=VALUE", required = true)]
+        sets: Vec<String>,
+        #[command(flatten)]
+        change: ChangeOptions,
+    },
+
+    /// Continue an erase or correction that stopped (killed, interrupted, or a system failed).
+    ///
+    /// Finished steps are not redone; systems already changed and verified are not touched.
+    ///
+    /// Example: dsr resume 019a4f3e-7c2d-7b1a-9a44-5f0c2d1e8b77 --playbook playbooks/demo.yaml --yes
+    Resume {
+        /// The request id printed when the request started
+        id: String,
+        /// Do not ask for confirmation
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// Options shared by erase and correct.
+#[derive(Debug, Args)]
+pub struct ChangeOptions {
+    /// Do not ask for confirmation (required when there is no terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Read and show exactly what would change; change nothing
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Where to write the report [default: ./dsr-<action>-<request-id>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Who the request is about.

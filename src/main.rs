@@ -3,6 +3,7 @@
 use clap::Parser;
 use dsr::cli::{Cli, Command};
 use dsr::error::{Exit, UsageError};
+use dsr::plan::Action;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -42,6 +43,27 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
         Command::Export { subject, out } => {
             runtime()?.block_on(dsr::commands::export::run(g, subject, out.as_deref()))
+        }
+        Command::Erase { subject, change } => runtime()?.block_on(dsr::commands::change::start(
+            g,
+            Action::Erase,
+            subject,
+            &[],
+            change,
+        )),
+        Command::Correct {
+            subject,
+            sets,
+            change,
+        } => runtime()?.block_on(dsr::commands::change::start(
+            g,
+            Action::Correct,
+            subject,
+            sets,
+            change,
+        )),
+        Command::Resume { id, yes } => {
+            runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }
     }
 }

@@ -35,7 +35,19 @@ pub async fn run(global: &Global, subject: &Subject, out: Option<&Path>) -> anyh
     let options = run::Options {
         concurrency: global.concurrency as usize,
     };
-    let outcomes = run::execute(&v, &plan, &ids, &options, &bundle, &progress).await;
+    let connectors = run::ConnectorSet::new(&v);
+    let cx = run::Context {
+        v: &v,
+        ids: &ids,
+        options: &options,
+        connectors: &connectors,
+        handler: &bundle,
+        observer: &progress,
+        cancel: None,
+    };
+    let outcomes = run::execute(&cx, &plan, run::Finished::new())
+        .await
+        .map_err(anyhow::Error::msg)?;
     progress.clear();
 
     let data_files = bundle.files();

@@ -119,6 +119,32 @@ impl ConnectorError {
     }
 }
 
+/// One change to one record found in the read phase, addressed by its key.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyedChange {
+    /// Values of the key columns, in `WriteRequest::key_columns` order.
+    pub key: Vec<Value>,
+    /// `None` deletes the record; `Some` sets these columns to these values.
+    pub set: Option<Row>,
+}
+
+/// The changes to one collection.
+pub struct WriteRequest<'a> {
+    pub collection: &'a CollectionSpec,
+    pub key_columns: &'a [String],
+    pub changes: &'a [KeyedChange],
+}
+
+/// Records of one collection looked up by key (verification after a write).
+pub struct KeyLookup<'a> {
+    pub collection: &'a CollectionSpec,
+    pub key_columns: &'a [String],
+    /// Columns to return besides the key (`None`: every column).
+    pub columns: Option<&'a [String]>,
+    pub keys: &'a [Vec<Value>],
+    pub idle_timeout: Duration,
+}
+
 /// What every connector kind does.
 #[async_trait::async_trait]
 pub trait Connector: Send + Sync {
@@ -128,6 +154,36 @@ pub trait Connector: Send + Sync {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError>;
+
+    /// The columns that address one record (primary key, resource id). The playbook's `key:`
+    /// wins when it gives one.
+    async fn key_columns(
+        &self,
+        _collection: &CollectionSpec,
+    ) -> Result<Vec<String>, ConnectorError> {
+        Err(ConnectorError::Unsupported("addressing records by key"))
+    }
+
+    /// Applies one system's writes in the order given (children before parents), in one
+    /// transaction where the system has them: all or nothing. Returns the records changed
+    /// per request.
+    async fn write(&self, _writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        Err(ConnectorError::Unsupported("changing records"))
+    }
+
+    /// Whether `write` is all-or-nothing for a system.
+    fn transactional(&self) -> bool {
+        false
+    }
+
+    /// Streams the records that still exist among `keys` (what verification compares).
+    async fn find_by_keys(
+        &self,
+        _req: &KeyLookup<'_>,
+        _sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        Err(ConnectorError::Unsupported("looking records up by key"))
+    }
 }
 
 /// Opens the connector for a system. Connections are made lazily, on the first call, so that

@@ -3,13 +3,18 @@
 //! exact numbers (via their text), binary columns as `\x…` hex, JSON parsed, the rest as text.
 
 use super::sql::{self, Dedup, quote_backtick};
-use super::{Connector, ConnectorError, FindRequest, Row, RowSink};
-use crate::playbook::SystemSpec;
+use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
 use crate::playbook::interpolate::Secret;
+use crate::playbook::validate::TableName;
+use crate::playbook::{CollectionSpec, SystemSpec};
 use serde_json::Value;
 use sqlx::Row as _;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow,
+};
+use sqlx::query::Query;
 use std::str::FromStr;
+use std::time::Duration;
 
 pub struct MysqlConnector {
     options: MySqlConnectOptions,
@@ -84,6 +89,61 @@ fn decode_value(row: &MySqlRow, i: usize, decode: Decode) -> Result<Value, sqlx:
     })
 }
 
+/// Binds a JSON value with the closest MySQL type; text for anything else.
+fn bind<'q>(
+    q: Query<'q, MySql, MySqlArguments>,
+    value: &Value,
+) -> Query<'q, MySql, MySqlArguments> {
+    match value {
+        Value::Null => q.bind(None::<String>),
+        Value::Number(n) if n.as_i64().is_some() => q.bind(n.as_i64()),
+        Value::Number(n) if n.as_u64().is_some() => q.bind(n.as_u64()),
+        Value::Bool(b) => q.bind(*b),
+        other => q.bind(sql::value_text(other)),
+    }
+}
+
+/// `(?, ?), (?, ?)` style placeholders for `rows` keys of `width` columns.
+fn key_condition(key_columns: &[String], rows: usize) -> String {
+    let lhs: Vec<String> = key_columns
+        .iter()
+        .map(|k| format!("t.{}", quote_backtick(k)))
+        .collect();
+    let one = format!("({})", vec!["?"; key_columns.len()].join(", "));
+    format!("({}) IN ({})", lhs.join(", "), vec![one; rows].join(", "))
+}
+
+/// A table's columns: name, data type, column type.
+struct Columns(Vec<(String, String, String)>);
+
+impl Columns {
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(n, ..)| n.clone()).collect()
+    }
+
+    /// Selected columns with their decoding, in table order; `first` columns come first.
+    fn selected(&self, columns: Option<&[String]>, first: &[String]) -> Vec<(String, Decode)> {
+        let decode = |(n, dt, ct): &(String, String, String)| {
+            (
+                n.clone(),
+                decode_for(&dt.to_ascii_lowercase(), &ct.to_ascii_lowercase()),
+            )
+        };
+        let mut out: Vec<(String, Decode)> = first
+            .iter()
+            .filter_map(|k| self.0.iter().find(|(n, ..)| n == k))
+            .map(decode)
+            .collect();
+        out.extend(
+            self.0
+                .iter()
+                .filter(|(n, ..)| !first.contains(n) && columns.is_none_or(|cols| cols.contains(n)))
+                .map(decode),
+        );
+        out
+    }
+}
+
 impl MysqlConnector {
     pub fn open(system: &SystemSpec, url: Option<Secret>) -> Result<Self, ConnectorError> {
         let url = url.ok_or_else(|| ConnectorError::Config("no url".into()))?;
@@ -99,6 +159,170 @@ impl MysqlConnector {
             pool,
             schema: system.config.schema.clone(),
         })
+    }
+
+    fn schema<'a>(&'a self, table: &'a TableName) -> Option<&'a String> {
+        table.schema.as_ref().or(self.schema.as_ref())
+    }
+
+    fn qualified(&self, table: &TableName) -> String {
+        match self.schema(table) {
+            Some(s) => format!("{}.{}", quote_backtick(s), quote_backtick(&table.name)),
+            None => quote_backtick(&table.name),
+        }
+    }
+
+    async fn columns(
+        &self,
+        table: &TableName,
+        values: &[&Value],
+    ) -> Result<Columns, ConnectorError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+        )
+        .bind(self.schema(table))
+        .bind(&table.name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| sql::classify_values(e, values.iter().copied()))?;
+        if rows.is_empty() {
+            return Err(ConnectorError::NoTable(table.to_string()));
+        }
+        Ok(Columns(rows))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream(
+        &self,
+        query: &str,
+        binds: &[&Value],
+        selected: &[(String, Decode)],
+        idle: Duration,
+        values: &[&Value],
+        dedup: &mut Dedup,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        use futures::StreamExt;
+        let mut q = sqlx::query(query);
+        for v in binds {
+            q = bind(q, v);
+        }
+        let err = |e| sql::classify_values(e, values.iter().copied());
+        let mut stream = q.fetch(&self.pool);
+        let mut count = 0;
+        loop {
+            let row = match tokio::time::timeout(idle, stream.next()).await {
+                Err(_) => return Err(ConnectorError::Timeout(idle)),
+                Ok(None) => break,
+                Ok(Some(r)) => r.map_err(err)?,
+            };
+            let mut out = Row::new();
+            for (i, (name, decode)) in selected.iter().enumerate() {
+                out.insert(name.clone(), decode_value(&row, i, *decode).map_err(err)?);
+            }
+            if dedup.first_time(&out) {
+                sink.row(out)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn find_rows(
+        &self,
+        req: &FindRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let values: Vec<&Value> = sql::find_values(req).collect();
+        let cols = self.columns(req.table, &values).await?;
+        sql::check_columns(&req.table.to_string(), &cols.names(), req)?;
+        let selected = cols.selected(req.columns, &[]);
+        let select: Vec<String> = selected.iter().map(|(n, d)| select_expr(n, *d)).collect();
+        let table = self.qualified(req.table);
+        let batches = sql::batches(req.matches, sql::IN_BATCH);
+        let mut dedup = Dedup::new(sql::needs_dedup(&batches));
+        let mut count = 0u64;
+        for batch in &batches {
+            let conditions: Vec<String> = batch
+                .iter()
+                .map(|(col, v)| {
+                    format!(
+                        "t.{} IN ({})",
+                        quote_backtick(col),
+                        vec!["?"; v.len()].join(", ")
+                    )
+                })
+                .collect();
+            let query = format!(
+                "SELECT {} FROM {table} AS t WHERE {}",
+                select.join(", "),
+                conditions.join(" OR ")
+            );
+            let binds: Vec<&Value> = batch.iter().flat_map(|(_, v)| v).collect();
+            count += self
+                .stream(
+                    &query,
+                    &binds,
+                    &selected,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
+                .await?;
+        }
+        Ok(count)
+    }
+
+    async fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        let values = sql::write_values(writes);
+        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut counts = Vec::new();
+        for w in writes {
+            let table = self.qualified(&w.collection.table);
+            let (deletes, updates) = sql::split_changes(w.changes);
+            let mut changed = 0u64;
+            for chunk in deletes.chunks(sql::IN_BATCH / w.key_columns.len().max(1)) {
+                // MySQL does not allow an alias on a single-table DELETE; name the table as `t`.
+                let query = format!(
+                    "DELETE t FROM {table} AS t WHERE {}",
+                    key_condition(w.key_columns, chunk.len())
+                );
+                let mut q = sqlx::query(&query);
+                for v in chunk.iter().flat_map(|k| k.iter()) {
+                    q = bind(q, v);
+                }
+                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
+            }
+            for (key, set) in updates {
+                let assignments: Vec<String> = set
+                    .keys()
+                    .map(|c| format!("t.{} = ?", quote_backtick(c)))
+                    .collect();
+                let conditions: Vec<String> = w
+                    .key_columns
+                    .iter()
+                    .map(|k| format!("t.{} = ?", quote_backtick(k)))
+                    .collect();
+                let query = format!(
+                    "UPDATE {table} AS t SET {} WHERE {}",
+                    assignments.join(", "),
+                    conditions.join(" AND ")
+                );
+                let mut q = sqlx::query(&query);
+                for v in set.values().chain(key.iter()) {
+                    q = bind(q, v);
+                }
+                // MySQL counts only rows whose values changed; a re-applied mask counts 0.
+                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
+            }
+            counts.push(changed);
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(counts)
     }
 }
 
@@ -119,87 +343,84 @@ impl Connector for MysqlConnector {
         })
         .await
     }
-}
 
-impl MysqlConnector {
-    async fn find_rows(
+    async fn key_columns(
         &self,
-        req: &FindRequest<'_>,
-        sink: &mut dyn RowSink,
-    ) -> Result<u64, ConnectorError> {
-        let schema = req.table.schema.as_ref().or(self.schema.as_ref());
-        let columns: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
-             ORDER BY ORDINAL_POSITION",
+        collection: &CollectionSpec,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let table = &collection.table;
+        let cols = self.columns(table, &[]).await?;
+        let kind: Option<String> = sqlx::query_scalar(
+            "SELECT CAST(TABLE_TYPE AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
         )
-        .bind(schema)
-        .bind(&req.table.name)
+        .bind(self.schema(table))
+        .bind(&table.name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| sql::classify_values(e, []))?;
+        if kind.as_deref() != Some("BASE TABLE") {
+            return Err(ConnectorError::Config(format!(
+                "{table} is a view or other non-table relation; dsr changes records in tables only"
+            )));
+        }
+        let primary: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION",
+        )
+        .bind(self.schema(table))
+        .bind(&table.name)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| sql::classify(e, req))?;
-        if columns.is_empty() {
-            return Err(ConnectorError::NoTable(req.table.to_string()));
-        }
-        let names: Vec<String> = columns.iter().map(|(n, ..)| n.clone()).collect();
-        sql::check_columns(&req.table.to_string(), &names, req)?;
-        let selected: Vec<(String, Decode)> = columns
-            .iter()
-            .filter(|(n, ..)| req.columns.is_none_or(|cols| cols.contains(n)))
-            .map(|(n, dt, ct)| {
-                (
-                    n.clone(),
-                    decode_for(&dt.to_ascii_lowercase(), &ct.to_ascii_lowercase()),
-                )
-            })
-            .collect();
-        let select: Vec<String> = selected.iter().map(|(n, d)| select_expr(n, *d)).collect();
-        let table = match schema {
-            Some(s) => format!("{}.{}", quote_backtick(s), quote_backtick(&req.table.name)),
-            None => quote_backtick(&req.table.name),
-        };
+        .map_err(|e| sql::classify_values(e, []))?;
+        sql::choose_key(
+            &table.to_string(),
+            collection.key.as_deref(),
+            primary,
+            &cols.names(),
+        )
+    }
 
-        let batches = sql::batches(req.matches, sql::IN_BATCH);
-        let mut dedup = Dedup::new(sql::needs_dedup(&batches));
-        let mut count = 0u64;
-        for batch in &batches {
-            let conditions: Vec<String> = batch
-                .iter()
-                .map(|(col, values)| {
-                    format!(
-                        "t.{} IN ({})",
-                        quote_backtick(col),
-                        vec!["?"; values.len()].join(", ")
-                    )
-                })
-                .collect();
+    async fn write(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        self.write_all(writes).await
+    }
+
+    fn transactional(&self) -> bool {
+        true
+    }
+
+    async fn find_by_keys(
+        &self,
+        req: &KeyLookup<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let values: Vec<&Value> = req.keys.iter().flatten().collect();
+        let cols = self.columns(&req.collection.table, &values).await?;
+        let selected = cols.selected(req.columns, req.key_columns);
+        let select: Vec<String> = selected.iter().map(|(n, d)| select_expr(n, *d)).collect();
+        let table = self.qualified(&req.collection.table);
+        let mut dedup = Dedup::new(false);
+        let mut count = 0;
+        for chunk in req
+            .keys
+            .chunks(sql::IN_BATCH / req.key_columns.len().max(1))
+        {
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                conditions.join(" OR ")
+                key_condition(req.key_columns, chunk.len())
             );
-            let mut q = sqlx::query(&query);
-            for value in batch.iter().flat_map(|(_, v)| v) {
-                q = match value {
-                    Value::Number(n) if n.as_i64().is_some() => q.bind(n.as_i64()),
-                    Value::Number(n) if n.as_u64().is_some() => q.bind(n.as_u64()),
-                    Value::Bool(b) => q.bind(*b),
-                    other => q.bind(sql::value_text(other)),
-                };
-            }
-            let mut stream = q.fetch(&self.pool);
-            while let Some(row) = sql::next_within(&mut stream, req.idle_timeout, req).await? {
-                let mut out = Row::new();
-                for (i, (name, decode)) in selected.iter().enumerate() {
-                    let value =
-                        decode_value(&row, i, *decode).map_err(|e| sql::classify(e, req))?;
-                    out.insert(name.clone(), value);
-                }
-                if dedup.first_time(&out) {
-                    sink.row(out)?;
-                    count += 1;
-                }
-            }
+            let binds: Vec<&Value> = chunk.iter().flatten().collect();
+            count += self
+                .stream(
+                    &query,
+                    &binds,
+                    &selected,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
+                .await?;
         }
         Ok(count)
     }

@@ -1,18 +1,51 @@
 //! PostgreSQL. Rows are turned into JSON by the server (`to_json`), which keeps numeric
-//! precision, time zones, arrays, JSON columns and bytea (as `\x…` hex) faithfully, and match
-//! values are cast to the column's own type so that indexes are used.
+//! precision, time zones, arrays, JSON columns and bytea (as `\x…` hex) faithfully, and values
+//! are bound as text and cast to the column's own type so that indexes are used.
 
 use super::sql::{self, Dedup, quote_double};
-use super::{Connector, ConnectorError, FindRequest, Row, RowSink};
-use crate::playbook::SystemSpec;
+use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
 use crate::playbook::interpolate::Secret;
+use crate::playbook::validate::TableName;
+use crate::playbook::{CollectionSpec, SystemSpec};
+use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::time::Duration;
 
 pub struct PostgresConnector {
     options: PgConnectOptions,
     pool: PgPool,
     schema: Option<String>,
+}
+
+/// A table's columns and their SQL types, in table order.
+struct Columns(Vec<(String, String)>);
+
+impl Columns {
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    fn type_of(&self, col: &str) -> String {
+        self.0
+            .iter()
+            .find(|(n, _)| n == col)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| "text".into())
+    }
+}
+
+fn texts<'a>(values: impl IntoIterator<Item = &'a Value>) -> Vec<Option<String>> {
+    values
+        .into_iter()
+        .map(|v| {
+            if v.is_null() {
+                None
+            } else {
+                Some(sql::value_text(v))
+            }
+        })
+        .collect()
 }
 
 impl PostgresConnector {
@@ -34,11 +67,203 @@ impl PostgresConnector {
         })
     }
 
-    fn qualified(&self, req: &FindRequest<'_>) -> String {
-        match req.table.schema.as_ref().or(self.schema.as_ref()) {
-            Some(s) => format!("{}.{}", quote_double(s), quote_double(&req.table.name)),
-            None => quote_double(&req.table.name),
+    fn qualified(&self, table: &TableName) -> String {
+        match table.schema.as_ref().or(self.schema.as_ref()) {
+            Some(s) => format!("{}.{}", quote_double(s), quote_double(&table.name)),
+            None => quote_double(&table.name),
         }
+    }
+
+    async fn columns(&self, table: &TableName) -> Result<Columns, sqlx::Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        )
+        .bind(self.qualified(table))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Columns(rows))
+    }
+
+    async fn existing_columns(
+        &self,
+        table: &TableName,
+        values: &[&Value],
+    ) -> Result<Columns, ConnectorError> {
+        let cols = self
+            .columns(table)
+            .await
+            .map_err(|e| sql::classify_values(e, values.iter().copied()))?;
+        if cols.0.is_empty() {
+            return Err(ConnectorError::NoTable(table.to_string()));
+        }
+        Ok(cols)
+    }
+
+    fn select_list(columns: Option<&[String]>, extra: &[String]) -> String {
+        match columns {
+            None => "t.*".to_string(),
+            Some(cols) => {
+                let mut all: Vec<&String> = extra.iter().collect();
+                all.extend(cols.iter().filter(|c| !extra.contains(c)));
+                all.iter()
+                    .map(|c| format!("t.{}", quote_double(c)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        }
+    }
+
+    /// `(t.k1, t.k2) IN (SELECT * FROM unnest($n::text[]::T1[], …))`, binding one text array
+    /// per key column.
+    fn key_condition(cols: &Columns, key_columns: &[String], first_param: usize) -> String {
+        let lhs: Vec<String> = key_columns
+            .iter()
+            .map(|k| format!("t.{}", quote_double(k)))
+            .collect();
+        let arrays: Vec<String> = key_columns
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("${}::text[]::{}[]", first_param + i, cols.type_of(k)))
+            .collect();
+        format!(
+            "({}) IN (SELECT * FROM unnest({}))",
+            lhs.join(", "),
+            arrays.join(", ")
+        )
+    }
+
+    async fn stream(
+        &self,
+        query: &str,
+        binds: Vec<Vec<Option<String>>>,
+        idle: Duration,
+        req_values: &[&Value],
+        dedup: &mut Dedup,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        use futures::StreamExt;
+        let mut q = sqlx::query_scalar::<_, String>(query);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let mut stream = q.fetch(&self.pool);
+        let mut count = 0;
+        loop {
+            let next = match tokio::time::timeout(idle, stream.next()).await {
+                Err(_) => return Err(ConnectorError::Timeout(idle)),
+                Ok(None) => break,
+                Ok(Some(r)) => {
+                    r.map_err(|e| sql::classify_values(e, req_values.iter().copied()))?
+                }
+            };
+            let row: Row = serde_json::from_str(&next).map_err(|e| ConnectorError::Query {
+                message: format!("unreadable row from the server: {e}"),
+                transient: false,
+            })?;
+            if dedup.first_time(&row) {
+                sink.row(row)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn find_rows(
+        &self,
+        req: &FindRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let values: Vec<&Value> = sql::find_values(req).collect();
+        let cols = self.existing_columns(req.table, &values).await?;
+        sql::check_columns(&req.table.to_string(), &cols.names(), req)?;
+        let table = self.qualified(req.table);
+        let select = Self::select_list(req.columns, &[]);
+        let batches = sql::batches(req.matches, 10_000);
+        let mut dedup = Dedup::new(sql::needs_dedup(&batches));
+        let mut count = 0u64;
+        for batch in &batches {
+            let conditions: Vec<String> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, (col, _))| {
+                    format!(
+                        "t.{} = ANY(${}::text[]::{}[])",
+                        quote_double(col),
+                        i + 1,
+                        cols.type_of(col)
+                    )
+                })
+                .collect();
+            let query = format!(
+                "SELECT to_json(x)::text FROM (SELECT {select} FROM {table} AS t WHERE {}) AS x",
+                conditions.join(" OR ")
+            );
+            let binds = batch.iter().map(|(_, v)| texts(v)).collect();
+            count += self
+                .stream(&query, binds, req.idle_timeout, &values, &mut dedup, sink)
+                .await?;
+        }
+        Ok(count)
+    }
+
+    async fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        let values = sql::write_values(writes);
+        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut counts = Vec::new();
+        for w in writes {
+            let cols = self.existing_columns(&w.collection.table, &values).await?;
+            let table = self.qualified(&w.collection.table);
+            let (deletes, updates) = sql::split_changes(w.changes);
+            let mut changed = 0u64;
+            for chunk in deletes.chunks(5_000) {
+                let query = format!(
+                    "DELETE FROM {table} AS t WHERE {}",
+                    Self::key_condition(&cols, w.key_columns, 1)
+                );
+                let mut q = sqlx::query(&query);
+                for i in 0..w.key_columns.len() {
+                    q = q.bind(texts(chunk.iter().map(|k| &k[i])));
+                }
+                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
+            }
+            for (key, set) in updates {
+                let mut n = 0;
+                let assignments: Vec<String> = set
+                    .keys()
+                    .map(|c| {
+                        n += 1;
+                        format!("{} = ${n}::text::{}", quote_double(c), cols.type_of(c))
+                    })
+                    .collect();
+                let conditions: Vec<String> = w
+                    .key_columns
+                    .iter()
+                    .map(|k| {
+                        n += 1;
+                        format!("{} = ${n}::text::{}", quote_double(k), cols.type_of(k))
+                    })
+                    .collect();
+                let query = format!(
+                    "UPDATE {table} SET {} WHERE {}",
+                    assignments.join(", "),
+                    conditions.join(" AND ")
+                );
+                let mut q = sqlx::query(&query);
+                for v in set.values().chain(key.iter()) {
+                    q = q.bind(if v.is_null() {
+                        None
+                    } else {
+                        Some(sql::value_text(v))
+                    });
+                }
+                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
+            }
+            counts.push(changed);
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(counts)
     }
 }
 
@@ -59,79 +284,77 @@ impl Connector for PostgresConnector {
         })
         .await
     }
-}
 
-impl PostgresConnector {
-    async fn find_rows(
+    async fn key_columns(
         &self,
-        req: &FindRequest<'_>,
-        sink: &mut dyn RowSink,
-    ) -> Result<u64, ConnectorError> {
-        let table = self.qualified(req);
-        let columns: Vec<(String, String)> = sqlx::query_as(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
-             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        collection: &CollectionSpec,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let table = self.qualified(&collection.table);
+        let kind: Option<String> =
+            sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)")
+                .bind(&table)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| sql::classify_values(e, []))?;
+        match kind.as_deref() {
+            None => return Err(ConnectorError::NoTable(collection.table.to_string())),
+            Some("r") | Some("p") => {}
+            Some(_) => {
+                return Err(ConnectorError::Config(format!(
+                    "{} is a view or other non-table relation; dsr changes records in tables only",
+                    collection.table
+                )));
+            }
+        }
+        let primary: Vec<String> = sqlx::query_scalar(
+            "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)",
         )
         .bind(&table)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| sql::classify(e, req))?;
-        if columns.is_empty() {
-            return Err(ConnectorError::NoTable(req.table.to_string()));
-        }
-        let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-        sql::check_columns(&req.table.to_string(), &names, req)?;
-        let type_of = |col: &str| {
-            columns
-                .iter()
-                .find(|(n, _)| n == col)
-                .map(|(_, t)| t.clone())
-                .unwrap_or_else(|| "text".into())
-        };
+        .map_err(|e| sql::classify_values(e, []))?;
+        let existing = self.existing_columns(&collection.table, &[]).await?.names();
+        sql::choose_key(
+            &collection.table.to_string(),
+            collection.key.as_deref(),
+            primary,
+            &existing,
+        )
+    }
 
-        let select = match req.columns {
-            None => "t.*".to_string(),
-            Some(cols) => cols
-                .iter()
-                .map(|c| format!("t.{}", quote_double(c)))
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
-        let batches = sql::batches(req.matches, 10_000);
-        let mut dedup = Dedup::new(sql::needs_dedup(&batches));
-        let mut count = 0u64;
-        for batch in &batches {
-            let conditions: Vec<String> = batch
-                .iter()
-                .enumerate()
-                .map(|(i, (col, _))| {
-                    format!(
-                        "t.{} = ANY(${}::text[]::{}[])",
-                        quote_double(col),
-                        i + 1,
-                        type_of(col)
-                    )
-                })
-                .collect();
+    async fn write(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        self.write_all(writes).await
+    }
+
+    fn transactional(&self) -> bool {
+        true
+    }
+
+    async fn find_by_keys(
+        &self,
+        req: &KeyLookup<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let values: Vec<&Value> = req.keys.iter().flatten().collect();
+        let cols = self
+            .existing_columns(&req.collection.table, &values)
+            .await?;
+        let table = self.qualified(&req.collection.table);
+        let select = Self::select_list(req.columns, req.key_columns);
+        let mut dedup = Dedup::new(false);
+        let mut count = 0;
+        for chunk in req.keys.chunks(5_000) {
             let query = format!(
                 "SELECT to_json(x)::text FROM (SELECT {select} FROM {table} AS t WHERE {}) AS x",
-                conditions.join(" OR ")
+                Self::key_condition(&cols, req.key_columns, 1)
             );
-            let mut q = sqlx::query_scalar::<_, String>(&query);
-            for (_, values) in batch {
-                q = q.bind(values.iter().map(sql::value_text).collect::<Vec<_>>());
-            }
-            let mut stream = q.fetch(&self.pool);
-            while let Some(text) = sql::next_within(&mut stream, req.idle_timeout, req).await? {
-                let row: Row = serde_json::from_str(&text).map_err(|e| ConnectorError::Query {
-                    message: format!("unreadable row from the server: {e}"),
-                    transient: false,
-                })?;
-                if dedup.first_time(&row) {
-                    sink.row(row)?;
-                    count += 1;
-                }
-            }
+            let binds = (0..req.key_columns.len())
+                .map(|i| texts(chunk.iter().map(|k| &k[i])))
+                .collect();
+            count += self
+                .stream(&query, binds, req.idle_timeout, &values, &mut dedup, sink)
+                .await?;
         }
         Ok(count)
     }

@@ -2,7 +2,6 @@
 //! and streaming with an idle timeout.
 
 use super::{ConnectorError, FindRequest};
-use futures::{Stream, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -67,21 +66,33 @@ pub fn value_text(v: &Value) -> String {
 
 /// Removes every searched-for value from a database's message: errors end up in reports and
 /// logs, which must not hold personal data.
-pub fn scrub(message: &str, req: &FindRequest<'_>) -> String {
+pub fn scrub<'v>(message: &str, values: impl IntoIterator<Item = &'v Value>) -> String {
     let mut out = message.to_string();
-    for (_, values) in req.matches {
-        for v in values {
-            let text = value_text(v);
-            if text.len() >= 3 {
-                out = out.replace(&text, "[value]");
-            }
+    for v in values {
+        let text = value_text(v);
+        if text.len() >= 3 {
+            out = out.replace(&text, "[value]");
         }
     }
     out
 }
 
-/// Turns an sqlx error into a connector error, deciding whether a retry can help.
+/// The values a find searches for.
+pub fn find_values<'r>(req: &'r FindRequest<'_>) -> impl Iterator<Item = &'r Value> {
+    req.matches.iter().flat_map(|(_, v)| v.iter())
+}
+
+/// Turns an sqlx error from a find into a connector error.
 pub fn classify(e: sqlx::Error, req: &FindRequest<'_>) -> ConnectorError {
+    classify_values(e, find_values(req))
+}
+
+/// Turns an sqlx error into a connector error, deciding whether a retry can help, with the
+/// given values scrubbed from the message.
+pub fn classify_values<'v>(
+    e: sqlx::Error,
+    values: impl IntoIterator<Item = &'v Value>,
+) -> ConnectorError {
     use std::io::ErrorKind as K;
     match e {
         sqlx::Error::Io(io) => {
@@ -116,7 +127,7 @@ pub fn classify(e: sqlx::Error, req: &FindRequest<'_>) -> ConnectorError {
                 code.as_str(),
                 "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "1213" | "1205" | "2006" | "2013"
             ) || code.starts_with("08");
-            let message = scrub(db.message(), req);
+            let message = scrub(db.message(), values);
             let message = if code.is_empty() {
                 message
             } else {
@@ -133,10 +144,63 @@ pub fn classify(e: sqlx::Error, req: &FindRequest<'_>) -> ConnectorError {
             ConnectorError::Query { message, transient }
         }
         other => ConnectorError::Query {
-            message: scrub(&other.to_string(), req),
+            message: scrub(&other.to_string(), values),
             transient: false,
         },
     }
+}
+
+/// The key columns to use: the playbook's `key:` when given (checked against the table), else
+/// the table's primary key.
+pub fn choose_key(
+    table: &str,
+    declared: Option<&[String]>,
+    primary: Vec<String>,
+    existing: &[String],
+) -> Result<Vec<String>, ConnectorError> {
+    if let Some(cols) = declared {
+        for c in cols {
+            if !existing.contains(c) {
+                return Err(ConnectorError::NoColumn {
+                    table: table.to_string(),
+                    column: c.clone(),
+                    available: existing.join(", "),
+                });
+            }
+        }
+        return Ok(cols.to_vec());
+    }
+    if primary.is_empty() {
+        return Err(ConnectorError::Config(format!(
+            "{table} has no primary key: name the columns that identify one record with `key:` in the playbook"
+        )));
+    }
+    Ok(primary)
+}
+
+/// Keys to delete, and (key, new values) to update.
+pub type SplitChanges<'a> = (Vec<&'a Vec<Value>>, Vec<(&'a Vec<Value>, &'a super::Row)>);
+
+/// The keys deleted and the rows updated by one write request.
+pub fn split_changes(changes: &[super::KeyedChange]) -> SplitChanges<'_> {
+    let mut deletes = Vec::new();
+    let mut updates = Vec::new();
+    for c in changes {
+        match &c.set {
+            None => deletes.push(&c.key),
+            Some(set) => updates.push((&c.key, set)),
+        }
+    }
+    (deletes, updates)
+}
+
+/// Every value a write touches (keys and new values), for scrubbing error messages.
+pub fn write_values<'a>(writes: &'a [super::WriteRequest<'_>]) -> Vec<&'a Value> {
+    writes
+        .iter()
+        .flat_map(|w| w.changes.iter())
+        .flat_map(|c| c.key.iter().chain(c.set.iter().flat_map(|s| s.values())))
+        .collect()
 }
 
 /// A pool that cannot connect only says it timed out; one direct connection attempt tells
@@ -156,24 +220,6 @@ where
             _ => Err(ConnectorError::PoolTimeout),
         },
         other => other,
-    }
-}
-
-/// The next item of a row stream, or a timeout error when the database goes quiet for longer
-/// than `idle`. The limit is per row, not per query, so large exports are not cut off.
-pub async fn next_within<S, T>(
-    stream: &mut S,
-    idle: Duration,
-    req: &FindRequest<'_>,
-) -> Result<Option<T>, ConnectorError>
-where
-    S: Stream<Item = Result<T, sqlx::Error>> + Unpin,
-{
-    match tokio::time::timeout(idle, stream.next()).await {
-        Err(_) => Err(ConnectorError::Timeout(idle)),
-        Ok(None) => Ok(None),
-        Ok(Some(Ok(v))) => Ok(Some(v)),
-        Ok(Some(Err(e))) => Err(classify(e, req)),
     }
 }
 

@@ -3,14 +3,19 @@
 //! file: when the database file does not exist yet it is created from it, atomically.
 
 use super::sql::{self, Dedup, quote_double};
-use super::{Connector, ConnectorError, FindRequest, Row, RowSink};
-use crate::playbook::SystemSpec;
+use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
 use crate::playbook::interpolate::{self, Secret};
+use crate::playbook::validate::TableName;
+use crate::playbook::{CollectionSpec, SystemSpec};
 use serde_json::Value;
+use sqlx::Sqlite;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row as _, TypeInfo, ValueRef};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 pub struct SqliteConnector {
     pool: SqlitePool,
@@ -46,7 +51,7 @@ impl SqliteConnector {
         let pool = SqlitePoolOptions::new()
             .max_connections(system.concurrency as u32)
             .acquire_timeout(system.timeout)
-            .connect_lazy_with(options.read_only(true));
+            .connect_lazy_with(options);
         Ok(Self { pool })
     }
 }
@@ -108,6 +113,143 @@ fn decode(row: &SqliteRow, i: usize) -> Result<Value, sqlx::Error> {
     })
 }
 
+/// Binds a JSON value with the closest SQLite type.
+fn bind<'q>(
+    q: Query<'q, Sqlite, SqliteArguments<'q>>,
+    value: &Value,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    match value {
+        Value::Null => q.bind(None::<String>),
+        Value::Number(n) if n.as_i64().is_some() => q.bind(n.as_i64()),
+        Value::Number(n) if n.as_f64().is_some() => q.bind(n.as_f64()),
+        Value::Bool(b) => q.bind(*b),
+        other => q.bind(sql::value_text(other)),
+    }
+}
+
+fn key_condition(key_columns: &[String], rows: usize) -> String {
+    let lhs: Vec<String> = key_columns
+        .iter()
+        .map(|k| format!("t.{}", quote_double(k)))
+        .collect();
+    let one = format!("({})", vec!["?"; key_columns.len()].join(", "));
+    format!(
+        "({}) IN (VALUES {})",
+        lhs.join(", "),
+        vec![one; rows].join(", ")
+    )
+}
+
+impl SqliteConnector {
+    fn qualified(table: &TableName) -> (String, String) {
+        let schema = table.schema.clone().unwrap_or_else(|| "main".into());
+        let q = format!("{}.{}", quote_double(&schema), quote_double(&table.name));
+        (schema, q)
+    }
+
+    async fn column_names(
+        &self,
+        table: &TableName,
+        values: &[&Value],
+    ) -> Result<Vec<String>, ConnectorError> {
+        let (schema, _) = Self::qualified(table);
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?, ?)")
+            .bind(&table.name)
+            .bind(&schema)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| sql::classify_values(e, values.iter().copied()))?;
+        if names.is_empty() {
+            return Err(ConnectorError::NoTable(table.to_string()));
+        }
+        Ok(names)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream(
+        &self,
+        query: &str,
+        binds: &[&Value],
+        selected: &[String],
+        idle: Duration,
+        values: &[&Value],
+        dedup: &mut Dedup,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        use futures::StreamExt;
+        let mut q = sqlx::query(query);
+        for v in binds {
+            q = bind(q, v);
+        }
+        let err = |e| sql::classify_values(e, values.iter().copied());
+        let mut stream = q.fetch(&self.pool);
+        let mut count = 0;
+        loop {
+            let row = match tokio::time::timeout(idle, stream.next()).await {
+                Err(_) => return Err(ConnectorError::Timeout(idle)),
+                Ok(None) => break,
+                Ok(Some(r)) => r.map_err(err)?,
+            };
+            let mut out = Row::new();
+            for (i, name) in selected.iter().enumerate() {
+                out.insert(name.clone(), decode(&row, i).map_err(err)?);
+            }
+            if dedup.first_time(&out) {
+                sink.row(out)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        let values = sql::write_values(writes);
+        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut counts = Vec::new();
+        for w in writes {
+            let (_, table) = Self::qualified(&w.collection.table);
+            let (deletes, updates) = sql::split_changes(w.changes);
+            let mut changed = 0u64;
+            for chunk in deletes.chunks(sql::IN_BATCH / w.key_columns.len().max(1)) {
+                let query = format!(
+                    "DELETE FROM {table} AS t WHERE {}",
+                    key_condition(w.key_columns, chunk.len())
+                );
+                let mut q = sqlx::query(&query);
+                for v in chunk.iter().flat_map(|k| k.iter()) {
+                    q = bind(q, v);
+                }
+                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
+            }
+            for (key, set) in updates {
+                let assignments: Vec<String> = set
+                    .keys()
+                    .map(|c| format!("{} = ?", quote_double(c)))
+                    .collect();
+                let conditions: Vec<String> = w
+                    .key_columns
+                    .iter()
+                    .map(|k| format!("{} = ?", quote_double(k)))
+                    .collect();
+                let query = format!(
+                    "UPDATE {table} SET {} WHERE {}",
+                    assignments.join(", "),
+                    conditions.join(" AND ")
+                );
+                let mut q = sqlx::query(&query);
+                for v in set.values().chain(key.iter()) {
+                    q = bind(q, v);
+                }
+                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
+            }
+            counts.push(changed);
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(counts)
+    }
+}
+
 #[async_trait::async_trait]
 impl Connector for SqliteConnector {
     async fn find(
@@ -115,16 +257,8 @@ impl Connector for SqliteConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        let schema = req.table.schema.clone().unwrap_or_else(|| "main".into());
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?, ?)")
-            .bind(&req.table.name)
-            .bind(&schema)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| sql::classify(e, req))?;
-        if names.is_empty() {
-            return Err(ConnectorError::NoTable(req.table.to_string()));
-        }
+        let values: Vec<&Value> = sql::find_values(req).collect();
+        let names = self.column_names(req.table, &values).await?;
         sql::check_columns(&req.table.to_string(), &names, req)?;
         let selected: Vec<String> = match req.columns {
             Some(cols) => names.iter().filter(|n| cols.contains(n)).cloned().collect(),
@@ -134,11 +268,7 @@ impl Connector for SqliteConnector {
             .iter()
             .map(|c| format!("t.{}", quote_double(c)))
             .collect();
-        let table = format!(
-            "{}.{}",
-            quote_double(&schema),
-            quote_double(&req.table.name)
-        );
+        let (_, table) = Self::qualified(req.table);
         let batches = sql::batches(req.matches, sql::IN_BATCH);
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
@@ -158,29 +288,109 @@ impl Connector for SqliteConnector {
                 select.join(", "),
                 conditions.join(" OR ")
             );
-            let mut q = sqlx::query(&query);
-            for value in batch.iter().flat_map(|(_, v)| v) {
-                q = match value {
-                    Value::Number(n) if n.as_i64().is_some() => q.bind(n.as_i64()),
-                    Value::Number(n) if n.as_f64().is_some() => q.bind(n.as_f64()),
-                    Value::Bool(b) => q.bind(*b),
-                    other => q.bind(sql::value_text(other)),
-                };
-            }
-            let mut stream = q.fetch(&self.pool);
-            while let Some(row) = sql::next_within(&mut stream, req.idle_timeout, req).await? {
-                let mut out = Row::new();
-                for (i, name) in selected.iter().enumerate() {
-                    out.insert(
-                        name.clone(),
-                        decode(&row, i).map_err(|e| sql::classify(e, req))?,
-                    );
-                }
-                if dedup.first_time(&out) {
-                    sink.row(out)?;
-                    count += 1;
-                }
-            }
+            let binds: Vec<&Value> = batch.iter().flat_map(|(_, v)| v).collect();
+            count += self
+                .stream(
+                    &query,
+                    &binds,
+                    &selected,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
+                .await?;
+        }
+        Ok(count)
+    }
+
+    async fn key_columns(
+        &self,
+        collection: &CollectionSpec,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let table = &collection.table;
+        let (schema, _) = Self::qualified(table);
+        let names = self.column_names(table, &[]).await?;
+        let master = if schema == "main" {
+            "sqlite_schema".to_string()
+        } else {
+            format!("{}.sqlite_schema", quote_double(&schema))
+        };
+        let kind: Option<String> =
+            sqlx::query_scalar(&format!("SELECT type FROM {master} WHERE name = ?"))
+                .bind(&table.name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| sql::classify_values(e, []))?;
+        if kind.as_deref() != Some("table") {
+            return Err(ConnectorError::Config(format!(
+                "{table} is a view or other non-table relation; dsr changes records in tables only"
+            )));
+        }
+        let primary: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info(?, ?) WHERE pk > 0 ORDER BY pk")
+                .bind(&table.name)
+                .bind(&schema)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| sql::classify_values(e, []))?;
+        sql::choose_key(
+            &table.to_string(),
+            collection.key.as_deref(),
+            primary,
+            &names,
+        )
+    }
+
+    async fn write(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        self.write_all(writes).await
+    }
+
+    fn transactional(&self) -> bool {
+        true
+    }
+
+    async fn find_by_keys(
+        &self,
+        req: &KeyLookup<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let values: Vec<&Value> = req.keys.iter().flatten().collect();
+        let names = self.column_names(&req.collection.table, &values).await?;
+        let mut selected: Vec<String> = req.key_columns.to_vec();
+        selected.extend(
+            names.into_iter().filter(|n| {
+                !req.key_columns.contains(n) && req.columns.is_none_or(|c| c.contains(n))
+            }),
+        );
+        let select: Vec<String> = selected
+            .iter()
+            .map(|c| format!("t.{}", quote_double(c)))
+            .collect();
+        let (_, table) = Self::qualified(&req.collection.table);
+        let mut dedup = Dedup::new(false);
+        let mut count = 0;
+        for chunk in req
+            .keys
+            .chunks(sql::IN_BATCH / req.key_columns.len().max(1))
+        {
+            let query = format!(
+                "SELECT {} FROM {table} AS t WHERE {}",
+                select.join(", "),
+                key_condition(req.key_columns, chunk.len())
+            );
+            let binds: Vec<&Value> = chunk.iter().flatten().collect();
+            count += self
+                .stream(
+                    &query,
+                    &binds,
+                    &selected,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
+                .await?;
         }
         Ok(count)
     }

@@ -4,7 +4,7 @@
 
 use crate::connectors::{Row, RowSink, SinkError};
 use crate::playbook::CollectionId;
-use crate::run::{SinkFactory, StepSink};
+use crate::run::{Handler, StepSink};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -137,8 +137,9 @@ impl Bundle {
     }
 }
 
-impl SinkFactory for Bundle {
-    fn open(&self, id: &CollectionId) -> Result<Box<dyn StepSink>, SinkError> {
+#[async_trait::async_trait]
+impl Handler for Bundle {
+    fn open(&self, id: &CollectionId, _keys: &[String]) -> Result<Box<dyn StepSink>, SinkError> {
         let system_dir = safe_name(&id.system);
         let stem = format!("{system_dir}/{}", safe_name(&id.collection));
         Ok(Box::new(CollectionWriter {
@@ -236,9 +237,9 @@ impl RowSink for CollectionWriter {
 }
 
 impl StepSink for CollectionWriter {
-    fn finish(&mut self) -> Result<(), SinkError> {
+    fn finish(&mut self) -> Result<Option<Value>, SinkError> {
         let Some(mut files) = self.open.take() else {
-            return Ok(());
+            return Ok(None);
         };
         files.json.write_all(b"\n]\n")?;
         files.json.flush()?;
@@ -259,7 +260,7 @@ impl StepSink for CollectionWriter {
         if let Ok(mut all) = self.files.lock() {
             all.extend(entries);
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -291,7 +292,7 @@ mod tests {
             system: "app".into(),
             collection: "users".into(),
         };
-        let mut sink = bundle.open(&id).unwrap();
+        let mut sink = bundle.open(&id, &[]).unwrap();
         for i in 0..3 {
             let mut row = Row::new();
             row.insert("id".into(), Value::from(i));

@@ -24,6 +24,9 @@ pub struct Playbook {
     /// Default regulation for deadlines (`gdpr`, `uk_gdpr`, `ccpa`, `lgpd`, ...).
     #[serde(default)]
     pub regulation: Option<String>,
+    /// Secret key for the `hash` mask (keyed HMAC-SHA256), e.g. `${env:DSR_HASH_KEY}`.
+    #[serde(default)]
+    pub hash_key: Option<String>,
     /// Identity kinds a request may start from (`email`, `phone`, `user_id`, ...).
     pub identities: Vec<String>,
     /// Every system that holds customer data, by name.

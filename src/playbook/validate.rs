@@ -305,6 +305,26 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Diagnostics> {
     if pb.systems.is_empty() {
         c.at_key(&["systems"], "no systems declared", None);
     }
+    match &pb.hash_key {
+        Some(key) => {
+            if !interpolate::has_references(key) {
+                c.at_value(
+                    &["hash_key"],
+                    "the hash key is written inline",
+                    Some("write `hash_key: ${env:DSR_HASH_KEY}` or `${file:PATH}`".into()),
+                );
+            }
+            check_references(&mut c, &["hash_key"], key);
+        }
+        None => {
+            let uses_hash = pb.systems.values().flat_map(|s| s.collections.values()).any(|coll| {
+                matches!(&coll.erase, Some(RawErase::Detailed(d)) if d.keep.is_none() && d.delete.is_none() && d.mask.as_ref().is_some_and(|m| m.values().any(|v| v == "hash")))
+            });
+            if uses_hash {
+                c.at_key(&["systems"], "a `hash` mask needs a secret key: add `hash_key:` at the top level", Some("e.g. `hash_key: ${env:DSR_HASH_KEY}`; without a key a hash of an email can be reversed by guessing".into()));
+            }
+        }
+    }
 
     let mut systems = BTreeMap::new();
     for (sys_name, sys) in &pb.systems {

@@ -1,6 +1,10 @@
 //! The executor: runs a plan's steps concurrently, each as soon as the steps it waits for are
 //! finished, within a global and a per-system concurrency limit; retries transient failures
 //! with backoff; never lets one system's failure stop the others.
+//!
+//! What happens to rows is the [`Handler`]'s business: an export streams them into the bundle,
+//! an erase's read phase turns them into keyed changes. The handler also records each finished
+//! step (the journal) before any step that depends on it starts.
 
 pub mod collect;
 pub mod outcome;
@@ -9,7 +13,7 @@ pub mod retry;
 use crate::connectors::{self, Connector, FindRequest, RowSink, SinkError};
 use crate::identity::RequestIdentities;
 use crate::plan::{Plan, Step};
-use crate::playbook::{CollectionId, Source, Validated};
+use crate::playbook::{CollectionId, CollectionSpec, Source, Validated};
 use collect::ProvidesCollector;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -18,16 +22,42 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, Semaphore, watch};
 
-/// Where each step's rows go.
-pub trait SinkFactory: Send + Sync {
-    fn open(&self, id: &CollectionId) -> Result<Box<dyn StepSink>, SinkError>;
+/// Values a step provides to later steps: provided name -> distinct values.
+pub type Provided = BTreeMap<String, Vec<Value>>;
+
+/// A row sink that is told when its step succeeded, and may hand back a payload (for an
+/// erase: the changes to make) that the handler records with the step.
+pub trait StepSink: RowSink {
+    fn finish(&mut self) -> Result<Option<Value>, SinkError>;
 }
 
-/// A row sink that is told when its step succeeded.
-pub trait StepSink: RowSink {
-    fn finish(&mut self) -> Result<(), SinkError>;
+/// What a run does with rows, and how it records finished steps.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync {
+    /// Whether steps need each record's key columns (erase and correct do).
+    fn wants_keys(&self) -> bool {
+        false
+    }
+
+    /// The columns to read (`None`: every column); `keys` are the key columns when wanted.
+    fn columns(&self, spec: &CollectionSpec, _keys: &[String]) -> Option<Vec<String>> {
+        spec.columns()
+    }
+
+    fn open(&self, id: &CollectionId, keys: &[String]) -> Result<Box<dyn StepSink>, SinkError>;
+
+    /// Called for each finished step before any step that depends on it starts. An error here
+    /// stops the run: a step that cannot be recorded must not be built upon.
+    async fn record(
+        &self,
+        _outcome: &StepOutcome,
+        _provided: &Provided,
+        _payload: Option<&Value>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Hears about steps as they start and end (progress display, logs).
@@ -45,51 +75,95 @@ pub struct Options {
     pub concurrency: usize,
 }
 
-type Provided = BTreeMap<String, Vec<Value>>;
-
-/// A system's connector, opened on first use; the error is kept so every step reports it.
-type ConnectorCell = OnceCell<Result<Arc<dyn Connector>, String>>;
-
-struct Shared<'a> {
+/// Each system's connector, opened on first use and shared by every step and phase of a run.
+/// An opening error is kept, so every step of that system reports it.
+pub struct ConnectorSet<'a> {
     v: &'a Validated,
-    ids: &'a RequestIdentities,
-    sinks: &'a dyn SinkFactory,
-    observer: &'a dyn Observer,
-    global: Semaphore,
-    per_system: BTreeMap<String, Semaphore>,
-    connectors: BTreeMap<String, ConnectorCell>,
+    cells: BTreeMap<String, ConnectorCell>,
 }
 
-/// Runs every step of `plan`; returns one outcome per step, in plan order.
+/// A system's connector, or why it could not be opened.
+type ConnectorCell = OnceCell<Result<Arc<dyn Connector>, String>>;
+
+impl<'a> ConnectorSet<'a> {
+    pub fn new(v: &'a Validated) -> Self {
+        Self {
+            v,
+            cells: v
+                .systems
+                .keys()
+                .map(|n| (n.clone(), OnceCell::new()))
+                .collect(),
+        }
+    }
+
+    pub async fn get(&self, system: &str) -> Result<Arc<dyn Connector>, String> {
+        let (Some(cell), Some(spec)) = (self.cells.get(system), self.v.systems.get(system)) else {
+            return Err(format!("no system '{system}' in the playbook"));
+        };
+        cell.get_or_init(|| async {
+            connectors::open(spec, &self.v.loaded.dir)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .clone()
+    }
+}
+
+/// Steps already finished in an earlier run of the same request (from the journal).
+pub type Finished = BTreeMap<CollectionId, (StepOutcome, Provided)>;
+
+/// Everything a run needs besides the plan.
+pub struct Context<'a> {
+    pub v: &'a Validated,
+    pub ids: &'a RequestIdentities,
+    pub options: &'a Options,
+    pub connectors: &'a ConnectorSet<'a>,
+    pub handler: &'a dyn Handler,
+    pub observer: &'a dyn Observer,
+    /// Flips to true on Ctrl-C: no new step starts; running ones finish.
+    pub cancel: Option<watch::Receiver<bool>>,
+}
+
+struct Shared<'a> {
+    cx: &'a Context<'a>,
+    global: Semaphore,
+    per_system: BTreeMap<String, Semaphore>,
+}
+
+/// Runs every step of `plan` not already in `finished`; returns one outcome per step, in plan
+/// order (finished ones included as they were).
 pub async fn execute(
-    v: &Validated,
+    cx: &Context<'_>,
     plan: &Plan,
-    ids: &RequestIdentities,
-    options: &Options,
-    sinks: &dyn SinkFactory,
-    observer: &dyn Observer,
-) -> Vec<StepOutcome> {
+    finished: Finished,
+) -> Result<Vec<StepOutcome>, String> {
+    let v = cx.v;
     let shared = Shared {
-        v,
-        ids,
-        sinks,
-        observer,
-        global: Semaphore::new(options.concurrency.max(1)),
+        cx,
+        global: Semaphore::new(cx.options.concurrency.max(1)),
         per_system: v
             .systems
             .iter()
             .map(|(n, s)| (n.clone(), Semaphore::new(s.concurrency)))
             .collect(),
-        connectors: v
-            .systems
-            .keys()
-            .map(|n| (n.clone(), OnceCell::new()))
-            .collect(),
     };
     let mut outcomes: BTreeMap<CollectionId, StepOutcome> = BTreeMap::new();
     let mut provided: BTreeMap<CollectionId, Provided> = BTreeMap::new();
-    let mut waiting: Vec<&Step> = plan.steps.iter().collect();
+    for (id, (outcome, values)) in finished {
+        cx.observer.finished(&outcome);
+        outcomes.insert(id.clone(), outcome);
+        provided.insert(id, values);
+    }
+    let mut waiting: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| !outcomes.contains_key(&s.id))
+        .collect();
     let mut running = FuturesUnordered::new();
+    let mut cancel = cx.cancel.clone();
+    let mut cancelled = false;
     loop {
         let recorded_before = outcomes.len();
         let mut still_waiting = Vec::new();
@@ -102,22 +176,19 @@ pub async fn execute(
                 still_waiting.push(step);
                 continue;
             }
-            if let Some(reason) = &step.skip {
-                let o = skipped(step, reason.clone());
-                observer.finished(&o);
-                outcomes.insert(step.id.clone(), o);
-                continue;
-            }
-            if let Some(bad) = ups.iter().find(|u| {
-                outcomes[*u].status == Status::Failed
-                    || outcomes[*u].status == Status::Skipped
-                        && outcomes[*u]
-                            .reason
-                            .as_deref()
-                            .is_some_and(|r| r.starts_with("waits for"))
-            }) {
-                let o = skipped(step, format!("waits for {bad}, which failed"));
-                observer.finished(&o);
+            let skip = if cancelled {
+                Some("interrupted before it started".to_string())
+            } else if let Some(reason) = &step.skip {
+                Some(reason.clone())
+            } else {
+                ups.iter()
+                    .find(|u| blocks(&outcomes[*u]))
+                    .map(|bad| format!("waits for {bad}, which failed"))
+            };
+            if let Some(reason) = skip {
+                let o = skipped(step, reason);
+                cx.handler.record(&o, &Provided::new(), None).await?;
+                cx.observer.finished(&o);
                 outcomes.insert(step.id.clone(), o);
                 continue;
             }
@@ -125,9 +196,19 @@ pub async fn execute(
             running.push(run_step(&shared, step, inputs));
         }
         waiting = still_waiting;
-        match running.next().await {
-            Some((id, outcome, values)) => {
-                observer.finished(&outcome);
+        let next = match cancel.as_mut() {
+            Some(rx) if !cancelled => tokio::select! {
+                r = running.next() => r,
+                _ = rx.wait_for(|c| *c) => { cancelled = true; continue; }
+            },
+            _ => running.next().await,
+        };
+        match next {
+            Some((id, outcome, values, payload)) => {
+                cx.handler
+                    .record(&outcome, &values, payload.as_ref())
+                    .await?;
+                cx.observer.finished(&outcome);
                 outcomes.insert(id.clone(), outcome);
                 provided.insert(id, values);
             }
@@ -137,10 +218,20 @@ pub async fn execute(
             None => break,
         }
     }
-    plan.steps
+    Ok(plan
+        .steps
         .iter()
         .filter_map(|s| outcomes.remove(&s.id))
-        .collect()
+        .collect())
+}
+
+/// Whether a finished step stops the steps that wait for it.
+fn blocks(o: &StepOutcome) -> bool {
+    o.status == Status::Failed
+        || o.status == Status::Skipped
+            && o.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("waits for") || r.starts_with("interrupted"))
 }
 
 fn skipped(step: &Step, reason: String) -> StepOutcome {
@@ -163,13 +254,14 @@ fn inputs_for(
     step: &Step,
     provided: &BTreeMap<CollectionId, Provided>,
 ) -> Vec<(String, Vec<Value>)> {
-    let Some(spec) = shared.v.collection(&step.id) else {
+    let Some(spec) = shared.cx.v.collection(&step.id) else {
         return Vec::new();
     };
     let mut out: Vec<(String, Vec<Value>)> = Vec::new();
     for input in &spec.inputs {
         let values: Vec<Value> = match &input.source {
             Source::Identity(kind) => shared
+                .cx
                 .ids
                 .get(kind)
                 .iter()
@@ -197,14 +289,14 @@ async fn run_step(
     shared: &Shared<'_>,
     step: &Step,
     inputs: Vec<(String, Vec<Value>)>,
-) -> (CollectionId, StepOutcome, Provided) {
+) -> (CollectionId, StepOutcome, Provided, Option<Value>) {
     let id = step.id.clone();
     let _global = shared.global.acquire().await;
     let _system = match shared.per_system.get(&step.system) {
         Some(s) => Some(s.acquire().await),
         None => None,
     };
-    shared.observer.started(step);
+    shared.cx.observer.started(step);
     let started = jiff::Timestamp::now();
     let clock = Instant::now();
     let mut outcome = StepOutcome {
@@ -219,19 +311,25 @@ async fn run_step(
         reason: None,
     };
     let mut values = Provided::new();
-    let result = attempt_all(shared, step, &inputs, &mut outcome, &mut values).await;
-    if let Err(reason) = result {
-        outcome.status = Status::Failed;
-        outcome.reason = Some(reason);
-        outcome.records = 0;
-        values.clear();
-    } else if inputs.is_empty() {
-        outcome.reason = Some("no keys reached this collection".into());
+    let mut payload = None;
+    match attempt_all(shared, step, &inputs, &mut outcome, &mut values).await {
+        Err(reason) => {
+            outcome.status = Status::Failed;
+            outcome.reason = Some(reason);
+            outcome.records = 0;
+            values.clear();
+        }
+        Ok(p) => {
+            payload = p;
+            if inputs.is_empty() {
+                outcome.reason = Some("no keys reached this collection".into());
+            }
+        }
     }
     outcome.finished = Some(jiff::Timestamp::now().to_string());
     outcome.duration_ms = clock.elapsed().as_millis() as u64;
     tracing::info!(system = %step.system, collection = %step.collection, status = outcome.status.name(), records = outcome.records, attempts = outcome.attempts, "step finished");
-    (id, outcome, values)
+    (id, outcome, values, payload)
 }
 
 async fn attempt_all(
@@ -240,30 +338,30 @@ async fn attempt_all(
     inputs: &[(String, Vec<Value>)],
     outcome: &mut StepOutcome,
     values: &mut Provided,
-) -> Result<(), String> {
-    let (Some(system), Some(spec)) = (
-        shared.v.systems.get(&step.system),
-        shared.v.collection(&step.id),
-    ) else {
+) -> Result<Option<Value>, String> {
+    let cx = shared.cx;
+    let (Some(system), Some(spec)) = (cx.v.systems.get(&step.system), cx.v.collection(&step.id))
+    else {
         return Err("not in the playbook".into());
     };
-    let mut sink = shared.sinks.open(&step.id).map_err(|e| e.to_string())?;
     if inputs.is_empty() {
-        sink.finish().map_err(|e| e.to_string())?;
-        return Ok(());
+        let mut sink = cx.handler.open(&step.id, &[]).map_err(|e| e.to_string())?;
+        return sink.finish().map_err(|e| e.to_string());
     }
-    let connector = match shared.connectors.get(&step.system) {
-        Some(cell) => cell
-            .get_or_init(|| async {
-                connectors::open(system, &shared.v.loaded.dir)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+    let connector = cx.connectors.get(&step.system).await?;
+    let keys = if cx.handler.wants_keys() {
+        connector
+            .key_columns(spec)
             .await
-            .clone()?,
-        None => return Err("no connector".into()),
+            .map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
     };
-    let columns = spec.columns();
+    let mut sink = cx
+        .handler
+        .open(&step.id, &keys)
+        .map_err(|e| e.to_string())?;
+    let columns = cx.handler.columns(spec, &keys);
     let request = FindRequest {
         collection: spec,
         table: &spec.table,
@@ -278,8 +376,7 @@ async fn attempt_all(
             Ok(n) => {
                 *values = collector.into_values();
                 outcome.records = n;
-                sink.finish().map_err(|e| e.to_string())?;
-                return Ok(());
+                return sink.finish().map_err(|e| e.to_string());
             }
             Err(e) => {
                 drop(collector);

@@ -1,8 +1,8 @@
 //! What happened to each step and each system: done, failed, or skipped with a reason.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Done,
@@ -23,7 +23,7 @@ impl Status {
 }
 
 /// The result of one step (one collection).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepOutcome {
     pub system: String,
     pub collection: String,

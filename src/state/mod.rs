@@ -15,7 +15,37 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     // 1: bookkeeping of the schema itself.
     "CREATE TABLE IF NOT EXISTS dsr_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 2: the journal of change requests (erase, correct).
+    "CREATE TABLE journal_requests (
+        id TEXT PRIMARY KEY,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        playbook_sha256 TEXT NOT NULL,
+        request TEXT,
+        status TEXT NOT NULL,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+     );
+     CREATE INDEX journal_requests_open ON journal_requests (action, subject, playbook_sha256, status);
+     CREATE TABLE journal_steps (
+        request_id TEXT NOT NULL REFERENCES journal_requests(id),
+        system TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        provided TEXT,
+        changes TEXT,
+        PRIMARY KEY (request_id, system, collection)
+     );
+     CREATE TABLE journal_writes (
+        request_id TEXT NOT NULL REFERENCES journal_requests(id),
+        system TEXT NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (request_id, system)
+     );",
 ];
+
+pub mod journal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -72,6 +102,50 @@ impl State {
             dir: dir.to_path_buf(),
             pool,
         })
+    }
+}
+
+impl State {
+    /// The key for subject hashes: 32 random bytes in `subject.key` (0600), made on first use.
+    /// The same person always gets the same hash here, and nobody without the key can test a
+    /// guessed email against it.
+    pub fn subject_key(&self) -> Result<Vec<u8>, StateError> {
+        let path = self.dir.join("subject.key");
+        let io = |source| StateError::Dir {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let mut key = [0u8; 32];
+        rand::fill(&mut key);
+        let tmp = self.dir.join(format!("subject.key.{}", std::process::id()));
+        let mut f = crate::output::bundle::create_private_file(&tmp).map_err(io)?;
+        std::io::Write::write_all(&mut f, &key).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        // Another process may have won the race: keep whichever key landed first.
+        if std::fs::hard_link(&tmp, &path).is_err() && !path.exists() {
+            std::fs::rename(&tmp, &path).map_err(io)?;
+        }
+        let _ = std::fs::remove_file(&tmp);
+        std::fs::read(&path).map_err(io)
+    }
+
+    /// The keyed hash that names a subject in the journal, ledger and reports.
+    pub fn subject_hash(
+        &self,
+        ids: &crate::identity::RequestIdentities,
+    ) -> Result<String, StateError> {
+        let key = self.subject_key()?;
+        let canonical = serde_json::to_string(&ids.0).unwrap_or_default();
+        Ok(crate::erase::mask::hmac_hex(
+            &key,
+            &canonical.to_lowercase(),
+        ))
     }
 }
 

@@ -1,16 +1,10 @@
 //! Real PostgreSQL and MariaDB: identity hops across databases, faithful types, quoting,
 //! batching, a system that is down, and concurrency observed through step timings.
 
-use crate::support::{Workspace, assert_manifest_matches, mysql_exec, pg_exec, read_json, run};
+use crate::support::{
+    HEADER, Workspace, assert_manifest_matches, mysql_exec, pg_exec, read_json, run, system,
+};
 use serde_json::{Value, json};
-
-const HEADER: &str = "version: 1\norganisation: Test Org\nidentities: [email]\nsystems:\n";
-
-fn system(name: &str, connector: &str, url: &str, extra: &str, collections: &str) -> String {
-    format!(
-        "  {name}:\n    connector: {connector}\n    url: {url}\n{extra}    purpose: Testing\n    legal_basis: contract\n    retention: 1 day\n    collections:\n{collections}"
-    )
-}
 
 fn steps(stdout: &str) -> Vec<Value> {
     let v: Value = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));

@@ -137,3 +137,50 @@ pub fn assert_manifest_matches(bundle: &Path) {
         );
     }
 }
+
+/// Runs one query against PostgreSQL; every row's first column as text.
+pub fn pg_strings(query: &str) -> Vec<String> {
+    use sqlx::Connection;
+    runtime().block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&pg_url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL is not reachable ({e}); start it with `scripts/services`")
+            });
+        sqlx::query_scalar::<_, Option<String>>(query)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect()
+    })
+}
+
+/// Runs one query against MariaDB/MySQL; every row's first column as text.
+pub fn mysql_strings(query: &str) -> Vec<String> {
+    use sqlx::Connection;
+    runtime().block_on(async {
+        let mut conn = sqlx::MySqlConnection::connect(&mysql_url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!("MariaDB is not reachable ({e}); start it with `scripts/services`")
+            });
+        sqlx::query_scalar::<_, Option<String>>(query)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect()
+    })
+}
+
+/// Playbook text for database tests: a header and systems built with [`system`].
+pub const HEADER: &str = "version: 1\norganisation: Test Org\nidentities: [email]\nsystems:\n";
+
+pub fn system(name: &str, connector: &str, url: &str, extra: &str, collections: &str) -> String {
+    format!(
+        "  {name}:\n    connector: {connector}\n    url: {url}\n{extra}    purpose: Testing\n    legal_basis: contract\n    retention: 1 day\n    collections:\n{collections}"
+    )
+}

@@ -1,0 +1,602 @@
+//! Changing data: erase and correct. Both run in two phases. The read phase walks the identity
+//! graph like an export, but keeps, per collection, the key of every record found and the
+//! change planned for it (journaled step by step). The write phase then applies each system's
+//! changes by key (never by re-running a broad condition), children before parents, in one
+//! transaction per system, and verifies the result by looking every key up again.
+
+pub mod mask;
+pub mod rules;
+
+use crate::connectors::{KeyLookup, KeyedChange, Row, RowSink, SinkError, WriteRequest};
+use crate::plan::Plan;
+use crate::playbook::{CollectionId, CollectionSpec, Validated};
+use crate::run::{ConnectorSet, Handler, Provided, Status, StepOutcome, StepSink, retry};
+use crate::state::State;
+use crate::state::journal::StepChanges;
+pub use rules::Rule;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+/// Current values of corrected fields, for the operator's before → after view. Held in memory
+/// only: never journaled, logged or reported.
+pub type Before = Arc<Mutex<BTreeMap<CollectionId, Vec<Row>>>>;
+
+/// The read phase's handler: turns found records into keyed changes and journals each step.
+pub struct ReadHandler<'a> {
+    pub rules: &'a BTreeMap<CollectionId, Rule>,
+    pub hash_key: Option<Vec<u8>>,
+    /// `None` for a dry run, which records nothing.
+    pub journal: Option<(&'a State, &'a str)>,
+    pub planned: Mutex<BTreeMap<CollectionId, StepChanges>>,
+    pub before: Option<Before>,
+}
+
+impl<'a> ReadHandler<'a> {
+    pub fn new(
+        rules: &'a BTreeMap<CollectionId, Rule>,
+        hash_key: Option<Vec<u8>>,
+        journal: Option<(&'a State, &'a str)>,
+    ) -> Self {
+        Self {
+            rules,
+            hash_key,
+            journal,
+            planned: Mutex::new(BTreeMap::new()),
+            before: None,
+        }
+    }
+
+    pub fn planned(&self) -> BTreeMap<CollectionId, StepChanges> {
+        self.planned.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for ReadHandler<'_> {
+    fn wants_keys(&self) -> bool {
+        true
+    }
+
+    fn columns(&self, spec: &CollectionSpec, keys: &[String]) -> Option<Vec<String>> {
+        let mut cols: Vec<String> = keys.to_vec();
+        let rule_cols = self
+            .rules
+            .get(&spec.id)
+            .map(Rule::columns)
+            .unwrap_or_default();
+        for c in spec.provides.values().cloned().chain(rule_cols) {
+            if !cols.contains(&c) {
+                cols.push(c);
+            }
+        }
+        Some(cols)
+    }
+
+    fn open(&self, id: &CollectionId, keys: &[String]) -> Result<Box<dyn StepSink>, SinkError> {
+        Ok(Box::new(ChangeSink {
+            id: id.clone(),
+            rule: self.rules.get(id).cloned().unwrap_or(Rule::Pass),
+            keys: keys.to_vec(),
+            hash_key: self.hash_key.clone(),
+            changes: Vec::new(),
+            before: self.before.clone(),
+            seen: Vec::new(),
+        }))
+    }
+
+    async fn record(
+        &self,
+        outcome: &StepOutcome,
+        provided: &Provided,
+        payload: Option<&Value>,
+    ) -> Result<(), String> {
+        if let Some((state, id)) = self.journal {
+            state
+                .journal_step(id, outcome, provided, payload)
+                .await
+                .map_err(|e| format!("cannot write the journal: {e}"))?;
+        }
+        if let Some(p) = payload
+            && let Ok(changes) = serde_json::from_value::<StepChanges>(p.clone())
+            && let Ok(mut planned) = self.planned.lock()
+        {
+            planned.insert(
+                CollectionId {
+                    system: outcome.system.clone(),
+                    collection: outcome.collection.clone(),
+                },
+                changes,
+            );
+        }
+        Ok(())
+    }
+}
+
+struct ChangeSink {
+    id: CollectionId,
+    rule: Rule,
+    keys: Vec<String>,
+    hash_key: Option<Vec<u8>>,
+    changes: Vec<KeyedChange>,
+    before: Option<Before>,
+    seen: Vec<Row>,
+}
+
+impl RowSink for ChangeSink {
+    fn row(&mut self, row: Row) -> Result<(), SinkError> {
+        let key: Vec<Value> = self
+            .keys
+            .iter()
+            .map(|k| row.get(k).cloned().unwrap_or(Value::Null))
+            .collect();
+        if key.iter().any(Value::is_null) {
+            return Err(SinkError(std::io::Error::other(format!(
+                "a record of {} has no value in its key column",
+                self.id
+            ))));
+        }
+        if let Some(change) = self.rule.change(key, &row, self.hash_key.as_deref()) {
+            self.changes.push(change);
+        }
+        if self.before.is_some() && matches!(self.rule, Rule::Set(_)) {
+            self.seen.push(row);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<(), SinkError> {
+        self.changes.clear();
+        self.seen.clear();
+        Ok(())
+    }
+}
+
+impl StepSink for ChangeSink {
+    fn finish(&mut self) -> Result<Option<Value>, SinkError> {
+        if let Some(before) = &self.before
+            && let Ok(mut b) = before.lock()
+        {
+            b.insert(self.id.clone(), std::mem::take(&mut self.seen));
+        }
+        let planned = StepChanges {
+            key_columns: self.keys.clone(),
+            changes: std::mem::take(&mut self.changes),
+        };
+        Ok(Some(
+            serde_json::to_value(planned).map_err(|e| SinkError(std::io::Error::other(e)))?,
+        ))
+    }
+}
+
+/// Per collection: what was found and what the write phase did to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionResult {
+    pub collection: String,
+    pub strategy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
+    pub found: u64,
+    pub deleted: u64,
+    pub masked: u64,
+    pub updated: u64,
+    pub kept: u64,
+    /// `true` when every change was confirmed by looking the records up again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Per system: the write phase's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemResult {
+    pub system: String,
+    pub status: Status,
+    pub transactional: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub collections: Vec<CollectionResult>,
+}
+
+/// Counts of what a change request would do, straight from the read phase (the dry run's
+/// answer, and the confirmation prompt's).
+pub fn preview(
+    v: &Validated,
+    plan: &Plan,
+    rules: &BTreeMap<CollectionId, Rule>,
+    planned: &BTreeMap<CollectionId, StepChanges>,
+    outcomes: &[StepOutcome],
+) -> Vec<(String, CollectionResult)> {
+    plan.steps
+        .iter()
+        .filter_map(|s| {
+            let rule = rules.get(&s.id)?;
+            let outcome = outcomes
+                .iter()
+                .find(|o| o.system == s.system && o.collection == s.collection)?;
+            let n = planned
+                .get(&s.id)
+                .map(|p| p.changes.len() as u64)
+                .unwrap_or(0);
+            let mut r = CollectionResult {
+                collection: s.collection.clone(),
+                strategy: rule.describe(),
+                because: None,
+                found: outcome.records,
+                deleted: 0,
+                masked: 0,
+                updated: 0,
+                kept: 0,
+                verified: None,
+                problem: match outcome.status {
+                    Status::Failed | Status::Skipped
+                        if outcome.reason.is_some() && outcome.status == Status::Failed =>
+                    {
+                        outcome.reason.clone()
+                    }
+                    _ => None,
+                },
+            };
+            match rule {
+                Rule::Delete => r.deleted = n,
+                Rule::Mask(_) => r.masked = n,
+                Rule::Set(_) => r.updated = n,
+                Rule::Keep(because) => {
+                    r.kept = outcome.records;
+                    r.because = Some(because.clone());
+                }
+                Rule::Pass => {}
+            }
+            if let (Rule::Mask(_), Some(spec)) = (rule, v.collection(&s.id))
+                && let Some(crate::playbook::EraseStrategy::Mask { because, .. }) = &spec.erase
+            {
+                r.because = because.clone();
+            }
+            Some((s.system.clone(), r))
+        })
+        .collect()
+}
+
+/// Everything the write phase needs.
+#[derive(Clone, Copy)]
+pub struct WritePhase<'a> {
+    pub v: &'a Validated,
+    pub plan: &'a Plan,
+    pub connectors: &'a ConnectorSet<'a>,
+    pub rules: &'a BTreeMap<CollectionId, Rule>,
+    pub planned: &'a BTreeMap<CollectionId, StepChanges>,
+    pub read: &'a [StepOutcome],
+    /// `None` for runs that record nothing.
+    pub journal: Option<(&'a State, &'a str)>,
+    /// The request ran before (resumed from the journal).
+    pub resumed: bool,
+}
+
+/// The write phase for every system, then verification. Systems run concurrently; within a
+/// system, collections are written children first (reverse plan order) in one transaction.
+pub async fn write_and_verify(p: WritePhase<'_>) -> Vec<SystemResult> {
+    let base = preview(p.v, p.plan, p.rules, p.planned, p.read);
+    let futures = p.v.systems.keys().map(|system| {
+        let base: Vec<CollectionResult> = base
+            .iter()
+            .filter(|(s, _)| s == system)
+            .map(|(_, r)| r.clone())
+            .collect();
+        write_system(p, system, base)
+    });
+    futures::future::join_all(futures).await
+}
+
+async fn write_system(
+    p: WritePhase<'_>,
+    system: &str,
+    mut results: Vec<CollectionResult>,
+) -> SystemResult {
+    let WritePhase {
+        v,
+        plan,
+        connectors,
+        planned,
+        read,
+        journal,
+        resumed,
+        ..
+    } = p;
+    let mut out = SystemResult {
+        system: system.to_string(),
+        status: Status::Done,
+        transactional: false,
+        error: None,
+        collections: Vec::new(),
+    };
+    let read_failed = read.iter().filter(|o| o.system == system).find(|o| {
+        o.status == Status::Failed
+            || o.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("waits for") || r.starts_with("interrupted"))
+    });
+    if let Some(bad) = read_failed {
+        out.status = Status::Failed;
+        out.error = Some(format!(
+            "nothing changed: reading {}.{} did not finish",
+            bad.system, bad.collection
+        ));
+        out.collections = results;
+        return out;
+    }
+    // Children before parents: the reverse of the plan's dependency order.
+    let order: Vec<(&CollectionId, &StepChanges)> = plan
+        .steps
+        .iter()
+        .rev()
+        .filter(|s| s.system == system)
+        .filter_map(|s| {
+            planned
+                .get(&s.id)
+                .filter(|p| !p.changes.is_empty())
+                .map(|p| (&s.id, p))
+        })
+        .collect();
+    if order.is_empty() {
+        out.status = if results.iter().any(|r| r.found > 0) || !results.is_empty() {
+            Status::Done
+        } else {
+            Status::Skipped
+        };
+        out.collections = results;
+        if let Some((state, id)) = journal {
+            let _ = state
+                .journal_write(id, system, "verified", &json!({"changed": 0}))
+                .await;
+        }
+        return out;
+    }
+    let connector = match connectors.get(system).await {
+        Ok(c) => c,
+        Err(e) => {
+            out.status = Status::Failed;
+            out.error = Some(e);
+            out.collections = results;
+            return out;
+        }
+    };
+    out.transactional = connector.transactional();
+    let Some(spec) = v.systems.get(system) else {
+        out.status = Status::Failed;
+        out.error = Some("not in the playbook".into());
+        return out;
+    };
+    let previous = match journal {
+        Some((state, id)) => state
+            .journal_writes(id)
+            .await
+            .ok()
+            .and_then(|mut w| w.remove(system))
+            .map(|(s, _)| s),
+        None => None,
+    };
+    let timeout = spec.timeout;
+    // A resumed request whose earlier run was killed between committing and journaling: if
+    // every change is already in effect, it is not written again.
+    let already = resumed && previous.is_none() && {
+        let mut all = true;
+        for (cid, p) in &order {
+            all &= match v.collection(cid) {
+                Some(c) => verify(connector.as_ref(), c, p, timeout).await.is_ok(),
+                None => false,
+            };
+        }
+        all
+    };
+    if already {
+        tracing::info!(system, "changes already in effect; not written again");
+    }
+    if !already && previous.as_deref() != Some("written") && previous.as_deref() != Some("verified")
+    {
+        let specs: Vec<&CollectionSpec> = order
+            .iter()
+            .filter_map(|(id, _)| v.collection(id))
+            .collect();
+        let requests: Vec<WriteRequest<'_>> = order
+            .iter()
+            .zip(&specs)
+            .map(|((_, p), spec)| WriteRequest {
+                collection: spec,
+                key_columns: &p.key_columns,
+                changes: &p.changes,
+            })
+            .collect();
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match connector.write(&requests).await {
+                Err(e) if e.is_transient() && attempt <= spec.retries => {
+                    tokio::time::sleep(retry::backoff(attempt)).await
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(counts) => {
+                tracing::info!(
+                    system,
+                    changed = counts.iter().sum::<u64>(),
+                    "write committed"
+                );
+                if let Some((state, id)) = journal
+                    && let Err(e) = state
+                        .journal_write(id, system, "written", &json!({ "changed": counts }))
+                        .await
+                {
+                    out.status = Status::Failed;
+                    out.error = Some(format!("written, but the journal could not record it: {e}"));
+                }
+            }
+            Err(e) => {
+                let rolled_back = if connector.transactional() {
+                    "; rolled back, nothing changed"
+                } else {
+                    ""
+                };
+                out.status = Status::Failed;
+                out.error = Some(format!("{e}{rolled_back}"));
+                if let Some((state, id)) = journal {
+                    let _ = state
+                        .journal_write(id, system, "failed", &json!({ "error": out.error }))
+                        .await;
+                }
+                out.collections = results;
+                return out;
+            }
+        }
+    }
+    // Verify every collection that had changes.
+    let mut all_ok = true;
+    for (cid, p) in &order {
+        let Some(spec) = v.collection(cid) else {
+            continue;
+        };
+        let check = verify(
+            connector.as_ref(),
+            spec,
+            p,
+            v.systems.get(system).map(|s| s.timeout).unwrap_or_default(),
+        )
+        .await;
+        if let Some(r) = results.iter_mut().find(|r| r.collection == cid.collection) {
+            match check {
+                Ok(()) => r.verified = Some(true),
+                Err(problem) => {
+                    all_ok = false;
+                    r.verified = Some(false);
+                    r.problem = Some(problem);
+                }
+            }
+        }
+    }
+    if !all_ok {
+        out.status = Status::Failed;
+        out.error = Some("verification failed: the changes did not all take effect".into());
+    }
+    if let Some((state, id)) = journal {
+        let status = if all_ok { "verified" } else { "failed" };
+        let _ = state
+            .journal_write(id, system, status, &json!({ "verified": all_ok }))
+            .await;
+    }
+    out.collections = results;
+    out
+}
+
+/// Rows collected by key, for verification.
+struct Collect(Vec<Row>);
+
+impl RowSink for Collect {
+    fn row(&mut self, row: Row) -> Result<(), SinkError> {
+        self.0.push(row);
+        Ok(())
+    }
+    fn reset(&mut self) -> Result<(), SinkError> {
+        self.0.clear();
+        Ok(())
+    }
+}
+
+fn key_text(key: &[Value]) -> String {
+    key.iter()
+        .map(crate::connectors::sql::value_text)
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+/// Deleted records must be gone; updated ones must hold exactly the values written.
+async fn verify(
+    connector: &dyn crate::connectors::Connector,
+    spec: &CollectionSpec,
+    planned: &StepChanges,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let keys: Vec<Vec<Value>> = planned.changes.iter().map(|c| c.key.clone()).collect();
+    let columns: Vec<String> = planned
+        .changes
+        .iter()
+        .flat_map(|c| c.set.iter().flat_map(|s| s.keys().cloned()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut found = Collect(Vec::new());
+    let lookup = KeyLookup {
+        collection: spec,
+        key_columns: &planned.key_columns,
+        columns: Some(&columns),
+        keys: &keys,
+        idle_timeout: timeout,
+    };
+    connector
+        .find_by_keys(&lookup, &mut found)
+        .await
+        .map_err(|e| format!("verification could not read back: {e}"))?;
+    let by_key: BTreeMap<String, &Row> = found
+        .0
+        .iter()
+        .map(|row| {
+            (
+                key_text(
+                    &planned
+                        .key_columns
+                        .iter()
+                        .map(|k| row.get(k).cloned().unwrap_or(Value::Null))
+                        .collect::<Vec<_>>(),
+                ),
+                row,
+            )
+        })
+        .collect();
+    let mut still_there = 0;
+    let mut missing = 0;
+    let mut wrong = BTreeSet::new();
+    for change in &planned.changes {
+        let row = by_key.get(&key_text(&change.key));
+        match (&change.set, row) {
+            (None, Some(_)) => still_there += 1,
+            (None, None) => {}
+            (Some(_), None) => missing += 1,
+            (Some(set), Some(row)) => {
+                for (col, expected) in set {
+                    let actual = row.get(col).unwrap_or(&Value::Null);
+                    let same = match (expected, actual) {
+                        (Value::Null, a) => a.is_null(),
+                        (e, a) => {
+                            !a.is_null()
+                                && crate::connectors::sql::value_text(e)
+                                    == crate::connectors::sql::value_text(a)
+                        }
+                    };
+                    if !same {
+                        wrong.insert(col.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    if still_there > 0 {
+        problems.push(format!("{still_there} deleted records still exist"));
+    }
+    if missing > 0 {
+        problems.push(format!("{missing} changed records are missing"));
+    }
+    if !wrong.is_empty() {
+        problems.push(format!(
+            "{} do not hold the values written",
+            wrong.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}

@@ -1,0 +1,258 @@
+//! The journal of change requests: every step's outcome, the keys it found and the changes it
+//! plans are committed before a dependent step starts, so a killed run resumes where it
+//! stopped. Identities, keys and planned changes are personal data: they stay only while the
+//! request runs and are cleared when it finishes, leaving outcomes and counts as evidence.
+
+use super::{State, StateError};
+use crate::connectors::KeyedChange;
+use crate::identity::RequestIdentities;
+use crate::playbook::CollectionId;
+use crate::run::{Finished, Provided, StepOutcome};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a request needs to run again: its identities and its action's arguments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestArgs {
+    pub identities: BTreeMap<String, Vec<String>>,
+    /// `--set` assignments of a correction, as TARGET=VALUE.
+    #[serde(default)]
+    pub sets: Vec<String>,
+}
+
+/// The changes one read step planned.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct StepChanges {
+    pub key_columns: Vec<String>,
+    pub changes: Vec<KeyedChange>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JournalRequest {
+    pub id: String,
+    pub action: String,
+    pub subject: String,
+    pub playbook_sha256: String,
+    pub args: Option<RequestArgs>,
+    pub status: String,
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl State {
+    pub async fn journal_create(
+        &self,
+        id: &str,
+        action: &str,
+        subject: &str,
+        playbook_sha: &str,
+        args: &RequestArgs,
+    ) -> Result<(), StateError> {
+        let t = now();
+        sqlx::query("INSERT INTO journal_requests (id, action, subject, playbook_sha256, request, status, created, updated) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)")
+            .bind(id)
+            .bind(action)
+            .bind(subject)
+            .bind(playbook_sha)
+            .bind(json(args))
+            .bind(&t)
+            .bind(&t)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The unfinished request for the same action, subject and playbook, if any.
+    pub async fn journal_open_for(
+        &self,
+        action: &str,
+        subject: &str,
+        playbook_sha: &str,
+    ) -> Result<Option<JournalRequest>, StateError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM journal_requests WHERE action = ? AND subject = ? AND playbook_sha256 = ? AND status = 'running' ORDER BY created DESC LIMIT 1",
+        )
+        .bind(action)
+        .bind(subject)
+        .bind(playbook_sha)
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => self.journal_get(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn journal_get(&self, id: &str) -> Result<Option<JournalRequest>, StateError> {
+        let row: Option<(String, String, String, String, Option<String>, String)> =
+            sqlx::query_as("SELECT id, action, subject, playbook_sha256, request, status FROM journal_requests WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(
+            |(id, action, subject, playbook_sha256, request, status)| JournalRequest {
+                id,
+                action,
+                subject,
+                playbook_sha256,
+                args: request.and_then(|r| serde_json::from_str(&r).ok()),
+                status,
+            },
+        ))
+    }
+
+    /// Records a finished read step (replacing an earlier attempt's record).
+    pub async fn journal_step(
+        &self,
+        id: &str,
+        outcome: &StepOutcome,
+        provided: &Provided,
+        changes: Option<&Value>,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO journal_steps (request_id, system, collection, outcome, provided, changes) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (request_id, system, collection) DO UPDATE SET outcome = excluded.outcome, provided = excluded.provided, changes = excluded.changes",
+        )
+        .bind(id)
+        .bind(&outcome.system)
+        .bind(&outcome.collection)
+        .bind(json(outcome))
+        .bind(json(provided))
+        .bind(changes.map(json))
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("UPDATE journal_requests SET updated = ? WHERE id = ?")
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every recorded read step: outcome, provided values and planned changes.
+    pub async fn journal_steps(
+        &self,
+        id: &str,
+    ) -> Result<BTreeMap<CollectionId, (StepOutcome, Provided, StepChanges)>, StateError> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT outcome, provided, changes FROM journal_steps WHERE request_id = ?",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = BTreeMap::new();
+        for (outcome, provided, changes) in rows {
+            let Ok(outcome) = serde_json::from_str::<StepOutcome>(&outcome) else {
+                continue;
+            };
+            let provided = provided
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default();
+            let changes = changes
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default();
+            let id = CollectionId {
+                system: outcome.system.clone(),
+                collection: outcome.collection.clone(),
+            };
+            out.insert(id, (outcome, provided, changes));
+        }
+        Ok(out)
+    }
+
+    /// The read steps a resumed run need not redo: those that finished without failing.
+    pub async fn journal_finished(
+        &self,
+        id: &str,
+    ) -> Result<(Finished, BTreeMap<CollectionId, StepChanges>), StateError> {
+        let mut finished = Finished::new();
+        let mut changes = BTreeMap::new();
+        for (cid, (outcome, provided, ch)) in self.journal_steps(id).await? {
+            let reusable = match outcome.status {
+                crate::run::Status::Done => true,
+                crate::run::Status::Skipped => outcome
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("needs ")),
+                _ => false,
+            };
+            if reusable {
+                changes.insert(cid.clone(), ch);
+                finished.insert(cid, (outcome, provided));
+            }
+        }
+        Ok((finished, changes))
+    }
+
+    /// Records the write state of one system: `written` (committed), `verified`, or `failed`.
+    pub async fn journal_write(
+        &self,
+        id: &str,
+        system: &str,
+        status: &str,
+        detail: &Value,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO journal_writes (request_id, system, status, detail) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (request_id, system) DO UPDATE SET status = excluded.status, detail = excluded.detail",
+        )
+        .bind(id)
+        .bind(system)
+        .bind(status)
+        .bind(json(detail))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn journal_writes(
+        &self,
+        id: &str,
+    ) -> Result<BTreeMap<String, (String, Value)>, StateError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT system, status, detail FROM journal_writes WHERE request_id = ?",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, st, d)| (s, (st, serde_json::from_str(&d).unwrap_or(Value::Null))))
+            .collect())
+    }
+
+    /// Ends a request: its status is set and every piece of personal data it held (identities,
+    /// keys, planned changes, provided values) is deleted, in one transaction.
+    pub async fn journal_finish(&self, id: &str, status: &str) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE journal_requests SET status = ?, request = NULL, updated = ? WHERE id = ?",
+        )
+        .bind(status)
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE journal_steps SET provided = NULL, changes = NULL WHERE request_id = ?",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl RequestArgs {
+    pub fn identities(&self) -> RequestIdentities {
+        RequestIdentities(self.identities.clone())
+    }
+}

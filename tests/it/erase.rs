@@ -1,0 +1,767 @@
+//! Erase and correct against real PostgreSQL, MariaDB and the SQLite demo: strategies,
+//! foreign-key order, dry runs, verification, transactions and resuming after a kill.
+
+use crate::support::{
+    HEADER, Workspace, mysql_exec, mysql_strings, pg_exec, pg_strings, read_json, run, system,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn json_out(r: &crate::support::Ran) -> Value {
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout={} stderr={}", r.stdout, r.stderr))
+}
+
+fn collection<'a>(out: &'a Value, system: &str, name: &str) -> &'a Value {
+    out["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["system"] == system)
+        .and_then(|s| {
+            s["collections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["collection"] == name)
+        })
+        .unwrap_or_else(|| panic!("{system}.{name} in {out}"))
+}
+
+/// Rows as text, to compare other people's data byte for byte.
+fn snapshot(schema: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["users", "orders", "order_items", "user_flags"] {
+        out.extend(pg_strings(&format!(
+            "SELECT '{table}:' || t::text FROM {schema}.{table} t ORDER BY t::text"
+        )));
+    }
+    out
+}
+
+fn fk_schema(schema: &str) {
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!(
+            "CREATE TABLE {schema}.users (id int PRIMARY KEY, email text NOT NULL, name text)"
+        ),
+        &format!(
+            "CREATE TABLE {schema}.orders (id int PRIMARY KEY, user_id int NOT NULL REFERENCES {schema}.users(id), address text, total numeric(10,2))"
+        ),
+        &format!(
+            "CREATE TABLE {schema}.order_items (order_id int REFERENCES {schema}.orders(id), line int, sku text, PRIMARY KEY (order_id, line))"
+        ),
+        &format!(
+            "CREATE TABLE {schema}.user_flags (id serial PRIMARY KEY, user_id int NOT NULL REFERENCES {schema}.users(id) ON DELETE RESTRICT, flag text)"
+        ),
+        &format!(
+            "INSERT INTO {schema}.users VALUES (1, 'alice@example.com', 'Alice'), (2, 'bob@example.com', 'Bob')"
+        ),
+        &format!(
+            "INSERT INTO {schema}.orders VALUES (10, 1, '1 Main St', 9.99), (11, 1, '2 High St', 5.00), (20, 2, '9 Elm St', 1.00)"
+        ),
+        &format!(
+            "INSERT INTO {schema}.order_items VALUES (10, 1, 'A'), (10, 2, 'B'), (11, 1, 'C'), (20, 1, 'Z')"
+        ),
+        &format!("INSERT INTO {schema}.user_flags (user_id, flag) VALUES (1, 'vip'), (2, 'new')"),
+    ]);
+}
+
+fn fk_playbook(ws: &Workspace, schema: &str) {
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "shop",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n"),
+        "      users:\n        match: { email: identity.email }\n        provides: { uid: id }\n        erase: delete\n\
+         \x20     orders:\n        match: { user_id: users.uid }\n        provides: { oid: id }\n        erase: delete\n\
+         \x20     order_items:\n        match: { order_id: orders.oid }\n        erase: delete\n\
+         \x20     user_flags:\n        match: { user_id: users.uid }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+}
+
+#[test]
+fn erase_deletes_children_before_parents_and_leaves_others_untouched() {
+    let schema = "dsr_it_erase_fk";
+    fk_schema(schema);
+    let ws = Workspace::new();
+    fk_playbook(&ws, schema);
+    // Bob's rows: user 2, order 20 and its items, his flag.
+    let bob = [
+        "users:(2,",
+        "orders:(20,",
+        "order_items:(20,",
+        "user_flags:(2,2,",
+    ];
+    let others = |rows: Vec<String>| -> Vec<String> {
+        rows.into_iter()
+            .filter(|r| bob.iter().any(|b| r.starts_with(b)))
+            .collect()
+    };
+    let before_all = snapshot(schema);
+
+    // A dry run changes nothing, and says what the real run will do.
+    let dry = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--dry-run",
+    ]));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(snapshot(schema), before_all, "the dry run changed data");
+    let dry = json_out(&dry);
+    assert_eq!(dry["changes"], 7);
+
+    // Without a terminal and without --yes, nothing happens.
+    let refused = run(ws
+        .dsr()
+        .args(["erase", "alice@example.com", "--playbook", "pb.yaml"]));
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused
+            .stderr
+            .contains("refusing to erase without confirmation"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(snapshot(schema), before_all);
+
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+        "--out",
+        "rep",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    let deleted: u64 = ["users", "orders", "order_items", "user_flags"]
+        .iter()
+        .map(|c| collection(&out, "shop", c)["deleted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        deleted, 7,
+        "the dry run's count is what the real run changed"
+    );
+    for c in ["users", "orders", "order_items", "user_flags"] {
+        assert_eq!(collection(&out, "shop", c)["verified"], true, "{c}");
+    }
+    let after = snapshot(schema);
+    assert!(
+        after
+            .iter()
+            .all(|r| !r.contains("alice") && !r.contains("'1 Main St'")),
+        "{after:?}"
+    );
+    assert_eq!(
+        after,
+        others(before_all.clone()),
+        "other people's rows changed"
+    );
+    assert_eq!(
+        pg_strings(&format!(
+            "SELECT count(*)::text FROM {schema}.order_items WHERE order_id IN (10, 11)"
+        )),
+        ["0"]
+    );
+    let report = read_json(&ws.path().join("rep/report.json"));
+    assert_eq!(report["outcome"], "done");
+    assert!(
+        !std::fs::read_to_string(ws.path().join("rep/report.json"))
+            .unwrap()
+            .contains("alice@example.com")
+    );
+
+    // The journal keeps evidence, not data: no identities or keys once the request is done.
+    let journal = std::fs::read(ws.path().join(".dsr-state/state.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&journal).contains("alice@example.com"));
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}
+
+#[test]
+fn masks_leave_the_expected_values_and_keep_records_its_reason() {
+    let schema = "dsr_it_masks";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!(
+            "CREATE TABLE {schema}.profiles (id int PRIMARY KEY, email text, name text, phone text, born date, seen timestamptz, note text, nickname text)"
+        ),
+        &format!(
+            "INSERT INTO {schema}.profiles VALUES (1, 'alice@example.com', 'Alice', '07700900123', '1988-04-12', '2024-02-29 13:45:10+00', 'likes tea', 'Al'), \
+             (2, 'bob@example.com', 'Bob', '07700900999', '1990-01-01', now(), 'x', 'B')"
+        ),
+        &format!("CREATE TABLE {schema}.invoices (id int PRIMARY KEY, email text, amount int)"),
+        &format!("INSERT INTO {schema}.invoices VALUES (7, 'alice@example.com', 100)"),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = "hash_key: ${env:DSR_TEST_HASH_KEY}\n".to_string() + HEADER;
+    pb += &system(
+        "crm",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n"),
+        "      profiles:\n        match: { email: identity.email }\n        erase:\n          mask: { email: hash, name: redact, phone: random, born: truncate_date, seen: truncate_date, note: 'null' }\n          because: account statistics\n\
+         \x20     invoices:\n        match: { email: identity.email }\n        erase: { keep: true, because: Tax law requires invoices for 10 years. }\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let bob_before = pg_strings(&format!(
+        "SELECT t::text FROM {schema}.profiles t WHERE id = 2"
+    ));
+    let r = run(ws
+        .dsr()
+        .args([
+            "--json",
+            "erase",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ])
+        .env("DSR_TEST_HASH_KEY", "k3y"));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    assert_eq!(collection(&out, "crm", "profiles")["masked"], 1);
+    assert_eq!(collection(&out, "crm", "profiles")["verified"], true);
+    let kept = collection(&out, "crm", "invoices");
+    assert_eq!(
+        (kept["kept"].as_u64(), kept["because"].as_str()),
+        (Some(1), Some("Tax law requires invoices for 10 years."))
+    );
+
+    let row = pg_strings(&format!(
+        "SELECT concat_ws('|', email, name, phone, born::text, to_char(seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), coalesce(note, 'NULL'), nickname) FROM {schema}.profiles WHERE id = 1"
+    ));
+    let parts: Vec<&str> = row[0].split('|').collect();
+    assert_eq!(
+        parts[0],
+        dsr::erase::mask::hmac_hex(b"k3y", "alice@example.com")
+    );
+    assert_eq!(parts[1], "[redacted]");
+    assert!(
+        parts[2].len() == 11
+            && parts[2].chars().all(|c| c.is_ascii_digit())
+            && parts[2] != "07700900123",
+        "{}",
+        parts[2]
+    );
+    assert_eq!(parts[3], "1988-04-01");
+    assert_eq!(parts[4], "2024-02-01 00:00:00");
+    assert_eq!(parts[5], "NULL");
+    assert_eq!(parts[6], "Al", "columns without a mask are untouched");
+    assert_eq!(
+        pg_strings(&format!(
+            "SELECT t::text FROM {schema}.profiles t WHERE id = 2"
+        )),
+        bob_before
+    );
+    assert_eq!(
+        pg_strings(&format!("SELECT t::text FROM {schema}.invoices t")),
+        ["(7,alice@example.com,100)"]
+    );
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}
+
+#[test]
+fn a_failed_write_rolls_back_and_a_rerun_finishes_it() {
+    mysql_exec(&[
+        "DROP DATABASE IF EXISTS dsr_it_rollback",
+        "CREATE DATABASE dsr_it_rollback",
+        "CREATE TABLE dsr_it_rollback.users (id INT PRIMARY KEY, email VARCHAR(100))",
+        "CREATE TABLE dsr_it_rollback.visits (id INT PRIMARY KEY, user_id INT, page VARCHAR(50))",
+        "INSERT INTO dsr_it_rollback.users VALUES (1, 'alice@example.com'), (2, 'bob@example.com')",
+        "INSERT INTO dsr_it_rollback.visits VALUES (1, 1, '/a'), (2, 1, '/b'), (3, 2, '/c')",
+        "CREATE TRIGGER dsr_it_rollback.no_delete BEFORE DELETE ON dsr_it_rollback.users FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'deletes are blocked'",
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "site",
+        "mariadb",
+        "${env:DSR_TEST_MYSQL_URL}",
+        "    schema: dsr_it_rollback\n    retries: 0\n",
+        "      users:\n        match: { email: identity.email }\n        provides: { uid: id }\n        erase: delete\n      visits:\n        match: { user_id: users.uid }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    let site = &out["systems"][0];
+    assert_eq!(site["status"], "failed");
+    let error = site["error"].as_str().unwrap();
+    assert!(
+        error.contains("deletes are blocked") && error.contains("rolled back"),
+        "{error}"
+    );
+    // All or nothing: the visits deleted before the failing statement came back.
+    assert_eq!(
+        mysql_strings("SELECT CAST(COUNT(*) AS CHAR) FROM dsr_it_rollback.visits"),
+        ["3"]
+    );
+
+    mysql_exec(&["DROP TRIGGER dsr_it_rollback.no_delete"]);
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Resuming request"), "{}", r.stderr);
+    assert_eq!(
+        mysql_strings(
+            "SELECT CAST(GROUP_CONCAT(id ORDER BY id) AS CHAR) FROM dsr_it_rollback.visits"
+        ),
+        ["3"]
+    );
+    assert_eq!(
+        mysql_strings("SELECT email FROM dsr_it_rollback.users"),
+        ["bob@example.com"]
+    );
+    mysql_exec(&["DROP DATABASE dsr_it_rollback"]);
+}
+
+#[test]
+fn correcting_an_email_reaches_every_system_and_verification_catches_a_revert() {
+    pg_exec(&[
+        "DROP SCHEMA IF EXISTS dsr_it_correct CASCADE",
+        "CREATE SCHEMA dsr_it_correct",
+        "CREATE TABLE dsr_it_correct.accounts (id int PRIMARY KEY, email text, name text)",
+        "INSERT INTO dsr_it_correct.accounts VALUES (1, 'alice@example.com', 'Alice'), (2, 'bob@example.com', 'Bob')",
+        "CREATE TABLE dsr_it_correct.stubborn (id int PRIMARY KEY, email text)",
+        "INSERT INTO dsr_it_correct.stubborn VALUES (5, 'alice@example.com')",
+        "CREATE FUNCTION dsr_it_correct.revert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.email := OLD.email; RETURN NEW; END $$",
+        "CREATE TRIGGER keep_email BEFORE UPDATE ON dsr_it_correct.stubborn FOR EACH ROW EXECUTE FUNCTION dsr_it_correct.revert()",
+    ]);
+    mysql_exec(&[
+        "DROP DATABASE IF EXISTS dsr_it_correct",
+        "CREATE DATABASE dsr_it_correct",
+        "CREATE TABLE dsr_it_correct.subscribers (id INT PRIMARY KEY, email VARCHAR(100), list VARCHAR(20))",
+        "INSERT INTO dsr_it_correct.subscribers VALUES (1, 'alice@example.com', 'news'), (2, 'bob@example.com', 'news')",
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "app",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        "    schema: dsr_it_correct\n",
+        "      accounts:\n        match: { email: identity.email }\n        erase: delete\n",
+    );
+    pb += &system(
+        "mail",
+        "mysql",
+        "${env:DSR_TEST_MYSQL_URL}",
+        "    schema: dsr_it_correct\n",
+        "      subscribers:\n        match: { email: identity.email }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let r = run(ws.dsr().args([
+        "--json",
+        "correct",
+        "alice@example.com",
+        "--set",
+        "identity.email=alice@new.example",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        pg_strings("SELECT email FROM dsr_it_correct.accounts ORDER BY id"),
+        ["alice@new.example", "bob@example.com"]
+    );
+    assert_eq!(
+        mysql_strings("SELECT email FROM dsr_it_correct.subscribers ORDER BY id"),
+        ["alice@new.example", "bob@example.com"]
+    );
+    for text in [&r.stdout, &r.stderr] {
+        assert!(
+            !text.contains("alice@new.example"),
+            "values are shown only on a terminal"
+        );
+    }
+
+    // A system whose write silently does not apply fails verification.
+    pb += &system(
+        "legacy",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        "    schema: dsr_it_correct\n",
+        "      stubborn:\n        match: { email: identity.email }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let r = run(ws.dsr().args([
+        "--json",
+        "correct",
+        "alice@example.com",
+        "--set",
+        "legacy.stubborn.email=alice@new.example",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    let c = collection(&out, "legacy", "stubborn");
+    assert_eq!(c["verified"], false);
+    assert_eq!(c["problem"], "email do not hold the values written");
+    pg_exec(&["DROP SCHEMA dsr_it_correct CASCADE"]);
+    mysql_exec(&["DROP DATABASE dsr_it_correct"]);
+}
+
+#[test]
+fn the_demo_erase_masks_keeps_and_deletes() {
+    let ws = crate::export_sqlite::demo_workspace();
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    assert_eq!(collection(&out, "shop", "orders")["masked"], 2);
+    assert_eq!(collection(&out, "shop", "order_items")["kept"], 3);
+    assert_eq!(collection(&out, "accounts", "users")["deleted"], 1);
+    // Alice is gone; Bob is still there.
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "a",
+    ]));
+    let total: u64 = json_out(&r)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 0);
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "bob@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "b",
+    ]));
+    let orders = read_json(&ws.path().join("b/shop/orders.json"));
+    assert_eq!(
+        orders[0]["shipping_address"],
+        "5 Rue de la Paix, 75002 Paris"
+    );
+    assert_eq!(r.code, 0);
+}
+
+/// Polls `check` until it holds (bounded; this waits for a state, it does not time anything).
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "gave up waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kill -9 in the middle of the write phase (one system written, the other blocked on a row
+/// lock the test holds), then run the same command again: the request completes, the system
+/// already written is not written again, nothing is missed.
+#[test]
+fn a_killed_erase_resumes_without_writing_twice() {
+    let schema = "dsr_it_kill";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!("CREATE TABLE {schema}.users (id int PRIMARY KEY, email text, name text)"),
+        &format!("CREATE TABLE {schema}.notes (id int PRIMARY KEY, email text, body text)"),
+        &format!("CREATE TABLE {schema}.writes (tbl text, id int)"),
+        &format!(
+            "INSERT INTO {schema}.users VALUES (1, 'alice@example.com', 'Alice'), (2, 'bob@example.com', 'Bob')"
+        ),
+        &format!(
+            "INSERT INTO {schema}.notes VALUES (1, 'alice@example.com', 'a'), (2, 'alice@example.com', 'b'), (3, 'bob@example.com', 'c')"
+        ),
+        &format!(
+            "CREATE FUNCTION {schema}.log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO {schema}.writes VALUES (TG_TABLE_NAME, OLD.id); RETURN NULL; END $$"
+        ),
+        &format!(
+            "CREATE TRIGGER log_users AFTER UPDATE OR DELETE ON {schema}.users FOR EACH ROW EXECUTE FUNCTION {schema}.log()"
+        ),
+        &format!(
+            "CREATE TRIGGER log_notes AFTER UPDATE OR DELETE ON {schema}.notes FOR EACH ROW EXECUTE FUNCTION {schema}.log()"
+        ),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "accounts",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n"),
+        "      users:\n        match: { email: identity.email }\n        erase:\n          mask: { name: redact }\n",
+    );
+    pb += &system(
+        "journal_app",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n    timeout: 120s\n"),
+        "      notes:\n        match: { email: identity.email }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+
+    // The test holds a row lock on one of Alice's notes: reads pass, the DELETE waits.
+    let rt = crate::support::runtime();
+    let mut locker = rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&crate::support::pg_url())
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!(
+            "BEGIN; SELECT * FROM {schema}.notes WHERE id = 2 FOR UPDATE;"
+        ))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c
+    });
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsr"))
+        .args([
+            "--json",
+            "erase",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ])
+        .current_dir(ws.path())
+        .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
+        .env("DSR_TEST_PG_URL", crate::support::pg_url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("accounts written and the notes delete blocked", || {
+        let users_done = pg_strings(&format!(
+            "SELECT count(*)::text FROM {schema}.writes WHERE tbl = 'users'"
+        )) == ["1"];
+        let blocked = pg_strings(&format!(
+            "SELECT count(*)::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM \"{schema}\".\"notes\"%'"
+        )) == ["1"];
+        users_done && blocked
+    });
+    // Kill without warning once the journal shows the first system done (or killing before the
+    // journal write: the rerun must then notice the change is already in effect).
+    let journal = ws.path().join(".dsr-state/state.db");
+    wait_until("the journal records the accounts write", || {
+        rt.block_on(async {
+            let Ok(pool) =
+                sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=ro", journal.display())).await
+            else {
+                return false;
+            };
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM journal_writes WHERE system = 'accounts'")
+                    .fetch_optional(&pool)
+                    .await
+                    .ok()
+                    .flatten();
+            pool.close().await;
+            status.as_deref() == Some("verified")
+        })
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    rt.block_on(async {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        pg_strings(&format!(
+            "SELECT count(*)::text FROM {schema}.notes WHERE email = 'alice@example.com'"
+        )),
+        ["2"],
+        "the killed transaction must not have applied"
+    );
+
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Resuming request"), "{}", r.stderr);
+    assert_eq!(
+        pg_strings(&format!("SELECT body FROM {schema}.notes ORDER BY id")),
+        ["c"]
+    );
+    assert_eq!(
+        pg_strings(&format!("SELECT name FROM {schema}.users ORDER BY id")),
+        ["[redacted]", "Bob"]
+    );
+    // Each record was written exactly once across both runs.
+    assert_eq!(
+        pg_strings(&format!(
+            "SELECT tbl || ':' || id FROM {schema}.writes ORDER BY tbl, id"
+        )),
+        ["notes:1", "notes:2", "users:1"]
+    );
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}
+
+/// Kill -9 during the read phase (the second collection's read blocked by a table lock), then
+/// run again: the finished read step comes from the journal, the rest runs, all is erased.
+#[test]
+fn a_erase_killed_while_reading_resumes_from_the_journal() {
+    let schema = "dsr_it_kill_read";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!("CREATE TABLE {schema}.users (id int PRIMARY KEY, email text)"),
+        &format!("CREATE TABLE {schema}.notes (id int PRIMARY KEY, user_id int, body text)"),
+        &format!(
+            "INSERT INTO {schema}.users VALUES (1, 'alice@example.com'), (2, 'bob@example.com')"
+        ),
+        &format!("INSERT INTO {schema}.notes VALUES (1, 1, 'a'), (2, 2, 'b')"),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "app",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n    timeout: 120s\n"),
+        "      users:\n        match: { email: identity.email }\n        provides: { uid: id }\n        erase: delete\n      notes:\n        match: { user_id: users.uid }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let rt = crate::support::runtime();
+    let mut locker = rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&crate::support::pg_url())
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!(
+            "BEGIN; LOCK TABLE {schema}.notes IN ACCESS EXCLUSIVE MODE;"
+        ))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c
+    });
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsr"))
+        .args([
+            "--json",
+            "erase",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ])
+        .current_dir(ws.path())
+        .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
+        .env("DSR_TEST_PG_URL", crate::support::pg_url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = ws.path().join(".dsr-state/state.db");
+    let users_started = std::cell::RefCell::new(String::new());
+    wait_until("users read and journaled, notes read blocked", || {
+        let journaled = rt.block_on(async {
+            let Ok(pool) =
+                sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=ro", journal.display())).await
+            else {
+                return None;
+            };
+            let outcome: Option<String> =
+                sqlx::query_scalar("SELECT outcome FROM journal_steps WHERE collection = 'users'")
+                    .fetch_optional(&pool)
+                    .await
+                    .ok()
+                    .flatten();
+            pool.close().await;
+            outcome
+        });
+        let blocked = pg_strings(&format!(
+            "SELECT count(*)::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%{schema}%notes%'"
+        )) == ["1"];
+        match journaled {
+            Some(o) if blocked => {
+                let v: Value = serde_json::from_str(&o).unwrap();
+                *users_started.borrow_mut() = v["started"].as_str().unwrap().to_string();
+                true
+            }
+            _ => false,
+        }
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    rt.block_on(async {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        pg_strings(&format!("SELECT count(*)::text FROM {schema}.users")),
+        ["2"],
+        "nothing is written before the read phase ends"
+    );
+
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    let read = out["read"].as_array().unwrap();
+    let users = read.iter().find(|o| o["collection"] == "users").unwrap();
+    assert_eq!(
+        users["started"].as_str().unwrap(),
+        users_started.borrow().as_str(),
+        "the finished read step was not redone"
+    );
+    assert_eq!(
+        pg_strings(&format!("SELECT email FROM {schema}.users")),
+        ["bob@example.com"]
+    );
+    assert_eq!(
+        pg_strings(&format!("SELECT body FROM {schema}.notes")),
+        ["b"]
+    );
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}
