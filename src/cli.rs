@@ -55,13 +55,18 @@ pub enum Command {
     /// Check a playbook: schema, references, the identity graph, secrets' availability.
     ///
     /// Prints a table of systems and collections and exits 0, or lists every error with its
-    /// file, line, column and field path and exits 2.
+    /// file, line, column and field path and exits 2. With --connect it also reads each
+    /// system's catalog: missing tables or columns, and erase strategies that cannot apply
+    /// (a view, a table without a primary key or `key:`), are errors too.
     ///
     /// Example: dsr validate playbooks/demo.yaml
     Validate {
         /// The playbook (overrides --playbook)
         #[arg(value_name = "PLAYBOOK")]
         file: Option<PathBuf>,
+        /// Also connect to every system: tables and columns exist, erase strategies can apply
+        #[arg(long)]
+        connect: bool,
     },
 
     /// Show the ordered steps a request would run, touching nothing.

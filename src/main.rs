@@ -39,7 +39,9 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let g = &cli.global;
     match &cli.command {
-        Command::Validate { file } => dsr::commands::validate::run(g, file.as_deref()),
+        Command::Validate { file, connect } => {
+            runtime()?.block_on(dsr::commands::validate::run(g, file.as_deref(), *connect))
+        }
         Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
         Command::Export { subject, out } => {
             runtime()?.block_on(dsr::commands::export::run(g, subject, out.as_deref()))

@@ -3,8 +3,14 @@ use crate::error::Exit;
 use crate::output::tables;
 use std::path::Path;
 
-pub fn run(global: &Global, file: Option<&Path>) -> anyhow::Result<Exit> {
+pub async fn run(global: &Global, file: Option<&Path>, connect: bool) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, file)?;
+    if connect {
+        let problems = crate::playbook::live::check(&v).await;
+        if !problems.is_empty() {
+            return Err(crate::playbook::Diagnostics(problems).into());
+        }
+    }
     if global.json {
         let systems: Vec<serde_json::Value> = v
             .systems

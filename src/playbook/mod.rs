@@ -7,6 +7,7 @@
 
 pub mod diagnostic;
 pub mod interpolate;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod spans;

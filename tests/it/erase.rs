@@ -477,6 +477,58 @@ fn the_demo_erase_masks_keeps_and_deletes() {
     assert_eq!(r.code, 0);
 }
 
+/// Runs SQL in a transaction the test keeps open (holding its locks) until it rolls back.
+fn hold_locks(rt: &tokio::runtime::Runtime, sql: &str) -> sqlx::PgConnection {
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&crate::support::pg_url())
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!("BEGIN; {sql}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c
+    })
+}
+
+/// `dsr erase alice@example.com --yes` in the background, to be killed.
+fn spawn_erase(ws: &Workspace) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("dsr"))
+        .args([
+            "--json",
+            "erase",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ])
+        .current_dir(ws.path())
+        .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
+        .env("DSR_TEST_PG_URL", crate::support::pg_url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// One value from the workspace's journal, read while dsr may be running.
+fn journal_value(rt: &tokio::runtime::Runtime, ws: &Workspace, query: &str) -> Option<String> {
+    let journal = ws.path().join(".dsr-state/state.db");
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=ro", journal.display()))
+            .await
+            .ok()?;
+        let value: Option<String> = sqlx::query_scalar(query)
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+        pool.close().await;
+        value
+    })
+}
+
 /// Polls `check` until it holds (bounded; this waits for a state, it does not time anything).
 fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -537,35 +589,11 @@ fn a_killed_erase_resumes_without_writing_twice() {
 
     // The test holds a row lock on one of Alice's notes: reads pass, the DELETE waits.
     let rt = crate::support::runtime();
-    let mut locker = rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&crate::support::pg_url())
-            .await
-            .unwrap();
-        sqlx::raw_sql(&format!(
-            "BEGIN; SELECT * FROM {schema}.notes WHERE id = 2 FOR UPDATE;"
-        ))
-        .execute(&mut c)
-        .await
-        .unwrap();
-        c
-    });
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsr"))
-        .args([
-            "--json",
-            "erase",
-            "alice@example.com",
-            "--playbook",
-            "pb.yaml",
-            "--yes",
-        ])
-        .current_dir(ws.path())
-        .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
-        .env("DSR_TEST_PG_URL", crate::support::pg_url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut locker = hold_locks(
+        &rt,
+        &format!("SELECT * FROM {schema}.notes WHERE id = 2 FOR UPDATE;"),
+    );
+    let mut child = spawn_erase(&ws);
     wait_until("accounts written and the notes delete blocked", || {
         let users_done = pg_strings(&format!(
             "SELECT count(*)::text FROM {schema}.writes WHERE tbl = 'users'"
@@ -577,23 +605,14 @@ fn a_killed_erase_resumes_without_writing_twice() {
     });
     // Kill without warning once the journal shows the first system done (or killing before the
     // journal write: the rerun must then notice the change is already in effect).
-    let journal = ws.path().join(".dsr-state/state.db");
     wait_until("the journal records the accounts write", || {
-        rt.block_on(async {
-            let Ok(pool) =
-                sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=ro", journal.display())).await
-            else {
-                return false;
-            };
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM journal_writes WHERE system = 'accounts'")
-                    .fetch_optional(&pool)
-                    .await
-                    .ok()
-                    .flatten();
-            pool.close().await;
-            status.as_deref() == Some("verified")
-        })
+        journal_value(
+            &rt,
+            &ws,
+            "SELECT status FROM journal_writes WHERE system = 'accounts'",
+        )
+        .as_deref()
+            == Some("verified")
     });
     child.kill().unwrap();
     child.wait().unwrap();
@@ -665,53 +684,18 @@ fn a_erase_killed_while_reading_resumes_from_the_journal() {
     );
     ws.write("pb.yaml", &pb);
     let rt = crate::support::runtime();
-    let mut locker = rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&crate::support::pg_url())
-            .await
-            .unwrap();
-        sqlx::raw_sql(&format!(
-            "BEGIN; LOCK TABLE {schema}.notes IN ACCESS EXCLUSIVE MODE;"
-        ))
-        .execute(&mut c)
-        .await
-        .unwrap();
-        c
-    });
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsr"))
-        .args([
-            "--json",
-            "erase",
-            "alice@example.com",
-            "--playbook",
-            "pb.yaml",
-            "--yes",
-        ])
-        .current_dir(ws.path())
-        .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
-        .env("DSR_TEST_PG_URL", crate::support::pg_url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let journal = ws.path().join(".dsr-state/state.db");
+    let mut locker = hold_locks(
+        &rt,
+        &format!("LOCK TABLE {schema}.notes IN ACCESS EXCLUSIVE MODE;"),
+    );
+    let mut child = spawn_erase(&ws);
     let users_started = std::cell::RefCell::new(String::new());
     wait_until("users read and journaled, notes read blocked", || {
-        let journaled = rt.block_on(async {
-            let Ok(pool) =
-                sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=ro", journal.display())).await
-            else {
-                return None;
-            };
-            let outcome: Option<String> =
-                sqlx::query_scalar("SELECT outcome FROM journal_steps WHERE collection = 'users'")
-                    .fetch_optional(&pool)
-                    .await
-                    .ok()
-                    .flatten();
-            pool.close().await;
-            outcome
-        });
+        let journaled = journal_value(
+            &rt,
+            &ws,
+            "SELECT outcome FROM journal_steps WHERE collection = 'users'",
+        );
         let blocked = pg_strings(&format!(
             "SELECT count(*)::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%{schema}%notes%'"
         )) == ["1"];
@@ -764,4 +748,50 @@ fn a_erase_killed_while_reading_resumes_from_the_journal() {
         ["b"]
     );
     pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}
+
+#[test]
+fn validate_connect_finds_strategies_that_cannot_apply() {
+    let ws = Workspace::new();
+    ws.write(
+        "seed.sql",
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT, phone TEXT);\n\
+         CREATE TABLE visits (email TEXT, page TEXT);\n\
+         CREATE VIEW people_view AS SELECT id, email FROM people;\n",
+    );
+    let pb = r#"version: 1
+organisation: T
+identities: [email]
+systems:
+  app:
+    connector: sqlite
+    path: app.db
+    seed: seed.sql
+    purpose: p
+    legal_basis: contract
+    retention: r
+    collections:
+      people:
+        match: { email: identity.email }
+        erase:
+          mask: { phnoe: redact }
+      visits:
+        match: { email: identity.email }
+        erase: delete
+      people_view:
+        match: { email: identity.email }
+        erase: delete
+"#;
+    ws.write("pb.yaml", pb);
+    let r = run(ws.dsr().args(["validate", "--connect", "pb.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(
+        r.stderr,
+        "error: pb.yaml:16:19: systems.app.collections.people.erase.mask.phnoe: column 'phnoe' not found in people (it has: id, email, phone)\n  hint: did you mean 'phone'?\n\
+         pb.yaml:19:9: systems.app.collections.visits.erase: cannot erase: visits has no primary key: name the columns that identify one record with `key:` in the playbook\n\
+         pb.yaml:22:9: systems.app.collections.people_view.erase: cannot erase: people_view is a view or other non-table relation; dsr changes records in tables only\n\
+         3 errors\n"
+    );
+    // Without --connect the playbook is valid: these checks need the database.
+    assert_eq!(run(ws.dsr().args(["validate", "pb.yaml"])).code, 0);
 }
