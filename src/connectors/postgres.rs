@@ -210,10 +210,15 @@ impl PostgresConnector {
     async fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
         let values = sql::write_values(writes);
         let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
+        // Column types first: the transaction holds a connection, and a pool of one (a system
+        // with `concurrency: 1`) has no second one to give.
+        let mut types = Vec::new();
+        for w in writes {
+            types.push(self.existing_columns(&w.collection.table, &values).await?);
+        }
         let mut tx = self.pool.begin().await.map_err(err)?;
         let mut counts = Vec::new();
-        for w in writes {
-            let cols = self.existing_columns(&w.collection.table, &values).await?;
+        for (w, cols) in writes.iter().zip(&types) {
             let table = self.qualified(&w.collection.table);
             let (deletes, updates) = sql::split_changes(w.changes);
             let mut changed = 0u64;

@@ -296,6 +296,15 @@ async fn run_step(
         Some(s) => Some(s.acquire().await),
         None => None,
     };
+    // Waiting for a permit is not starting: a step still waiting when Ctrl-C came never starts.
+    if shared.cx.cancel.as_ref().is_some_and(|c| *c.borrow()) {
+        return (
+            id,
+            skipped(step, "interrupted before it started".into()),
+            Provided::new(),
+            None,
+        );
+    }
     shared.cx.observer.started(step);
     let started = jiff::Timestamp::now();
     let clock = Instant::now();

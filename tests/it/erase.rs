@@ -795,3 +795,102 @@ systems:
     // Without --connect the playbook is valid: these checks need the database.
     assert_eq!(run(ws.dsr().args(["validate", "pb.yaml"])).code, 0);
 }
+
+/// Ctrl-C while a read step is running: that step finishes, no new step starts, nothing is
+/// changed, exit 130 with the resume command; `dsr resume` then completes the request.
+#[test]
+fn ctrl_c_stops_cleanly_and_resume_completes() {
+    let schema = "dsr_it_sigint";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!("CREATE TABLE {schema}.users (id int PRIMARY KEY, email text)"),
+        &format!("CREATE TABLE {schema}.notes (id int PRIMARY KEY, user_id int, body text)"),
+        &format!("CREATE TABLE {schema}.tags (id int PRIMARY KEY, user_id int, tag text)"),
+        &format!(
+            "INSERT INTO {schema}.users VALUES (1, 'alice@example.com'), (2, 'bob@example.com')"
+        ),
+        &format!("INSERT INTO {schema}.notes VALUES (1, 1, 'a'), (2, 2, 'b')"),
+        &format!("INSERT INTO {schema}.tags VALUES (1, 1, 'x')"),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "app",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n    timeout: 120s\n    concurrency: 1\n"),
+        "      users:\n        match: { email: identity.email }\n        provides: { uid: id }\n        erase: delete\n      notes:\n        match: { user_id: users.uid }\n        erase: delete\n      tags:\n        match: { user_id: users.uid }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let rt = crate::support::runtime();
+    let mut locker = hold_locks(
+        &rt,
+        &format!("LOCK TABLE {schema}.notes IN ACCESS EXCLUSIVE MODE;"),
+    );
+    let child = spawn_erase(&ws);
+    wait_until("the notes read is blocked", || {
+        pg_strings(&format!(
+            "SELECT count(*)::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%{schema}%notes%'"
+        )) == ["1"]
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Give the signal time to land before the blocked call can finish (if it landed late, the
+    // assertions below on `tags` fail: they do not pass by luck).
+    std::thread::sleep(Duration::from_millis(300));
+    rt.block_on(async {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .unwrap()
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(
+        pg_strings(&format!("SELECT count(*)::text FROM {schema}.users")),
+        ["2"],
+        "nothing changed"
+    );
+    let id = journal_value(&rt, &ws, "SELECT id FROM journal_requests").unwrap();
+    assert_eq!(
+        journal_value(
+            &rt,
+            &ws,
+            "SELECT outcome FROM journal_steps WHERE collection = 'notes'"
+        )
+        .map(|o| o.contains("\"done\"")),
+        Some(true),
+        "the running step finished and was recorded"
+    );
+    assert!(
+        journal_value(
+            &rt,
+            &ws,
+            "SELECT outcome FROM journal_steps WHERE collection = 'tags'"
+        )
+        .unwrap()
+        .contains("interrupted")
+    );
+
+    let r = run(ws
+        .dsr()
+        .args(["--json", "resume", &id, "--playbook", "pb.yaml", "--yes"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        pg_strings(&format!("SELECT email FROM {schema}.users")),
+        ["bob@example.com"]
+    );
+    assert_eq!(
+        pg_strings(&format!("SELECT count(*)::text FROM {schema}.tags")),
+        ["0"]
+    );
+    assert_eq!(
+        pg_strings(&format!("SELECT body FROM {schema}.notes")),
+        ["b"]
+    );
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}
