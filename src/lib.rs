@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod commands;
 pub mod connectors;
+pub mod deadline;
 pub mod error;
 pub mod identity;
 pub mod output;
