@@ -10,14 +10,18 @@
 //!    retries on transient errors, one system's failure never stopping the others.
 //! 5. [`output`] writes the export bundle (streamed), the report and the person's index page.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod connectors;
 pub mod deadline;
 pub mod error;
+pub mod evidence;
 pub mod identity;
 pub mod output;
 pub mod plan;
 pub mod playbook;
 pub mod run;
+pub mod signing;
 pub mod state;
+pub mod subject;

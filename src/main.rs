@@ -40,8 +40,33 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Validate { file } => dsr::commands::validate::run(g, file.as_deref()),
         Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
-        Command::Export { subject, out } => {
-            runtime()?.block_on(dsr::commands::export::run(g, subject, out.as_deref()))
+        Command::Export {
+            subject,
+            out,
+            request,
+        } => runtime()?.block_on(dsr::commands::export::run(
+            g,
+            subject,
+            out.as_deref(),
+            request,
+        )),
+        Command::Keys { command } => dsr::commands::keys::run(g, command),
+        Command::Verify {
+            report,
+            bundle,
+            key,
+            audit_log,
+        } => dsr::commands::verify::run(
+            g,
+            &dsr::commands::verify::Args {
+                report: report.as_deref(),
+                bundle: bundle.as_deref(),
+                key: key.as_deref(),
+                audit_log: audit_log.as_deref(),
+            },
+        ),
+        Command::Requests { command } => {
+            runtime()?.block_on(dsr::commands::requests::run(g, command))
         }
     }
 }

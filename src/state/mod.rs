@@ -5,6 +5,8 @@
 //! `~/.local/state/dsr`, created 0700. dsr holds personal data here only while a request
 //! runs; a finished request keeps evidence (hashes, counts, outcomes), not the data.
 
+pub mod ledger;
+
 use crate::output::bundle::create_private_dir;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,25 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     // 1: bookkeeping of the schema itself.
     "CREATE TABLE IF NOT EXISTS dsr_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 2: the request ledger (see ledger.rs).
+    "CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        action TEXT NOT NULL,
+        subject_hash TEXT NOT NULL,
+        regulation TEXT NOT NULL,
+        received TEXT NOT NULL,
+        due TEXT NOT NULL,
+        due_utc TEXT NOT NULL,
+        extension_reason TEXT,
+        status TEXT NOT NULL,
+        completed TEXT,
+        deadline_met INTEGER,
+        outcomes TEXT NOT NULL DEFAULT '{}',
+        report_path TEXT,
+        created TEXT NOT NULL
+     );
+     CREATE INDEX requests_due ON requests (status, due_utc);
+     CREATE INDEX requests_subject ON requests (subject_hash);",
 ];
 
 #[derive(Debug, thiserror::Error)]
