@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// A copy of the demo playbook and its seed files in a fresh workspace (so that the seeded
 /// database files are created there, not in the repository).
-fn demo_workspace() -> Workspace {
+pub fn demo_workspace() -> Workspace {
     let ws = Workspace::new();
     let src = repo().join("playbooks");
     ws.write(

@@ -7,6 +7,7 @@
 
 mod cli;
 mod databases;
+mod evidence;
 mod export_sqlite;
 mod support;
 mod validate;
