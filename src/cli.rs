@@ -80,8 +80,9 @@ pub enum Command {
     /// Export everything held about one person into a bundle (GDPR Art. 15 and 20).
     ///
     /// Writes per system and collection a JSON and a CSV file, `index.html` explaining the
-    /// data in plain language, `report.json` with each system's outcome, and `manifest.json`
-    /// with every file's SHA-256.
+    /// data in plain language, `report.json` (canonical, signed as `report.json.sig`) and
+    /// `report.md` with each system's outcome and the deadline, and `manifest.json` with every
+    /// file's SHA-256. Records the request in the ledger and the audit log.
     ///
     /// Example: dsr export alice@example.com --playbook playbooks/demo.yaml --out alice-export
     Export {
