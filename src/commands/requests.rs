@@ -157,3 +157,55 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
     }
     Ok(Exit::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn row(id: &str, due_utc: &str, status: &str, met: Option<bool>) -> Row {
+        Row {
+            id: id.into(),
+            action: "export".into(),
+            subject_hash: "hmac-sha256:0123456789abcdef0123".into(),
+            regulation: "gdpr".into(),
+            received: "2026-01-01T00:00:00+00:00".into(),
+            due: due_utc.into(),
+            due_utc: due_utc.into(),
+            extension_reason: None,
+            status: status.into(),
+            completed: None,
+            deadline_met: met,
+            outcomes: BTreeMap::new(),
+            report_path: None,
+        }
+    }
+
+    #[test]
+    fn overdue_rows_are_red_only_when_colour_is_on() {
+        let now: jiff::Timestamp = "2026-02-10T00:00:00Z".parse().unwrap();
+        let rows = [
+            row("late", "2026-02-01T00:00:00Z", IN_PROGRESS, None),
+            row("open", "2026-02-15T12:00:00Z", IN_PROGRESS, None),
+            row("done", "2026-02-01T00:00:00Z", "done", Some(true)),
+        ];
+        let views: Vec<View<'_>> = rows.iter().map(|r| view(r, now)).collect();
+        assert_eq!(views[0].days_left, Some(-9));
+        assert_eq!(views[1].days_left, Some(5));
+        assert_eq!(views[2].days_left, None);
+        assert_eq!(
+            views.iter().map(status_text).collect::<Vec<_>>(),
+            ["overdue", IN_PROGRESS, "done"]
+        );
+        let plain = table(&views, false);
+        assert!(!plain.contains('\x1b'));
+        assert!(plain.contains("0123456789ab "));
+        let coloured = table(&views, true);
+        let red: Vec<&str> = coloured
+            .lines()
+            .filter(|l| l.starts_with("\x1b[31m"))
+            .collect();
+        assert_eq!(red.len(), 1, "{coloured}");
+        assert!(red[0].contains("late") && red[0].ends_with("\x1b[0m"));
+    }
+}
