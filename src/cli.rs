@@ -93,6 +93,13 @@ pub enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         request: RequestArgs,
+        /// Also write DIR.tar.age, the bundle encrypted to this age recipient (age1…);
+        /// repeatable. The person opens it with `age -d -i KEY`.
+        #[arg(long, value_name = "AGE_RECIPIENT")]
+        encrypt_to: Vec<String>,
+        /// Also write DIR.tar.age, the bundle encrypted with the passphrase in FILE (first line)
+        #[arg(long, value_name = "FILE", conflicts_with = "encrypt_to")]
+        passphrase_file: Option<PathBuf>,
     },
 
     /// Manage the key that signs reports.

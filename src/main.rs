@@ -44,12 +44,21 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             subject,
             out,
             request,
-        } => runtime()?.block_on(dsr::commands::export::run(
-            g,
-            subject,
-            out.as_deref(),
-            request,
-        )),
+            encrypt_to,
+            passphrase_file,
+        } => {
+            let delivery = dsr::commands::export::Delivery {
+                encrypt_to,
+                passphrase_file: passphrase_file.as_deref(),
+            };
+            runtime()?.block_on(dsr::commands::export::run(
+                g,
+                subject,
+                out.as_deref(),
+                request,
+                &delivery,
+            ))
+        }
         Command::Keys { command } => dsr::commands::keys::run(g, command),
         Command::Verify {
             report,

@@ -3,6 +3,7 @@ use crate::error::{Exit, UsageError};
 use crate::evidence::{self, RequestOptions};
 use crate::identity;
 use crate::output::bundle::Bundle;
+use crate::output::encrypt::{Encryption, encrypt_bundle};
 use crate::output::progress::Progress;
 use crate::output::{index, tables};
 use crate::plan::{self, Action};
@@ -23,16 +24,28 @@ impl From<&RequestArgs> for RequestOptions {
     }
 }
 
+/// How the finished bundle is delivered: optionally as an age-encrypted tar.
+pub struct Delivery<'a> {
+    pub encrypt_to: &'a [String],
+    pub passphrase_file: Option<&'a Path>,
+}
+
 pub async fn run(
     global: &Global,
     subject: &Subject,
     out: Option<&Path>,
     request: &RequestArgs,
+    delivery: &Delivery<'_>,
 ) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
     let ids = identity::parse(subject.identity.as_deref(), &subject.ids, v.identities())?;
     let options = RequestOptions::from(request);
     let deadline = evidence::deadline_for(&v, &options)?;
+    let encryption =
+        Encryption::from_args(delivery.encrypt_to, delivery.passphrase_file).map_err(|e| {
+            UsageError::new(e.to_string())
+                .with_hint("age recipients look like age1…; a passphrase file holds one line")
+        })?;
     let state_dir = super::state_dir(global)?;
     let plan = plan::build(&v, Action::Export, &ids);
     let request_id = uuid::Uuid::now_v7().to_string();
@@ -89,6 +102,12 @@ pub async fn run(
         .await
         .context("writing the signed report")?;
     let report = &finished.report;
+    let archive = match &encryption {
+        Some(how) => {
+            Some(encrypt_bundle(bundle.dir(), how).context("writing the encrypted bundle")?)
+        }
+        None => None,
+    };
 
     let exit = if report.outcome == Status::Done {
         Exit::Done
@@ -106,6 +125,7 @@ pub async fn run(
                 "report": finished.report_path.display().to_string(),
                 "due": report.due,
                 "deadline_met": report.deadline_met,
+                "encrypted": archive.as_ref().map(|p| p.display().to_string()),
                 "steps": outcomes,
             })
         );
@@ -126,6 +146,9 @@ pub async fn run(
                 dir.display(),
                 failed.join(", ")
             );
+        }
+        if let Some(p) = &archive {
+            println!("Encrypted copy for delivery: {}", p.display());
         }
     }
     Ok(exit)

@@ -544,3 +544,131 @@ fn report_md_reads_well() {
         insta::assert_snapshot!(md);
     });
 }
+
+/// The files of a tar stream: path -> bytes.
+fn untar(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut out = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let path = entry.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            out.insert(path, data);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_encrypted_bundle_opens_with_the_age_cli() {
+    let ws = demo_workspace();
+    let keygen = Command::new("age-keygen")
+        .arg("-o")
+        .arg(ws.path().join("person.key"))
+        .output()
+        .expect("age-keygen is installed (apt-get install age)");
+    assert!(keygen.status.success());
+    let public = Command::new("age-keygen")
+        .arg("-y")
+        .arg(ws.path().join("person.key"))
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8(public.stdout).unwrap().trim().to_string();
+    assert!(recipient.starts_with("age1"));
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "b",
+        "--encrypt-to",
+        &recipient,
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["encrypted"], "b.tar.age");
+    let sealed = std::fs::read(ws.path().join("b.tar.age")).unwrap();
+    assert!(sealed.starts_with(b"age-encryption.org/v1"));
+    assert!(!sealed.windows(5).any(|w| w == b"Alice"));
+    let opened = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(ws.path().join("person.key"))
+        .arg(ws.path().join("b.tar.age"))
+        .output()
+        .expect("age is installed (apt-get install age)");
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    let files = untar(&opened.stdout);
+    for name in [
+        "b/report.json",
+        "b/report.json.sig",
+        "b/manifest.json",
+        "b/shop/orders.json",
+    ] {
+        let inside = files.get(name).unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(
+            inside,
+            &std::fs::read(ws.path().join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // A bad recipient is refused before anything runs.
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "x",
+        "--encrypt-to",
+        "age1nope",
+    ]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not an age recipient"), "{}", r.stderr);
+    assert!(!ws.path().join("x").exists());
+}
+
+#[test]
+fn a_passphrase_encrypted_bundle_opens_with_that_passphrase_only() {
+    let ws = demo_workspace();
+    ws.write("pass.txt", "correct horse battery staple\n");
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "b",
+        "--passphrase-file",
+        "pass.txt",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("correct horse") && !r.stderr.contains("correct horse"));
+    let decrypt = |pass: &str| -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let file = std::fs::File::open(ws.path().join("b.tar.age")).unwrap();
+        let d = age::Decryptor::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
+        let id = age::scrypt::Identity::new(age::secrecy::SecretString::from(pass.to_string()));
+        let mut reader = d
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        Ok(out)
+    };
+    assert!(decrypt("wrong").is_err());
+    let files = untar(&decrypt("correct horse battery staple").unwrap());
+    assert_eq!(
+        files["b/report.json"],
+        std::fs::read(ws.path().join("b/report.json")).unwrap()
+    );
+}
