@@ -233,9 +233,11 @@ fn verify_files(dir: &Path, report_bytes: &[u8], report_name: &str, out: &mut Ou
         match hash_file(&dir.join(path)) {
             Err(_) => out.problems.push(format!("missing: {path}")),
             Ok((b, s)) if b == *bytes && s == *sha => matched += 1,
+            Ok((b, _)) if b == *bytes => out
+                .problems
+                .push(format!("changed: {path} (same size, different SHA-256)")),
             Ok((b, _)) => out.problems.push(format!(
-                "changed: {path} (listed with {} bytes, {b} on disk; SHA-256 differs)",
-                bytes
+                "changed: {path} ({bytes} bytes listed, {b} on disk)"
             )),
         }
     }
