@@ -85,8 +85,9 @@ pub enum Command {
     /// Export everything held about one person into a bundle (GDPR Art. 15 and 20).
     ///
     /// Writes per system and collection a JSON and a CSV file, `index.html` explaining the
-    /// data in plain language, `report.json` with each system's outcome, and `manifest.json`
-    /// with every file's SHA-256.
+    /// data in plain language, `report.json` (canonical, signed as `report.json.sig`) and
+    /// `report.md` with each system's outcome and the deadline, and `manifest.json` with every
+    /// file's SHA-256. Records the request in the ledger and the audit log.
     ///
     /// Example: dsr export alice@example.com --playbook playbooks/demo.yaml --out alice-export
     Export {
@@ -95,6 +96,48 @@ pub enum Command {
         /// Bundle directory [default: ./dsr-export-<request-id>]; must be new or empty
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        request: RequestArgs,
+        /// Also write DIR.tar.age, the bundle encrypted to this age recipient (age1…);
+        /// repeatable. The person opens it with `age -d -i KEY`.
+        #[arg(long, value_name = "AGE_RECIPIENT")]
+        encrypt_to: Vec<String>,
+        /// Also write DIR.tar.age, the bundle encrypted with the passphrase in FILE (first line)
+        #[arg(long, value_name = "FILE", conflicts_with = "encrypt_to")]
+        passphrase_file: Option<PathBuf>,
+    },
+
+    /// Manage the key that signs reports.
+    ///
+    /// Example: dsr keys generate --signer privacy@example.com
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+
+    /// Check a signed report and its bundle, or the audit log's hash chain.
+    ///
+    /// Checks `REPORT.sig` against the signing key, then every file the report and
+    /// `manifest.json` list: a changed, missing or extra file is named. Exit 0 when everything
+    /// holds, 1 when something does not (each problem is printed), 2 on usage errors.
+    ///
+    /// Example: dsr verify alice-export/report.json --key allowed_signers
+    ///
+    /// Example: dsr verify --audit-log ~/.local/state/dsr/audit.jsonl
+    Verify {
+        /// The report (`report.json`); its signature is the file beside it named `report.json.sig`
+        #[arg(value_name = "REPORT", required_unless_present = "audit_log")]
+        report: Option<PathBuf>,
+        /// The bundle directory to check [default: the report's directory]
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// The signer's public key: a `.pub` file or an `allowed_signers` file [default: the
+        /// state directory's key]
+        #[arg(long, value_name = "PUBFILE")]
+        key: Option<PathBuf>,
+        /// Check this audit log's hash chain (names the first bad line)
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
     },
 
     /// Erase everything held about one person (GDPR Art. 17).
@@ -111,6 +154,8 @@ pub enum Command {
         subject: Subject,
         #[command(flatten)]
         change: ChangeOptions,
+        #[command(flatten)]
+        request: RequestArgs,
     },
 
     /// Correct data held about one person (GDPR Art. 16).
@@ -129,6 +174,8 @@ pub enum Command {
         sets: Vec<String>,
         #[command(flatten)]
         change: ChangeOptions,
+        #[command(flatten)]
+        request: RequestArgs,
     },
 
     /// Continue an erase or correction that stopped (killed, interrupted, or a system failed).
@@ -142,6 +189,73 @@ pub enum Command {
         /// Do not ask for confirmation
         #[arg(long, short = 'y')]
         yes: bool,
+    },
+
+    /// The ledger of requests: deadlines, status, reports.
+    ///
+    /// Example: dsr requests list
+    Requests {
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
+}
+
+/// How and when the request came in, and who answers it (recorded in the report and ledger).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RequestArgs {
+    /// When the person's request was received: RFC 3339 date (UTC midnight) or date-time with
+    /// an explicit offset, e.g. 2026-01-31 or 2026-01-31T09:30:00+01:00 [default: now]
+    #[arg(long, value_name = "DATE")]
+    pub received: Option<String>,
+    /// Deadline policy: gdpr, uk_gdpr, ccpa, lgpd, pipeda, vcdpa, or one of the playbook's
+    /// `deadlines:` [default: the playbook's `regulation:`, else gdpr]
+    #[arg(long, value_name = "NAME")]
+    pub regulation: Option<String>,
+    /// Extend the deadline as the regulation allows (GDPR +2 months, CCPA +45 days, ...),
+    /// recording this reason in the report
+    #[arg(long, value_name = "REASON")]
+    pub extension_reason: Option<String>,
+    /// Who runs the request, recorded in the report [default: the login name]
+    #[arg(long, env = "DSR_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Write the identity values into the report (by default it names the person only by a
+    /// keyed hash)
+    #[arg(long)]
+    pub include_identity: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an Ed25519 key pair for signing reports.
+    ///
+    /// Writes `signing_key` (OpenSSH private key, 0600, never printed), `signing_key.pub`, and
+    /// `allowed_signers`, the line auditors give to `ssh-keygen -Y verify -f`. Refuses to replace
+    /// an existing key.
+    ///
+    /// Example: dsr keys generate --signer privacy@example.com --out ./keys
+    Generate {
+        /// Directory for the key files [default: the state directory]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The principal named in `allowed_signers` (auditors pass it as `ssh-keygen -I`)
+        #[arg(long, value_name = "NAME", default_value = crate::signing::DEFAULT_SIGNER)]
+        signer: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// Every request with its deadline: open ones first, by due date.
+    ///
+    /// Example: dsr requests list --json
+    List,
+    /// One request in full: deadline, outcome per system, report.
+    ///
+    /// Example: dsr requests show 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b
+    Show {
+        /// The request id (printed by export, listed by `dsr requests list`)
+        #[arg(value_name = "ID")]
+        id: String,
     },
 }
 

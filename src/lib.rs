@@ -8,16 +8,24 @@
 //! 3. [`plan`] turns playbook + request into an ordered DAG of steps (pure, no I/O).
 //! 4. [`run`] executes the DAG concurrently through [`connectors`], within limits, with
 //!    retries on transient errors, one system's failure never stopping the others.
-//! 5. [`output`] writes the export bundle (streamed), the report and the person's index page.
+//! 5. [`output`] writes the export bundle (streamed) and the person's index page.
+//! 6. [`evidence`] records the request from receipt (its [`deadline`], a [`state`] ledger row,
+//!    [`audit`] events) to completion: the canonical report, signed by [`signing`], naming the
+//!    person only by a [`subject`] hash.
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod connectors;
+pub mod deadline;
 pub mod erase;
 pub mod error;
+pub mod evidence;
 pub mod identity;
 pub mod output;
 pub mod plan;
 pub mod playbook;
 pub mod run;
+pub mod signing;
 pub mod state;
+pub mod subject;

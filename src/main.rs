@@ -43,26 +43,67 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             runtime()?.block_on(dsr::commands::validate::run(g, file.as_deref(), *connect))
         }
         Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
-        Command::Export { subject, out } => {
-            runtime()?.block_on(dsr::commands::export::run(g, subject, out.as_deref()))
+        Command::Export {
+            subject,
+            out,
+            request,
+            encrypt_to,
+            passphrase_file,
+        } => {
+            let delivery = dsr::commands::export::Delivery {
+                encrypt_to,
+                passphrase_file: passphrase_file.as_deref(),
+            };
+            runtime()?.block_on(dsr::commands::export::run(
+                g,
+                subject,
+                out.as_deref(),
+                request,
+                &delivery,
+            ))
         }
-        Command::Erase { subject, change } => runtime()?.block_on(dsr::commands::change::start(
+        Command::Keys { command } => dsr::commands::keys::run(g, command),
+        Command::Verify {
+            report,
+            bundle,
+            key,
+            audit_log,
+        } => dsr::commands::verify::run(
+            g,
+            &dsr::commands::verify::Args {
+                report: report.as_deref(),
+                bundle: bundle.as_deref(),
+                key: key.as_deref(),
+                audit_log: audit_log.as_deref(),
+            },
+        ),
+        Command::Requests { command } => {
+            runtime()?.block_on(dsr::commands::requests::run(g, command))
+        }
+        Command::Erase {
+            subject,
+            change,
+            request,
+        } => runtime()?.block_on(dsr::commands::change::start(
             g,
             Action::Erase,
             subject,
             &[],
             change,
+            request,
         )),
         Command::Correct {
             subject,
             sets,
             change,
+            request,
         } => runtime()?.block_on(dsr::commands::change::start(
             g,
             Action::Correct,
             subject,
             sets,
             change,
+            request,
         )),
         Command::Resume { id, yes } => {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))

@@ -9,7 +9,7 @@ use crate::output::bundle;
 use crate::output::progress::Progress;
 use crate::plan::{self, Action};
 use crate::playbook::{CollectionId, Validated, interpolate};
-use crate::run::{self, Status, StepOutcome};
+use crate::run::{self, Status};
 use crate::state::journal::{JournalRequest, RequestArgs};
 use crate::state::{self, State};
 use anyhow::Context as _;
@@ -23,6 +23,8 @@ use tabled::settings::Style;
 /// How a change request was asked for.
 pub struct ChangeRequest<'a> {
     pub action: Action,
+    /// How and when the request came in (deadline, operator); recorded in report and ledger.
+    pub options: crate::evidence::RequestOptions,
     pub ids: RequestIdentities,
     pub sets: Vec<String>,
     pub yes: bool,
@@ -96,6 +98,7 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         .into());
     }
     let hash_key = hash_key(&v)?;
+    crate::evidence::deadline_for(&v, &req.options)?;
     let plan = plan::build(&v, action, &req.ids);
 
     let state = if req.dry_run {
@@ -108,7 +111,8 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     let mut request_id = uuid::Uuid::now_v7().to_string();
     let mut resumed = false;
     if let Some(state) = &state {
-        let subject = state.subject_hash(&req.ids)?;
+        let key = crate::subject::load_or_create_key(&state.dir)?;
+        let subject = crate::subject::subject_hash(&key, &req.ids);
         let existing = match req.resume.clone() {
             Some(r) => Some(r),
             None => {
@@ -259,7 +263,25 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         return interrupted(&request_id);
     }
 
-    let started = jiff::Timestamp::now().to_string();
+    // The request enters the ledger (or is picked up again) when its writes begin.
+    let evidence = match &state {
+        Some(state) => {
+            let begun = crate::evidence::resume(
+                &state.dir,
+                &req.ids,
+                action,
+                &request_id,
+                &v,
+                &req.options,
+            )
+            .await?;
+            if let Some(dir) = &begun.key_created {
+                eprintln!("note: created a signing key in {}", dir.display());
+            }
+            Some(begun)
+        }
+        None => None,
+    };
     let results = erase::write_and_verify(erase::WritePhase {
         v: &v,
         plan: &plan,
@@ -284,17 +306,20 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         .out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(format!("dsr-{verb}-{request_id}")));
-    write_report(
-        &dir,
-        &v,
-        &request_id,
-        verb,
-        &plan,
-        &started,
-        outcome,
-        &read,
-        &results,
-    )?;
+    let report_path = match &evidence {
+        Some(begun) => {
+            let bundle = bundle::Bundle::for_report(&dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+            let changes = report_changes(&results);
+            begun
+                .request
+                .finish(&v, &read, &changes, &bundle)
+                .await
+                .context("writing the signed report")?
+                .report_path
+        }
+        None => dir.join("report.json"),
+    };
     if let Some((s, id)) = journal
         && ok
     {
@@ -304,11 +329,11 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     if global.json {
         println!(
             "{}",
-            json!({ "request_id": request_id, "action": verb, "outcome": outcome, "report": dir.join("report.json"), "systems": results, "read": read })
+            json!({ "request_id": request_id, "action": verb, "outcome": outcome, "report": report_path, "systems": results, "read": read })
         );
     } else {
         print_summary(&results);
-        println!("Report: {}", dir.join("report.json").display());
+        println!("Report: {}", report_path.display());
         if !ok {
             println!(
                 "Some systems did not finish. Run the same command again, or `dsr resume {request_id}`, to continue where it stopped."
@@ -392,36 +417,36 @@ fn print_summary(results: &[SystemResult]) {
     );
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_report(
-    dir: &Path,
-    v: &Validated,
-    request_id: &str,
-    verb: &str,
-    plan: &plan::Plan,
-    started: &str,
-    outcome: Status,
-    read: &[StepOutcome],
+/// What the write phase did per collection, for the signed report.
+fn report_changes(
     results: &[SystemResult],
-) -> anyhow::Result<()> {
-    bundle::create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let report = json!({
-        "format": "dsr-report/1",
-        "dsr_version": env!("CARGO_PKG_VERSION"),
-        "request_id": request_id,
-        "action": verb,
-        "started": started,
-        "completed": jiff::Timestamp::now().to_string(),
-        "organisation": v.loaded.playbook.organisation,
-        "playbook": { "path": v.loaded.display_path(), "sha256": v.loaded.sha256 },
-        "identity_kinds": plan.identity_kinds,
-        "outcome": outcome,
-        "read": read,
-        "systems": results,
-    });
-    bundle::write_file(dir, "report.json", &serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}/report.json", dir.display()))?;
-    Ok(())
+) -> BTreeMap<CollectionId, crate::output::report::Changes> {
+    let mut out = BTreeMap::new();
+    for s in results {
+        for c in &s.collections {
+            let changed = c.deleted + c.masked + c.updated > 0;
+            let error = c
+                .problem
+                .clone()
+                .or_else(|| if changed { s.error.clone() } else { None });
+            let some = |n: u64| (n > 0).then_some(n);
+            out.insert(
+                CollectionId {
+                    system: s.system.clone(),
+                    collection: c.collection.clone(),
+                },
+                crate::output::report::Changes {
+                    deleted: some(c.deleted),
+                    masked: some(c.masked),
+                    kept: some(c.kept),
+                    updated: some(c.updated),
+                    verified_erased: c.verified,
+                    error,
+                },
+            );
+        }
+    }
+    out
 }
 
 /// `dsr erase` / `dsr correct` from the command line.
@@ -431,6 +456,7 @@ pub async fn start(
     subject: &crate::cli::Subject,
     sets: &[String],
     opts: &crate::cli::ChangeOptions,
+    request: &crate::cli::RequestArgs,
 ) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
     let ids = crate::identity::parse(subject.identity.as_deref(), &subject.ids, v.identities())?;
@@ -439,6 +465,7 @@ pub async fn start(
         global,
         ChangeRequest {
             action,
+            options: crate::evidence::RequestOptions::from(request),
             ids,
             sets: sets.to_vec(),
             yes: opts.yes,
@@ -483,6 +510,7 @@ pub async fn resume(global: &Global, id: &str, yes: bool) -> anyhow::Result<Exit
         global,
         ChangeRequest {
             action,
+            options: Default::default(),
             ids: args.identities(),
             sets: args.sets.clone(),
             yes,

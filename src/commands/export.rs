@@ -1,18 +1,40 @@
-use crate::cli::{Global, Subject};
+use crate::cli::{Global, RequestArgs, Subject};
 use crate::error::{Exit, UsageError};
+use crate::evidence::{self, RequestOptions};
 use crate::identity;
 use crate::output::bundle::Bundle;
+use crate::output::encrypt::{Encryption, encrypt_bundle};
 use crate::output::progress::Progress;
-use crate::output::report::{self, Manifest, ReportInput};
 use crate::output::{index, tables};
 use crate::plan::{self, Action};
 use crate::run::{self, Status};
 use anyhow::Context;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub async fn run(global: &Global, subject: &Subject, out: Option<&Path>) -> anyhow::Result<Exit> {
+/// How the finished bundle is delivered: optionally as an age-encrypted tar.
+pub struct Delivery<'a> {
+    pub encrypt_to: &'a [String],
+    pub passphrase_file: Option<&'a Path>,
+}
+
+pub async fn run(
+    global: &Global,
+    subject: &Subject,
+    out: Option<&Path>,
+    request: &RequestArgs,
+    delivery: &Delivery<'_>,
+) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
     let ids = identity::parse(subject.identity.as_deref(), &subject.ids, v.identities())?;
+    let options = RequestOptions::from(request);
+    let deadline = evidence::deadline_for(&v, &options)?;
+    let encryption =
+        Encryption::from_args(delivery.encrypt_to, delivery.passphrase_file).map_err(|e| {
+            UsageError::new(e.to_string())
+                .with_hint("age recipients look like age1…; a passphrase file holds one line")
+        })?;
+    let state_dir = super::state_dir(global)?;
     let plan = plan::build(&v, Action::Export, &ids);
     let request_id = uuid::Uuid::now_v7().to_string();
     let dir = out
@@ -23,14 +45,34 @@ pub async fn run(global: &Global, subject: &Subject, out: Option<&Path>) -> anyh
             .with_hint("pass --out with a new or empty directory")
     })?;
 
+    let begun = evidence::begin(
+        &state_dir,
+        &ids,
+        Action::Export,
+        &request_id,
+        deadline,
+        &options,
+    )
+    .await
+    .context("recording the request")?;
+    if let Some(dir) = &begun.key_created {
+        eprintln!(
+            "note: created a signing key in {}; give auditors {} (see `dsr keys generate --help`)",
+            dir.display(),
+            dir.join(crate::signing::ALLOWED_SIGNERS_FILE).display()
+        );
+    }
+    let request = begun.request;
+
     if !global.json && !global.quiet {
         println!(
-            "Request {request_id}: export for {}",
-            ids.kinds().join(", ")
+            "Request {request_id}: export for {}, due {} ({})",
+            ids.kinds().join(", "),
+            request.deadline.due_rfc3339(),
+            request.deadline.policy.name
         );
         println!("{}", tables::plan(&plan));
     }
-    let started = jiff::Timestamp::now().to_string();
     let progress = Progress::new(&plan, !global.no_progress && !global.quiet && !global.json);
     let options = run::Options {
         concurrency: global.concurrency as usize,
@@ -55,29 +97,17 @@ pub async fn run(global: &Global, subject: &Subject, out: Option<&Path>) -> anyh
     bundle
         .add("index.html", html.as_bytes())
         .context("writing index.html")?;
-    let report = report::build(ReportInput {
-        v: &v,
-        plan: &plan,
-        request_id: &request_id,
-        started,
-        outcomes: &outcomes,
-        files: &data_files,
-    });
-    let report_json = serde_json::to_vec_pretty(&report)?;
-    bundle
-        .add("report.json", &report_json)
-        .context("writing report.json")?;
-    let manifest = Manifest {
-        format: "dsr-manifest/1".into(),
-        request_id: request_id.clone(),
-        files: bundle.files(),
+    let finished = request
+        .finish(&v, &outcomes, &BTreeMap::new(), &bundle)
+        .await
+        .context("writing the signed report")?;
+    let report = &finished.report;
+    let archive = match &encryption {
+        Some(how) => {
+            Some(encrypt_bundle(bundle.dir(), how).context("writing the encrypted bundle")?)
+        }
+        None => None,
     };
-    crate::output::bundle::write_file(
-        bundle.dir(),
-        "manifest.json",
-        &serde_json::to_vec_pretty(&manifest)?,
-    )
-    .context("writing manifest.json")?;
 
     let exit = if report.outcome == Status::Done {
         Exit::Done
@@ -92,6 +122,10 @@ pub async fn run(global: &Global, subject: &Subject, out: Option<&Path>) -> anyh
                 "action": "export",
                 "outcome": report.outcome,
                 "bundle": dir.display().to_string(),
+                "report": finished.report_path.display().to_string(),
+                "due": report.due,
+                "deadline_met": report.deadline_met,
+                "encrypted": archive.as_ref().map(|p| p.display().to_string()),
                 "steps": outcomes,
             })
         );
@@ -112,6 +146,9 @@ pub async fn run(global: &Global, subject: &Subject, out: Option<&Path>) -> anyh
                 dir.display(),
                 failed.join(", ")
             );
+        }
+        if let Some(p) = &archive {
+            println!("Encrypted copy for delivery: {}", p.display());
         }
     }
     Ok(exit)

@@ -2,8 +2,11 @@
 
 pub mod change;
 pub mod export;
+pub mod keys;
 pub mod plan;
+pub mod requests;
 pub mod validate;
+pub mod verify;
 
 use crate::cli::Global;
 use crate::error::UsageError;
@@ -26,4 +29,11 @@ pub fn playbook_path(global: &Global, explicit: Option<&Path>) -> Result<PathBuf
 pub fn open_playbook(global: &Global, explicit: Option<&Path>) -> anyhow::Result<Validated> {
     let path = playbook_path(global, explicit)?;
     Ok(playbook::open(&path)?)
+}
+
+/// The state directory from `--state-dir` / `DSR_STATE_DIR` or the platform default.
+pub fn state_dir(global: &Global) -> Result<PathBuf, UsageError> {
+    crate::state::state_dir(global.state_dir.as_deref()).map_err(|e| {
+        UsageError::new(e.to_string()).with_hint("pass --state-dir DIR or set DSR_STATE_DIR")
+    })
 }

@@ -225,7 +225,7 @@ impl PostgresConnector {
             for chunk in deletes.chunks(5_000) {
                 let query = format!(
                     "DELETE FROM {table} AS t WHERE {}",
-                    Self::key_condition(&cols, w.key_columns, 1)
+                    Self::key_condition(cols, w.key_columns, 1)
                 );
                 let mut q = sqlx::query(&query);
                 for i in 0..w.key_columns.len() {

@@ -111,6 +111,16 @@ impl Bundle {
         })
     }
 
+    /// A directory for a request's report files (erase, correct). Unlike an export bundle it
+    /// may exist already: a resumed request writes its report again, replacing the old one.
+    pub fn for_report(dir: &Path) -> io::Result<Self> {
+        create_private_dir(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files: Arc::default(),
+        })
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -2,6 +2,7 @@
 //! progress for people at a terminal.
 
 pub mod bundle;
+pub mod encrypt;
 pub mod index;
 pub mod progress;
 pub mod report;

@@ -31,6 +31,24 @@ pub struct Playbook {
     pub identities: Vec<String>,
     /// Every system that holds customer data, by name.
     pub systems: BTreeMap<String, System>,
+    /// Deadline policies of the playbook's own, by name (`regulation:` and `--regulation` may
+    /// name one); an entry named like a built-in (`gdpr`, `ccpa`, ...) overrides it.
+    #[serde(default)]
+    pub deadlines: BTreeMap<String, DeadlinePolicy>,
+}
+
+/// A deadline rule: one of `days`/`months`, optionally one of `extension_days`/`extension_months`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlinePolicy {
+    #[serde(default)]
+    pub days: Option<u32>,
+    #[serde(default)]
+    pub months: Option<u32>,
+    #[serde(default)]
+    pub extension_days: Option<u32>,
+    #[serde(default)]
+    pub extension_months: Option<u32>,
 }
 
 /// One system: a database, a SaaS account, a service.

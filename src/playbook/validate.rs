@@ -22,7 +22,7 @@ pub const LEGAL_BASES: [&str; 6] = [
 ];
 
 /// Regulations whose deadlines dsr knows.
-pub const REGULATIONS: [&str; 6] = ["gdpr", "uk_gdpr", "ccpa", "lgpd", "pipeda", "vcdpa"];
+pub const REGULATIONS: [&str; 6] = crate::deadline::BUILTIN;
 
 /// Masking methods for `erase: { mask: { column: METHOD } }`.
 pub const MASK_METHODS: [&str; 5] = ["null", "redact", "hash", "random", "truncate_date"];
@@ -268,13 +268,32 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Diagnostics> {
             Some("this dsr reads version: 1".into()),
         );
     }
+    for (name, raw) in &pb.deadlines {
+        if !is_identity_kind(name) {
+            c.at_key(
+                &["deadlines", name],
+                format!("'{name}' is not a valid deadline policy name"),
+                Some("use lower case letters, digits and '_', e.g. house_policy".into()),
+            );
+        }
+        if let Err(e) = crate::deadline::from_playbook(name, raw) {
+            c.at_key(
+                &["deadlines", name],
+                format!("deadline policy '{name}': {e}"),
+                Some("e.g. `custom: { days: 30, extension_days: 30 }` or `{ months: 1 }`".into()),
+            );
+        }
+    }
     if let Some(reg) = &pb.regulation
         && !REGULATIONS.contains(&reg.as_str())
+        && !pb.deadlines.contains_key(reg)
     {
+        let mut known: Vec<&str> = REGULATIONS.to_vec();
+        known.extend(pb.deadlines.keys().map(String::as_str));
         c.at_value(
             &["regulation"],
             format!("unknown regulation '{reg}'"),
-            hint_for(reg, &REGULATIONS),
+            hint_for(reg, &known),
         );
     }
     if pb.identities.is_empty() {

@@ -5,6 +5,8 @@
 //! `~/.local/state/dsr`, created 0700. dsr holds personal data here only while a request
 //! runs; a finished request keeps evidence (hashes, counts, outcomes), not the data.
 
+pub mod ledger;
+
 use crate::output::bundle::create_private_dir;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::path::{Path, PathBuf};
@@ -43,6 +45,25 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL,
         PRIMARY KEY (request_id, system)
      );",
+    // 3: the request ledger (see ledger.rs).
+    "CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        action TEXT NOT NULL,
+        subject_hash TEXT NOT NULL,
+        regulation TEXT NOT NULL,
+        received TEXT NOT NULL,
+        due TEXT NOT NULL,
+        due_utc TEXT NOT NULL,
+        extension_reason TEXT,
+        status TEXT NOT NULL,
+        completed TEXT,
+        deadline_met INTEGER,
+        outcomes TEXT NOT NULL DEFAULT '{}',
+        report_path TEXT,
+        created TEXT NOT NULL
+     );
+     CREATE INDEX requests_due ON requests (status, due_utc);
+     CREATE INDEX requests_subject ON requests (subject_hash);",
 ];
 
 pub mod journal;
@@ -102,50 +123,6 @@ impl State {
             dir: dir.to_path_buf(),
             pool,
         })
-    }
-}
-
-impl State {
-    /// The key for subject hashes: 32 random bytes in `subject.key` (0600), made on first use.
-    /// The same person always gets the same hash here, and nobody without the key can test a
-    /// guessed email against it.
-    pub fn subject_key(&self) -> Result<Vec<u8>, StateError> {
-        let path = self.dir.join("subject.key");
-        let io = |source| StateError::Dir {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
-        let mut key = [0u8; 32];
-        rand::fill(&mut key);
-        let tmp = self.dir.join(format!("subject.key.{}", std::process::id()));
-        let mut f = crate::output::bundle::create_private_file(&tmp).map_err(io)?;
-        std::io::Write::write_all(&mut f, &key).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        // Another process may have won the race: keep whichever key landed first.
-        if std::fs::hard_link(&tmp, &path).is_err() && !path.exists() {
-            std::fs::rename(&tmp, &path).map_err(io)?;
-        }
-        let _ = std::fs::remove_file(&tmp);
-        std::fs::read(&path).map_err(io)
-    }
-
-    /// The keyed hash that names a subject in the journal, ledger and reports.
-    pub fn subject_hash(
-        &self,
-        ids: &crate::identity::RequestIdentities,
-    ) -> Result<String, StateError> {
-        let key = self.subject_key()?;
-        let canonical = serde_json::to_string(&ids.0).unwrap_or_default();
-        Ok(crate::erase::mask::hmac_hex(
-            &key,
-            &canonical.to_lowercase(),
-        ))
     }
 }
 

@@ -5,8 +5,18 @@ use crate::support::{Workspace, repo, run};
 #[test]
 fn help_of_every_command_has_an_example() {
     let ws = Workspace::new();
-    for cmd in ["validate", "plan", "export"] {
-        let r = run(ws.dsr().args([cmd, "--help"]));
+    for cmd in [
+        "validate",
+        "plan",
+        "export",
+        "keys",
+        "keys generate",
+        "verify",
+        "requests",
+        "requests list",
+        "requests show",
+    ] {
+        let r = run(ws.dsr().args(cmd.split(' ')).arg("--help"));
         assert_eq!(r.code, 0, "{cmd}");
         assert!(
             r.stdout.contains("Example: dsr "),

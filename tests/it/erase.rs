@@ -443,6 +443,44 @@ fn the_demo_erase_masks_keeps_and_deletes() {
     assert_eq!(collection(&out, "shop", "orders")["masked"], 2);
     assert_eq!(collection(&out, "shop", "order_items")["kept"], 3);
     assert_eq!(collection(&out, "accounts", "users")["deleted"], 1);
+    // The erase leaves a signed report that `dsr verify` accepts, naming no one.
+    let report = std::path::PathBuf::from(out["report"].as_str().unwrap());
+    let bundle = report.parent().unwrap();
+    let v = run(ws
+        .dsr()
+        .arg("verify")
+        .arg(&report)
+        .arg("--bundle")
+        .arg(bundle));
+    assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+    let signed = read_json(&report);
+    assert_eq!(signed["action"], "erase");
+    let users = signed["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "accounts")
+        .unwrap()["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["collection"] == "users")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            users["records_deleted"].as_u64(),
+            users["verified_erased"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+    assert!(
+        !std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("alice@example.com")
+    );
+    let list = run(ws.dsr().args(["--json", "requests", "list"]));
+    assert!(list.stdout.contains("\"erase\""), "{}", list.stdout);
     // Alice is gone; Bob is still there.
     let r = run(ws.dsr().args([
         "--json",

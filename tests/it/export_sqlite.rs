@@ -87,7 +87,10 @@ fn demo_export_follows_the_identity_across_systems() {
 
     let report = read_json(&bundle.join("report.json"));
     assert_eq!(report["outcome"], "done");
-    assert_eq!(report["identity_kinds"], serde_json::json!(["email"]));
+    assert_eq!(
+        report["subject"]["identity_kinds"],
+        serde_json::json!(["email"])
+    );
     let text = std::fs::read_to_string(bundle.join("report.json")).unwrap();
     assert!(
         !text.contains("alice@example.com"),

@@ -8,6 +8,7 @@
 mod cli;
 mod databases;
 mod erase;
+mod evidence;
 mod export_sqlite;
 mod support;
 mod validate;

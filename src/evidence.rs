@@ -1,0 +1,390 @@
+//! Evidence of a request, from receipt to completion, in one place for every action.
+//!
+//! [`begin`] records the request: its deadline, a ledger row (`in_progress`), and the
+//! `received` and `started` audit events. [`Request::finish`] writes `report.md` and the
+//! canonical `report.json` into the request's directory, signs it (`report.json.sig`), writes
+//! `manifest.json`, completes the ledger row and appends `system_finished` and `completed`
+//! audit events. `export` calls both; `erase` and `correct` call the same two, passing what
+//! they changed per collection as [`Changes`].
+//!
+//! What covers what: the signed `report.json` lists the SHA-256 of every file written before
+//! it (data files, `index.html`, `report.md`). `manifest.json` lists every file of the bundle
+//! except itself (so also `report.json` and `report.json.sig`), for the person and for tools
+//! that only know checksum lists. The manifest is not signed; `dsr verify` checks the files
+//! against both, and the report's list is the one that carries the signature.
+
+use crate::audit::{self, AuditLog};
+use crate::deadline::{self, Deadline};
+use crate::error::UsageError;
+use crate::identity::RequestIdentities;
+use crate::output::bundle::{self, Bundle};
+use crate::output::report::{
+    self, Changes, Manifest, Report, ReportInput, SignatureRef, SubjectRef,
+};
+use crate::plan::Action;
+use crate::playbook::{CollectionId, Validated};
+use crate::run::StepOutcome;
+use crate::run::outcome::system_status;
+use crate::signing::{self, SignError};
+use crate::state::ledger::{self, Row};
+use crate::state::{State, StateError};
+use crate::subject::{self, SubjectKeyError};
+use sha2::{Digest, Sha256};
+use ssh_key::PrivateKey;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const REPORT_JSON: &str = "report.json";
+pub const REPORT_SIG: &str = "report.json.sig";
+pub const REPORT_MD: &str = "report.md";
+pub const MANIFEST: &str = "manifest.json";
+pub const MANIFEST_FORMAT: &str = "dsr-manifest/1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    SubjectKey(#[from] SubjectKeyError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    #[error("writing {file}: {source}")]
+    Write {
+        file: &'static str,
+        source: std::io::Error,
+    },
+    #[error("encoding the report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// How the request was received and who runs it, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// `--regulation`; else the playbook's `regulation:`; else GDPR.
+    pub regulation: Option<String>,
+    /// `--received`; else now.
+    pub received: Option<String>,
+    /// `--extension-reason`: extends the deadline as the regulation allows.
+    pub extension_reason: Option<String>,
+    /// `--operator` / `DSR_OPERATOR`; else the login name.
+    pub operator: Option<String>,
+    /// `--include-identity`: write the identity values into the report.
+    pub include_identity: bool,
+}
+
+/// The request's deadline from the options and the playbook; mistakes are the user's to fix.
+pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, UsageError> {
+    let pb = &v.loaded.playbook;
+    let name = opts
+        .regulation
+        .clone()
+        .or_else(|| pb.regulation.clone())
+        .unwrap_or_else(|| deadline::DEFAULT_REGULATION.to_string());
+    let policy = deadline::lookup(&name, &pb.deadlines).ok_or_else(|| {
+        let mut known: Vec<&str> = deadline::BUILTIN.to_vec();
+        known.extend(pb.deadlines.keys().map(String::as_str));
+        UsageError::new(format!("unknown regulation '{name}'"))
+            .with_hint(format!("known here: {}", known.join(", ")))
+    })?;
+    let received = match &opts.received {
+        Some(text) => deadline::parse_received(text)
+            .map_err(|e| UsageError::new(format!("--received: {e}")))?,
+        None => deadline::Received::now(),
+    };
+    if received.at > jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5) {
+        return Err(UsageError::new("--received is in the future")
+            .with_hint("give the moment the person's request reached you"));
+    }
+    let reason = opts.extension_reason.as_deref().map(str::trim);
+    if reason == Some("") {
+        return Err(UsageError::new("--extension-reason is empty")
+            .with_hint("say why the request needs longer; the report records it"));
+    }
+    deadline::due(&policy, &received, reason).map_err(|e| {
+        UsageError::new(e.to_string()).with_hint("drop --extension-reason for this regulation")
+    })
+}
+
+fn operator(opts: &RequestOptions) -> Option<String> {
+    opts.operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .map(|o| o.trim().to_string())
+        .filter(|o| !o.is_empty())
+}
+
+/// A request under way.
+pub struct Request {
+    pub id: String,
+    pub action: Action,
+    pub deadline: Deadline,
+    pub operator: Option<String>,
+    pub subject: SubjectRef,
+    pub started: String,
+    state: State,
+    audit: AuditLog,
+    key: PrivateKey,
+    signer: String,
+}
+
+/// What [`begin`] did that the user should hear about.
+pub struct Begun {
+    pub request: Request,
+    /// Set when no signing key existed and one was created here.
+    pub key_created: Option<PathBuf>,
+}
+
+/// Records a new request: ledger row, `received` and `started` audit events. Loads (or on
+/// first use creates) the signing key first, so a request never runs that cannot be signed.
+pub async fn begin(
+    state_dir: &Path,
+    ids: &RequestIdentities,
+    action: Action,
+    request_id: &str,
+    deadline: Deadline,
+    opts: &RequestOptions,
+) -> Result<Begun, EvidenceError> {
+    start(state_dir, ids, action, request_id, deadline, opts, false).await
+}
+
+/// Picks up a request that is already in the ledger (an erase resumed after a stop): its row
+/// and deadline stay as they were, and the audit log gets a `resumed` event. A request not in
+/// the ledger yet is begun as new.
+pub async fn resume(
+    state_dir: &Path,
+    ids: &RequestIdentities,
+    action: Action,
+    request_id: &str,
+    v: &Validated,
+    opts: &RequestOptions,
+) -> anyhow::Result<Begun> {
+    let state = State::open(state_dir).await?;
+    let existing = state.ledger_get(request_id).await?;
+    drop(state);
+    let Some(row) = existing else {
+        let deadline = deadline_for(v, opts)?;
+        return Ok(begin(state_dir, ids, action, request_id, deadline, opts).await?);
+    };
+    let original = RequestOptions {
+        regulation: Some(row.regulation),
+        received: Some(row.received),
+        extension_reason: row.extension_reason,
+        ..opts.clone()
+    };
+    let deadline = deadline_for(v, &original)?;
+    Ok(start(state_dir, ids, action, request_id, deadline, opts, true).await?)
+}
+
+async fn start(
+    state_dir: &Path,
+    ids: &RequestIdentities,
+    action: Action,
+    request_id: &str,
+    deadline: Deadline,
+    opts: &RequestOptions,
+    resumed: bool,
+) -> Result<Begun, EvidenceError> {
+    let state = State::open(state_dir).await?;
+    let (key, created) = signing::load_or_create(state_dir)?;
+    let hmac_key = subject::load_or_create_key(state_dir)?;
+    let subject = SubjectRef {
+        identity_kinds: ids.kinds().iter().map(|k| k.to_string()).collect(),
+        hash: subject::subject_hash(&hmac_key, ids),
+        identities: opts.include_identity.then(|| subject::normalise(ids)),
+    };
+    let request = Request {
+        id: request_id.to_string(),
+        action,
+        operator: operator(opts),
+        started: jiff::Timestamp::now().to_string(),
+        signer: signing::signer_of(&key),
+        audit: AuditLog::in_dir(state_dir),
+        subject,
+        deadline,
+        state,
+        key,
+    };
+    if resumed {
+        request.audit.append(&audit::Event {
+            operator: request.operator.clone(),
+            ..request.event("resumed")
+        })?;
+        return Ok(Begun {
+            request,
+            key_created: created.then(|| state_dir.to_path_buf()),
+        });
+    }
+    let d = &request.deadline;
+    request
+        .state
+        .ledger_insert(&Row {
+            id: request.id.clone(),
+            action: action.name().into(),
+            subject_hash: request.subject.hash.clone(),
+            regulation: d.policy.name.clone(),
+            received: d.received.rfc3339(),
+            due: d.due_rfc3339(),
+            due_utc: d.due.to_string(),
+            extension_reason: d.extension_reason.clone(),
+            status: ledger::IN_PROGRESS.into(),
+            completed: None,
+            deadline_met: None,
+            outcomes: BTreeMap::new(),
+            report_path: None,
+        })
+        .await?;
+    let base = request.event("received");
+    request.audit.append(&audit::Event {
+        subject: Some(request.subject.hash.clone()),
+        regulation: Some(d.policy.name.clone()),
+        received: Some(d.received.rfc3339()),
+        due: Some(d.due_rfc3339()),
+        ..base
+    })?;
+    request.audit.append(&audit::Event {
+        operator: request.operator.clone(),
+        ..request.event("started")
+    })?;
+    Ok(Begun {
+        request,
+        key_created: created.then(|| state_dir.to_path_buf()),
+    })
+}
+
+/// The finished request's evidence.
+pub struct Finished {
+    pub report: Report,
+    pub report_path: PathBuf,
+}
+
+impl Request {
+    fn event(&self, name: &'static str) -> audit::Event {
+        audit::Event {
+            event: name,
+            request_id: self.id.clone(),
+            action: Some(self.action.name()),
+            ..Default::default()
+        }
+    }
+
+    /// Writes, signs and records the outcome. `bundle` already holds every other file of the
+    /// request (data files, `index.html`); `changes` is empty for an export.
+    pub async fn finish(
+        &self,
+        v: &Validated,
+        outcomes: &[StepOutcome],
+        changes: &BTreeMap<CollectionId, Changes>,
+        bundle: &Bundle,
+    ) -> Result<Finished, EvidenceError> {
+        let completed = jiff::Timestamp::now();
+        let public = self.key.public_key();
+        let files = bundle.files();
+        let mut report = report::build(ReportInput {
+            v,
+            action: self.action,
+            request_id: &self.id,
+            deadline: &self.deadline,
+            operator: self.operator.clone(),
+            subject: self.subject.clone(),
+            signature: SignatureRef {
+                format: "sshsig",
+                namespace: signing::NAMESPACE,
+                signer: self.signer.clone(),
+                key_fingerprint: signing::fingerprint(public),
+            },
+            started: self.started.clone(),
+            completed,
+            outcomes,
+            changes,
+            files: &files,
+        });
+        let md = bundle
+            .add(REPORT_MD, report::markdown(&report).as_bytes())
+            .map_err(|source| EvidenceError::Write {
+                file: REPORT_MD,
+                source,
+            })?;
+        report.files.push(md);
+        report.files.sort_by(|a, b| a.path.cmp(&b.path));
+        let json = report::canonical_json(&report)?;
+        bundle
+            .add(REPORT_JSON, &json)
+            .map_err(|source| EvidenceError::Write {
+                file: REPORT_JSON,
+                source,
+            })?;
+        let sig = signing::sign(&self.key, &json)?;
+        bundle
+            .add(REPORT_SIG, sig.as_bytes())
+            .map_err(|source| EvidenceError::Write {
+                file: REPORT_SIG,
+                source,
+            })?;
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            request_id: self.id.clone(),
+            files: bundle.files(),
+        };
+        bundle::write_file(
+            bundle.dir(),
+            MANIFEST,
+            &serde_json::to_vec_pretty(&manifest)?,
+        )
+        .map_err(|source| EvidenceError::Write {
+            file: MANIFEST,
+            source,
+        })?;
+
+        let report_path = std::path::absolute(bundle.dir().join(REPORT_JSON))
+            .unwrap_or_else(|_| bundle.dir().join(REPORT_JSON));
+        let per_system: BTreeMap<String, String> = report
+            .systems
+            .iter()
+            .map(|s| (s.name.clone(), s.status.name().to_string()))
+            .collect();
+        self.state
+            .ledger_complete(
+                &self.id,
+                report.outcome.name(),
+                &report.completed,
+                report.deadline_met,
+                &per_system,
+                &report_path.display().to_string(),
+            )
+            .await?;
+        for s in &report.systems {
+            let steps = outcomes.iter().filter(|o| o.system == s.name);
+            self.audit.append(&audit::Event {
+                system: Some(s.name.clone()),
+                status: Some(system_status(steps).name().to_string()),
+                records: Some(s.records_found),
+                ..self.event("system_finished")
+            })?;
+        }
+        self.audit.append(&audit::Event {
+            status: Some(report.outcome.name().to_string()),
+            report_sha256: Some(hex::encode(Sha256::digest(&json))),
+            deadline_met: Some(report.deadline_met),
+            ..self.event("completed")
+        })?;
+        Ok(Finished {
+            report,
+            report_path,
+        })
+    }
+}
+
+impl From<&crate::cli::RequestArgs> for RequestOptions {
+    fn from(a: &crate::cli::RequestArgs) -> Self {
+        RequestOptions {
+            regulation: a.regulation.clone(),
+            received: a.received.clone(),
+            extension_reason: a.extension_reason.clone(),
+            operator: a.operator.clone(),
+            include_identity: a.include_identity,
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! Evidence of a request: the signed report (checked by the real `ssh-keygen` and by
+//! `dsr verify`), deadlines, the ledger and the audit log.
+
+use crate::export_sqlite::demo_workspace;
+use crate::support::{Ran, Workspace, read_json, run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SSH_KEYGEN: &str = "/usr/bin/ssh-keygen";
+
+/// Exports alice (or `who`) into `out` with extra flags; asserts success.
+fn export(ws: &Workspace, who: &str, out: &str, extra: &[&str]) -> Ran {
+    let r = run(ws
+        .dsr()
+        .args(["export", who, "--playbook", "demo.yaml", "--out", out, "-q"])
+        .args(extra));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    r
+}
+
+fn state(ws: &Workspace) -> PathBuf {
+    ws.path().join(".dsr-state")
+}
+
+fn ssh_verify(allowed_signers: &Path, signer: &str, report: &Path) -> std::process::Output {
+    let mut sig = report.as_os_str().to_owned();
+    sig.push(".sig");
+    Command::new(SSH_KEYGEN)
+        .args(["-Y", "verify", "-f"])
+        .arg(allowed_signers)
+        .args(["-I", signer, "-n", "dsr-report", "-s"])
+        .arg(sig)
+        .stdin(std::fs::File::open(report).unwrap())
+        .output()
+        .expect("ssh-keygen is installed (apt-get install openssh-client)")
+}
+
+fn flip_byte(path: &Path, needle: &[u8]) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{} lacks {:?}", path.display(), needle));
+    bytes[at] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn ssh_keygen_accepts_a_demo_report_and_rejects_one_flipped_byte() {
+    let ws = demo_workspace();
+    let r = export(&ws, "alice@example.com", "b", &[]);
+    // The key was created on first use, and the user was told in one line.
+    let notes: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("signing key"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("PRIVATE KEY"));
+    let report = ws.path().join("b/report.json");
+    let allowed = state(&ws).join("allowed_signers");
+    let ok = ssh_verify(&allowed, "dsr", &report);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("Good \"dsr-report\" signature for dsr"));
+    // A second export reuses the key: no second note.
+    let r = export(&ws, "bob@example.com", "b2", &[]);
+    assert!(!r.stderr.contains("signing key"), "{}", r.stderr);
+
+    flip_byte(&report, b"\"done\"");
+    let bad = ssh_verify(&allowed, "dsr", &report);
+    assert!(!bad.status.success());
+    let r = run(ws.dsr().args(["verify", "b/report.json"]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("report.json was changed after it was signed"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn verify_accepts_an_intact_bundle_and_names_each_changed_missing_or_extra_file() {
+    let ws = demo_workspace();
+    export(&ws, "alice@example.com", "b", &[]);
+    let r = run(ws.dsr().args(["verify", "b/report.json"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("VALID"), "{}", r.stdout);
+    assert!(r.stdout.contains("20 of 20 listed files"), "{}", r.stdout);
+
+    // Copy the report elsewhere and point --bundle at the bundle.
+    std::fs::copy(ws.path().join("b/report.json"), ws.path().join("r.json")).unwrap();
+    std::fs::copy(
+        ws.path().join("b/report.json.sig"),
+        ws.path().join("r.json.sig"),
+    )
+    .unwrap();
+    flip_byte(&ws.path().join("b/shop/orders.json"), b"5001");
+    std::fs::remove_file(ws.path().join("b/support/tickets.csv")).unwrap();
+    ws.write("b/notes.txt", "added later");
+    let r = run(ws.dsr().args(["verify", "r.json", "--bundle", "b"]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for needle in [
+        "ok: signature of r.json by dsr",
+        "FAILED: changed: shop/orders.json",
+        "FAILED: missing: support/tickets.csv",
+        "FAILED: extra: notes.txt",
+        "INVALID",
+    ] {
+        assert!(r.stdout.contains(needle), "lacks {needle}:\n{}", r.stdout);
+    }
+    // Nothing else is blamed.
+    assert_eq!(r.stdout.matches("FAILED").count(), 3, "{}", r.stdout);
+
+    // Machine-readable too.
+    let r = run(ws
+        .dsr()
+        .args(["--json", "verify", "r.json", "--bundle", "b"]));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn verify_names_a_wrong_key_and_a_missing_signature() {
+    let ws = demo_workspace();
+    export(&ws, "alice@example.com", "b", &[]);
+    let r = run(ws
+        .dsr()
+        .args(["keys", "generate", "--out", "other", "--signer", "mallory"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(ws
+        .dsr()
+        .args(["verify", "b/report.json", "--key", "other/signing_key.pub"]));
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("signed by a different key"),
+        "{}",
+        r.stdout
+    );
+    // The auditor's allowed_signers file works as --key too.
+    let allowed = state(&ws).join("allowed_signers");
+    let r = run(ws
+        .dsr()
+        .args(["verify", "b/report.json", "--key"])
+        .arg(&allowed));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+
+    std::fs::remove_file(ws.path().join("b/report.json.sig")).unwrap();
+    let r = run(ws.dsr().args(["verify", "b/report.json"]));
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("report.json.sig is missing"),
+        "{}",
+        r.stdout
+    );
+
+    // Usage errors exit 2.
+    let r = run(ws.dsr().args(["verify", "nope.json"]));
+    assert_eq!(r.code, 2);
+    let r = run(ws.dsr().arg("verify"));
+    assert_eq!(r.code, 2);
+}
+
+#[cfg(unix)]
+#[test]
+fn keys_generate_writes_a_private_key_it_never_prints_and_never_replaces() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    let r = run(ws.dsr().args([
+        "keys",
+        "generate",
+        "--signer",
+        "privacy@example.com",
+        "--out",
+        "k",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("PRIVATE KEY") && !r.stderr.contains("PRIVATE KEY"));
+    assert!(r.stdout.contains(
+        "ssh-keygen -Y verify -f allowed_signers -I privacy@example.com -n dsr-report -s report.json.sig < report.json"
+    ), "{}", r.stdout);
+    let mode = |p: &str| {
+        std::fs::metadata(ws.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("k/signing_key"), 0o600);
+    assert_eq!(mode("k"), 0o700);
+    let key = std::fs::read_to_string(ws.path().join("k/signing_key")).unwrap();
+    assert!(key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+    let line = std::fs::read_to_string(ws.path().join("k/allowed_signers")).unwrap();
+    assert!(line.starts_with("privacy@example.com namespaces=\"dsr-report\" ssh-ed25519 "));
+    let again = run(ws.dsr().args(["keys", "generate", "--out", "k"]));
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("k/signing_key")).unwrap(),
+        key
+    );
+}
+
+#[test]
+fn a_real_report_validates_against_the_published_schema() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo().join("schemas/report.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let ws = demo_workspace();
+    export(
+        &ws,
+        "alice@example.com",
+        "b",
+        &["--operator", "dpo@acme-tea.example"],
+    );
+    export(&ws, "nobody@example.com", "n", &["--include-identity"]);
+    for bundle in ["b", "n"] {
+        let report = read_json(&ws.path().join(bundle).join("report.json"));
+        let errors: Vec<String> = validator
+            .iter_errors(&report)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{bundle}: {errors:#?}");
+    }
+    // The schema is strict: an unknown field is an error.
+    let mut report = read_json(&ws.path().join("b/report.json"));
+    report["surprise"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&report));
+
+    let b = read_json(&ws.path().join("b/report.json"));
+    assert_eq!(b["operator"], "dpo@acme-tea.example");
+    assert_eq!(b["action"], "export");
+    assert_eq!(b["subject"]["identities"], serde_json::Value::Null);
+    let orders = b["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "shop")
+        .unwrap()["collections"][0]
+        .clone();
+    assert_eq!(orders["collection"], "orders");
+    assert_eq!(orders["strategy"], "mask");
+    assert_eq!(
+        orders["because"],
+        "Tax law requires invoices to be kept for 10 years."
+    );
+    assert_eq!(orders["records_exported"], 2);
+    assert_eq!(orders["records_deleted"], serde_json::Value::Null);
+    assert_eq!(orders["files"].as_array().unwrap().len(), 2);
+    // Canonical bytes: re-serialising with sorted keys gives the same bytes.
+    let bytes = std::fs::read(ws.path().join("b/report.json")).unwrap();
+    assert!(!bytes.contains(&b'\n'));
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.starts_with("{\"action\":\"export\",\"completed\":"));
+    assert!(!text.contains("alice@example.com"));
+    // With --include-identity, and only then, the values are there.
+    let n = read_json(&ws.path().join("n/report.json"));
+    assert_eq!(
+        n["subject"]["identities"],
+        serde_json::json!({"email": ["nobody@example.com"]})
+    );
+}
+
+#[test]
+fn the_same_person_gets_the_same_subject_hash_and_another_person_another() {
+    let ws = demo_workspace();
+    export(&ws, "alice@example.com", "a1", &[]);
+    export(&ws, "Alice@Example.com", "a2", &[]);
+    export(&ws, "bob@example.com", "b", &[]);
+    let hash =
+        |b: &str| read_json(&ws.path().join(b).join("report.json"))["subject"]["hash"].clone();
+    assert_eq!(hash("a1"), hash("a2"));
+    assert_ne!(hash("a1"), hash("b"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state(&ws).join("subject-hmac.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn deadlines_follow_the_regulation_received_date_and_extension() {
+    let ws = demo_workspace();
+    export(&ws, "alice@example.com", "g", &["--received", "2026-01-31"]);
+    let g = read_json(&ws.path().join("g/report.json"));
+    assert_eq!(g["regulation"], "gdpr");
+    assert_eq!(g["received"], "2026-01-31T00:00:00+00:00");
+    assert_eq!(g["due"], "2026-02-28T00:00:00+00:00");
+    // Answered long after February 2026.
+    assert_eq!(g["deadline_met"], false);
+
+    export(
+        &ws,
+        "alice@example.com",
+        "c",
+        &[
+            "--received",
+            "2026-01-31T09:30:00-08:00",
+            "--regulation",
+            "ccpa",
+            "--extension-reason",
+            "needs records from the paper archive",
+        ],
+    );
+    let c = read_json(&ws.path().join("c/report.json"));
+    assert_eq!(c["due"], "2026-05-01T09:30:00-08:00");
+    assert_eq!(
+        c["extension_reason"],
+        "needs records from the paper archive"
+    );
+
+    for (args, needle) in [
+        (
+            vec!["--received", "2026-01-31T09:30:00"],
+            "not an RFC 3339 date",
+        ),
+        (
+            vec!["--regulation", "lgpd", "--extension-reason", "x"],
+            "lgpd allows no extension",
+        ),
+        (vec!["--regulation", "gpdr"], "unknown regulation 'gpdr'"),
+        (vec!["--received", "2999-01-01"], "in the future"),
+    ] {
+        let r = run(ws
+            .dsr()
+            .args(["export", "alice@example.com", "--playbook", "demo.yaml"])
+            .args(&args));
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn playbook_deadline_policies_are_used_and_validated() {
+    let ws = demo_workspace();
+    let demo = std::fs::read_to_string(ws.path().join("demo.yaml")).unwrap();
+    ws.write(
+        "house.yaml",
+        &demo.replace(
+            "regulation: gdpr\n",
+            "regulation: house\ndeadlines:\n  house: { days: 10, extension_days: 5 }\n",
+        ),
+    );
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "house.yaml",
+        "--out",
+        "h",
+        "-q",
+        "--received",
+        "2026-03-01",
+        "--extension-reason",
+        "busy",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let h = read_json(&ws.path().join("h/report.json"));
+    assert_eq!(h["regulation"], "house");
+    assert_eq!(h["due"], "2026-03-16T00:00:00+00:00");
+
+    ws.write(
+        "bad.yaml",
+        &demo.replace(
+            "regulation: gdpr\n",
+            "regulation: gdpr\ndeadlines:\n  odd: { days: 10, months: 1 }\n",
+        ),
+    );
+    let r = run(ws.dsr().args(["validate", "bad.yaml"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("bad.yaml:9:3: deadlines.odd:")
+            && r.stderr
+                .contains("deadline policy 'odd': give exactly one of `days` or `months`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn requests_list_shows_both_exports_with_their_deadlines() {
+    let ws = demo_workspace();
+    export(&ws, "alice@example.com", "a", &["--received", "2026-01-31"]);
+    export(&ws, "bob@example.com", "b", &[]);
+    let id = |b: &str| {
+        read_json(&ws.path().join(b).join("report.json"))["request_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let r = run(ws.dsr().args(["--json", "requests", "list"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let a = rows.iter().find(|r| r["id"] == id("a")).unwrap();
+    let b = rows.iter().find(|r| r["id"] == id("b")).unwrap();
+    assert_eq!(a["action"], "export");
+    assert_eq!(a["status"], "done");
+    assert_eq!(a["due"], "2026-02-28T00:00:00+00:00");
+    assert_eq!(a["deadline_met"], false);
+    assert_eq!(a["overdue"], true);
+    assert_eq!(b["deadline_met"], true);
+    assert_eq!(b["overdue"], false);
+    assert_eq!(a["outcomes"]["shop"], "done");
+    assert!(
+        a["report_path"]
+            .as_str()
+            .unwrap()
+            .ends_with("a/report.json")
+    );
+    assert_ne!(a["subject_hash"], b["subject_hash"]);
+    let text = r.stdout;
+    assert!(!text.contains("alice@") && !text.contains("bob@"));
+
+    // The table, with a short subject hash and no colour when not a terminal.
+    let r = run(ws.dsr().args(["requests", "list"]));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("│ days left │"), "{}", r.stdout);
+    assert!(r.stdout.contains("done (late)"), "{}", r.stdout);
+    assert!(!r.stdout.contains('\x1b'));
+    let short = &a["subject_hash"].as_str().unwrap()[12..24];
+    assert!(r.stdout.contains(short), "{}", r.stdout);
+
+    let r = run(ws.dsr().args(["requests", "show", &id("a")]));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("Due         2026-02-28T00:00:00+00:00"));
+    assert!(r.stdout.contains("Status      done (late)"), "{}", r.stdout);
+    let r = run(ws.dsr().args(["requests", "show", "no-such-id"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no request with id no-such-id"));
+}
+
+fn audit_lines(ws: &Workspace) -> Vec<String> {
+    std::fs::read_to_string(state(ws).join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn verify_log(ws: &Workspace, lines: &[String]) -> Ran {
+    let path = ws.path().join("tampered.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    run(ws.dsr().args(["verify", "--audit-log", "tampered.jsonl"]))
+}
+
+#[test]
+fn the_audit_log_records_each_event_and_detects_every_kind_of_tampering() {
+    let ws = demo_workspace();
+    export(&ws, "alice@example.com", "a", &[]);
+    let lines = audit_lines(&ws);
+    let events: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+        .collect();
+    // received, started, one per system (4), completed.
+    assert_eq!(
+        events,
+        [
+            "\"received\"",
+            "\"started\"",
+            "\"system_finished\"",
+            "\"system_finished\"",
+            "\"system_finished\"",
+            "\"system_finished\"",
+            "\"completed\""
+        ]
+    );
+    assert!(!lines.iter().any(|l| l.contains("alice")));
+    let r = run(ws
+        .dsr()
+        .args(["verify", "--audit-log"])
+        .arg(state(&ws).join("audit.jsonl")));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("7 lines, chain intact"), "{}", r.stdout);
+
+    let edited = {
+        let mut l = lines.clone();
+        l[2] = l[2].replace("\"records\":5", "\"records\":4");
+        assert_ne!(l[2], lines[2]);
+        l
+    };
+    let deleted = {
+        let mut l = lines.clone();
+        l.remove(3);
+        l
+    };
+    let inserted = {
+        let mut l = lines.clone();
+        l.insert(4, lines[1].clone());
+        l
+    };
+    let reordered = {
+        let mut l = lines.clone();
+        l.swap(4, 5);
+        l
+    };
+    for (name, tampered, line) in [
+        ("edited", edited, 3),
+        ("deleted", deleted, 4),
+        ("inserted", inserted, 5),
+        ("reordered", reordered, 5),
+    ] {
+        let r = verify_log(&ws, &tampered);
+        assert_eq!(r.code, 1, "{name}: {}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!("tampered.jsonl: line {line}:")),
+            "{name}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn report_md_reads_well() {
+    let ws = demo_workspace();
+    export(
+        &ws,
+        "alice@example.com",
+        "b",
+        &["--received", "2026-01-31", "--operator", "dpo"],
+    );
+    let md = std::fs::read_to_string(ws.path().join("b/report.md")).unwrap();
+    insta::with_settings!({filters => vec![
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]"),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
+        (r"SHA256:[A-Za-z0-9+/]{43}", "[FINGERPRINT]"),
+        (r"[0-9a-f]{64}", "[SHA256]"),
+        (r"\| \d+ ms \|", "| [MS] |"),
+    ]}, {
+        insta::assert_snapshot!(md);
+    });
+}
+
+/// The files of a tar stream: path -> bytes.
+fn untar(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut out = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let path = entry.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            out.insert(path, data);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_encrypted_bundle_opens_with_the_age_cli() {
+    let ws = demo_workspace();
+    let keygen = Command::new("age-keygen")
+        .arg("-o")
+        .arg(ws.path().join("person.key"))
+        .output()
+        .expect("age-keygen is installed (apt-get install age)");
+    assert!(keygen.status.success());
+    let public = Command::new("age-keygen")
+        .arg("-y")
+        .arg(ws.path().join("person.key"))
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8(public.stdout).unwrap().trim().to_string();
+    assert!(recipient.starts_with("age1"));
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "b",
+        "--encrypt-to",
+        &recipient,
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["encrypted"], "b.tar.age");
+    let sealed = std::fs::read(ws.path().join("b.tar.age")).unwrap();
+    assert!(sealed.starts_with(b"age-encryption.org/v1"));
+    assert!(!sealed.windows(5).any(|w| w == b"Alice"));
+    let opened = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(ws.path().join("person.key"))
+        .arg(ws.path().join("b.tar.age"))
+        .output()
+        .expect("age is installed (apt-get install age)");
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    let files = untar(&opened.stdout);
+    for name in [
+        "b/report.json",
+        "b/report.json.sig",
+        "b/manifest.json",
+        "b/shop/orders.json",
+    ] {
+        let inside = files.get(name).unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(
+            inside,
+            &std::fs::read(ws.path().join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // A bad recipient is refused before anything runs.
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "x",
+        "--encrypt-to",
+        "age1nope",
+    ]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not an age recipient"), "{}", r.stderr);
+    assert!(!ws.path().join("x").exists());
+}
+
+#[test]
+fn a_passphrase_encrypted_bundle_opens_with_that_passphrase_only() {
+    let ws = demo_workspace();
+    ws.write("pass.txt", "correct horse battery staple\n");
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "b",
+        "--passphrase-file",
+        "pass.txt",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("correct horse") && !r.stderr.contains("correct horse"));
+    let decrypt = |pass: &str| -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let file = std::fs::File::open(ws.path().join("b.tar.age")).unwrap();
+        let d = age::Decryptor::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
+        let id = age::scrypt::Identity::new(age::secrecy::SecretString::from(pass.to_string()));
+        let mut reader = d
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).map_err(|e| e.to_string())?;
+        Ok(out)
+    };
+    assert!(decrypt("wrong").is_err());
+    let files = untar(&decrypt("correct horse battery staple").unwrap());
+    assert_eq!(
+        files["b/report.json"],
+        std::fs::read(ws.path().join("b/report.json")).unwrap()
+    );
+}
