@@ -168,14 +168,10 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         p.extend(journaled);
     }
     let progress = Progress::new(&plan, !global.no_progress && !global.quiet && !global.json);
-    let options = run::Options {
-        concurrency: global.concurrency as usize,
-    };
-    let connectors = run::ConnectorSet::new(&v);
+    let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     let cx = run::Context {
         v: &v,
         ids: &req.ids,
-        options: &options,
         connectors: &connectors,
         handler: &handler,
         observer: &progress,

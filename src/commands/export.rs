@@ -74,14 +74,10 @@ pub async fn run(
         println!("{}", tables::plan(&plan));
     }
     let progress = Progress::new(&plan, !global.no_progress && !global.quiet && !global.json);
-    let options = run::Options {
-        concurrency: global.concurrency as usize,
-    };
-    let connectors = run::ConnectorSet::new(&v);
+    let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     let cx = run::Context {
         v: &v,
         ids: &ids,
-        options: &options,
         connectors: &connectors,
         handler: &bundle,
         observer: &progress,

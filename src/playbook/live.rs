@@ -21,7 +21,7 @@ impl RowSink for Discard {
 
 /// Every problem found, with the location of what names it.
 pub async fn check(v: &Validated) -> Vec<Diagnostic> {
-    let connectors = ConnectorSet::new(v);
+    let connectors = ConnectorSet::new(v, 8);
     let mut out = Vec::new();
     let diag = |path: Vec<String>, message: String| {
         let pos = v.loaded.spans.key(&path);

@@ -70,29 +70,35 @@ pub trait Observer: Send + Sync {
 pub struct Quiet;
 impl Observer for Quiet {}
 
-pub struct Options {
-    /// Calls in flight across all systems.
-    pub concurrency: usize,
-}
-
 /// Each system's connector, opened on first use and shared by every step and phase of a run.
 /// An opening error is kept, so every step of that system reports it.
 pub struct ConnectorSet<'a> {
     v: &'a Validated,
     cells: BTreeMap<String, ConnectorCell>,
+    /// Calls in flight across all systems (and, in a batch, across all subjects).
+    global: Semaphore,
+    /// Calls in flight per system, from the playbook's `concurrency:`.
+    per_system: BTreeMap<String, Semaphore>,
 }
 
 /// A system's connector, or why it could not be opened.
 type ConnectorCell = OnceCell<Result<Arc<dyn Connector>, String>>;
 
 impl<'a> ConnectorSet<'a> {
-    pub fn new(v: &'a Validated) -> Self {
+    /// Connectors for `v`'s systems, with at most `concurrency` calls in flight in total.
+    pub fn new(v: &'a Validated, concurrency: usize) -> Self {
         Self {
             v,
             cells: v
                 .systems
                 .keys()
                 .map(|n| (n.clone(), OnceCell::new()))
+                .collect(),
+            global: Semaphore::new(concurrency.max(1)),
+            per_system: v
+                .systems
+                .iter()
+                .map(|(n, s)| (n.clone(), Semaphore::new(s.concurrency)))
                 .collect(),
         }
     }
@@ -118,7 +124,6 @@ pub type Finished = BTreeMap<CollectionId, (StepOutcome, Provided)>;
 pub struct Context<'a> {
     pub v: &'a Validated,
     pub ids: &'a RequestIdentities,
-    pub options: &'a Options,
     pub connectors: &'a ConnectorSet<'a>,
     pub handler: &'a dyn Handler,
     pub observer: &'a dyn Observer,
@@ -128,8 +133,6 @@ pub struct Context<'a> {
 
 struct Shared<'a> {
     cx: &'a Context<'a>,
-    global: Semaphore,
-    per_system: BTreeMap<String, Semaphore>,
 }
 
 /// Runs every step of `plan` not already in `finished`; returns one outcome per step, in plan
@@ -140,15 +143,7 @@ pub async fn execute(
     finished: Finished,
 ) -> Result<Vec<StepOutcome>, String> {
     let v = cx.v;
-    let shared = Shared {
-        cx,
-        global: Semaphore::new(cx.options.concurrency.max(1)),
-        per_system: v
-            .systems
-            .iter()
-            .map(|(n, s)| (n.clone(), Semaphore::new(s.concurrency)))
-            .collect(),
-    };
+    let shared = Shared { cx };
     let mut outcomes: BTreeMap<CollectionId, StepOutcome> = BTreeMap::new();
     let mut provided: BTreeMap<CollectionId, Provided> = BTreeMap::new();
     for (id, (outcome, values)) in finished {
@@ -291,8 +286,8 @@ async fn run_step(
     inputs: Vec<(String, Vec<Value>)>,
 ) -> (CollectionId, StepOutcome, Provided, Option<Value>) {
     let id = step.id.clone();
-    let _global = shared.global.acquire().await;
-    let _system = match shared.per_system.get(&step.system) {
+    let _global = shared.cx.connectors.global.acquire().await;
+    let _system = match shared.cx.connectors.per_system.get(&step.system) {
         Some(s) => Some(s.acquire().await),
         None => None,
     };
