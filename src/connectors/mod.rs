@@ -3,10 +3,12 @@
 //! The executor only knows the trait. Each kind lives in its own file with its config
 //! handling; the closed [`ConnectorKind`] enum is the list a playbook may name.
 
+pub mod http;
 pub mod mysql;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+pub mod webhook;
 
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
@@ -26,21 +28,31 @@ pub enum ConnectorKind {
     Postgres,
     Mysql,
     Sqlite,
+    /// A SaaS API described by a YAML definition (`connectors/*.yaml`).
+    Http,
+    /// A signed JSON POST to an internal service.
+    Webhook,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 3] = [
+    pub const ALL: [ConnectorKind; 5] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
+        ConnectorKind::Http,
+        ConnectorKind::Webhook,
     ];
 
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
+    /// A shipped definition's name (`stripe`) is an `http` connector; see
+    /// [`http::definition::shipped`].
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "postgres" | "postgresql" => Some(Self::Postgres),
             "mysql" | "mariadb" => Some(Self::Mysql),
             "sqlite" => Some(Self::Sqlite),
+            "http" => Some(Self::Http),
+            "webhook" => Some(Self::Webhook),
             _ => None,
         }
     }
@@ -50,11 +62,16 @@ impl ConnectorKind {
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
             Self::Sqlite => "sqlite",
+            Self::Http => "http",
+            Self::Webhook => "webhook",
         }
     }
 
+    /// Every name a playbook's `connector:` accepts: the kinds and the shipped definitions.
     pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|k| k.name()).collect()
+        let mut names: Vec<&'static str> = Self::ALL.iter().map(|k| k.name()).collect();
+        names.extend(http::definition::SHIPPED.iter().map(|(n, _)| *n));
+        names
     }
 }
 
@@ -80,6 +97,42 @@ pub struct FindRequest<'a> {
     pub matches: &'a [(String, Vec<Value>)],
     /// Longest wait for the next row (or the first) before the call counts as hung.
     pub idle_timeout: Duration,
+}
+
+/// What a keyed write does to each record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Delete,
+    /// field -> masking method (`null`, `redact`, `hash`, `random`).
+    Mask(std::collections::BTreeMap<String, String>),
+    /// field -> new value (rectification).
+    Set(Row),
+}
+
+/// A write to the records with the given keys (each key: key column -> value).
+pub struct WriteRequest<'a> {
+    pub collection: &'a CollectionSpec,
+    pub table: &'a TableName,
+    pub keys: &'a [Row],
+    pub change: &'a Change,
+    pub idle_timeout: Duration,
+}
+
+/// A lookup of records by key, to verify an erasure (found rows still exist).
+pub struct KeyLookup<'a> {
+    pub collection: &'a CollectionSpec,
+    pub table: &'a TableName,
+    pub keys: &'a [Row],
+    pub idle_timeout: Duration,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WriteOutcome {
+    /// Records changed or erased (or erase jobs completed).
+    pub changed: u64,
+    /// Facts for the report (no personal data): jobs, already-gone records, responses.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +181,25 @@ pub trait Connector: Send + Sync {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError>;
+
+    /// The columns that identify one record, for keyed writes.
+    fn key_columns(&self, _collection: &CollectionSpec) -> Result<Vec<String>, ConnectorError> {
+        Err(ConnectorError::Unsupported("keyed writes"))
+    }
+
+    /// Changes (erases, masks, corrects) the records with the given keys.
+    async fn write(&self, _req: &WriteRequest<'_>) -> Result<WriteOutcome, ConnectorError> {
+        Err(ConnectorError::Unsupported("writes"))
+    }
+
+    /// Streams the records that still exist for the given keys; returns how many.
+    async fn find_by_keys(
+        &self,
+        _req: &KeyLookup<'_>,
+        _sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        Err(ConnectorError::Unsupported("lookups by key"))
+    }
 }
 
 /// Opens the connector for a system. Connections are made lazily, on the first call, so that
@@ -149,5 +221,7 @@ pub async fn open(
         ConnectorKind::Sqlite => {
             Arc::new(sqlite::SqliteConnector::open(system, url, base_dir).await?)
         }
+        ConnectorKind::Http => Arc::new(http::HttpConnector::open(system, base_dir)?),
+        ConnectorKind::Webhook => Arc::new(webhook::WebhookConnector::open(system, url, base_dir)?),
     })
 }
