@@ -731,7 +731,9 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
     // Secrets by reference only, and the referenced ones must exist.
     for (key, value) in &sys.auth {
         let ap = ["systems", name, "auth", key.as_str()];
-        if !interpolate::has_references(value) {
+        // User names and client ids identify; everything else authenticates.
+        let secret = !matches!(key.as_str(), "username" | "client_id");
+        if secret && !interpolate::has_references(value) {
             c.at_value(
                 &ap,
                 format!("`auth.{key}` holds a secret inline"),

@@ -8,5 +8,8 @@
 mod cli;
 mod databases;
 mod export_sqlite;
+mod fakes;
+mod saas;
 mod support;
 mod validate;
+mod webhook;

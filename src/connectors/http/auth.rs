@@ -18,6 +18,8 @@ pub struct Auth {
     token_url: Option<String>,
     audience: Option<String>,
     cached: Mutex<Option<(Secret, Instant)>>,
+    /// Retries of the token call after a 429 or a 5xx.
+    retries: u32,
 }
 
 impl Auth {
@@ -25,6 +27,7 @@ impl Auth {
         def: &AuthDef,
         secrets: BTreeMap<String, Secret>,
         base_url: &str,
+        retries: u32,
     ) -> Result<Self, HttpError> {
         for key in def.required_keys() {
             if !secrets.contains_key(*key) {
@@ -58,6 +61,7 @@ impl Auth {
             token_url,
             audience,
             cached: Mutex::new(None),
+            retries,
         })
     }
 
@@ -126,12 +130,25 @@ impl Auth {
         if let Some(a) = &self.audience {
             form.push(("audience", a));
         }
-        let resp = client
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| HttpError::network("POST token_url", &e))?;
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            let resp = client
+                .post(&url)
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| HttpError::network("POST token_url", &e))?;
+            let status = resp.status().as_u16();
+            if (status == 429 || status >= 500) && attempt <= self.retries {
+                let wait = super::client::retry_after(resp.headers(), jiff::Timestamp::now())
+                    .filter(|w| *w <= super::client::MAX_RETRY_AFTER)
+                    .unwrap_or_else(|| crate::run::retry::backoff(attempt));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            break resp;
+        };
         let status = resp.status().as_u16();
         if status == 401 || status == 403 || status == 400 {
             return Err(HttpError::Auth {

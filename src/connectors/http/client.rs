@@ -225,6 +225,11 @@ impl Client {
                     } else {
                         serde_json::from_str(&text).unwrap_or(Value::String(String::new()))
                     };
+                    if let Some(cond) = &req.gone_when
+                        && definition::select(&body, &cond.path) == Some(&cond.equals)
+                    {
+                        return Ok(Reply::NoData);
+                    }
                     if let Some(path) = &req.error_when
                         && definition::select(&body, path).is_some_and(is_present)
                     {

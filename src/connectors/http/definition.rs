@@ -237,7 +237,8 @@ pub struct RequestDef {
     /// 404 always counts on find and get.
     #[serde(default)]
     pub no_data: Vec<NoData>,
-    /// get: a 2xx answer that still means the record is gone (`deleted: true`).
+    /// A 2xx answer that still means the record is gone (`deleted: true` on get; "does not
+    /// exist" on an erase that was already done).
     #[serde(default)]
     pub gone_when: Option<Condition>,
     /// A JSON path that, when present and not null/empty in a 2xx answer, means the call

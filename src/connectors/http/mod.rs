@@ -68,7 +68,7 @@ impl HttpConnector {
         for (k, v) in &system.config.auth {
             secrets.insert(k.clone(), resolve("auth", v)?);
         }
-        let auth = auth::Auth::new(&def.auth, secrets, &base_url)?;
+        let auth = auth::Auth::new(&def.auth, secrets, &base_url, system.retries)?;
         let http = reqwest::Client::builder()
             .timeout(system.timeout)
             .user_agent(concat!("dsr/", env!("CARGO_PKG_VERSION")))
@@ -523,11 +523,6 @@ impl Connector for HttpConnector {
                 Reply::NoData => continue,
                 Reply::Ok(a) => a,
             };
-            if let Some(cond) = &get.gone_when
-                && select(&answer.body, &cond.path) == Some(&cond.equals)
-            {
-                continue;
-            }
             let record = select(&answer.body, get.records.as_deref().unwrap_or(""))
                 .cloned()
                 .unwrap_or(Value::Null);
