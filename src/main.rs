@@ -40,6 +40,7 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Validate { file } => dsr::commands::validate::run(g, file.as_deref()),
         Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
+        Command::Connectors { command } => dsr::commands::connectors::run(g, command),
         Command::Export { subject, out } => {
             runtime()?.block_on(dsr::commands::export::run(g, subject, out.as_deref()))
         }

@@ -1,5 +1,6 @@
 //! One module per command: each takes parsed arguments and returns an exit code.
 
+pub mod connectors;
 pub mod export;
 pub mod plan;
 pub mod validate;

@@ -321,7 +321,15 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Diagnostics> {
         Ok(Validated { loaded, systems })
     } else {
         let mut out = c.out;
-        out.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+        // The playbook's own problems first, then those of connector definitions it uses.
+        let main = loaded.display_path();
+        out.sort_by_key(|d| {
+            (
+                d.file != main,
+                d.file.clone(),
+                d.pos.map(|p| (p.line, p.column)),
+            )
+        });
         Err(Diagnostics(out))
     }
 }
@@ -447,7 +455,9 @@ fn load_definition(
 ) -> Option<Arc<Definition>> {
     let loaded = match (&sys.definition, sys.connector.as_str()) {
         (Some(file), _) => {
-            let path = c.loaded.dir.join(file);
+            let joined = c.loaded.dir.join(file);
+            // Shown in messages: as written when the playbook is in the current directory.
+            let path = joined.strip_prefix(".").unwrap_or(&joined).to_path_buf();
             if !path.is_file() {
                 c.at_value(
                     &["systems", name, "definition"],

@@ -9,6 +9,7 @@ mod cli;
 mod databases;
 mod export_sqlite;
 mod fakes;
+mod http;
 mod saas;
 mod support;
 mod validate;
