@@ -434,6 +434,17 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
     if let Some(def) = &definition {
         check_http_settings(c, name, sys, def);
     }
+    if kind.is_some_and(|k| k != ConnectorKind::Http) {
+        for (coll_name, coll) in &sys.collections {
+            if coll.resource.is_some() {
+                c.at_key(
+                    &["systems", name, "collections", coll_name, "resource"],
+                    "`resource` applies to http systems only",
+                    Some("SQL systems name their table with `table:`".into()),
+                );
+            }
+        }
+    }
     let kind = kind?;
     ok.then(|| SystemSpec {
         name: name.to_string(),

@@ -759,6 +759,27 @@ mod tests {
         }
     }
 
+    /// The JSON Schema in connectors/ names exactly the fields this code reads.
+    #[test]
+    fn the_json_schema_matches_the_model() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../../connectors/definition.schema.json"))
+                .unwrap();
+        let keys = |v: &Value| -> std::collections::BTreeSet<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let def = serde_json::to_value(shipped("sendgrid").unwrap().unwrap()).unwrap();
+        assert_eq!(keys(&def), keys(&schema["properties"]));
+        let res = &def["resources"]["contacts"];
+        assert_eq!(keys(res), keys(&schema["$defs"]["resource"]["properties"]));
+        let erase = &res["erase"];
+        assert_eq!(keys(erase), keys(&schema["$defs"]["request"]["properties"]));
+        assert_eq!(
+            keys(&erase["job"]),
+            keys(&schema["$defs"]["request"]["properties"]["job"]["properties"])
+        );
+    }
+
     #[test]
     fn selects_by_dotted_paths() {
         let v = json!({"data": [{"id": "a"}, {"id": "b"}], "paging": {"next": {"after": "9"}}});
