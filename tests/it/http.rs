@@ -520,3 +520,30 @@ fn connectors_list_and_show() {
         );
     }
 }
+
+/// Every example playbook is valid once its secrets are in the environment.
+#[test]
+fn every_example_playbook_validates() {
+    let dir = crate::support::repo().join("playbooks/examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ws = Workspace::new();
+        let mut cmd = ws.dsr();
+        cmd.args(["validate", "--json"]).arg(&path);
+        for piece in text.split("${env:").skip(1) {
+            let var = piece.split('}').next().unwrap();
+            cmd.env(var, "set-for-validation");
+        }
+        let r = run(&mut cmd);
+        assert_eq!(r.code, 0, "{}: {}", path.display(), r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["valid"], true);
+        checked += 1;
+    }
+    assert!(checked >= 12, "{checked}");
+}
