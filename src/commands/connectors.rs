@@ -26,6 +26,14 @@ fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
             "signed JSON POST to an internal service (HMAC-SHA256)",
             &["url", "auth.secret"],
         ),
+        ConnectorKind::Opendsr => (
+            "processor speaking OpenDSR: access/erasure requests, polled",
+            &[
+                "base_url",
+                "auth.token",
+                "config.poll_interval, config.wait (optional)",
+            ],
+        ),
     }
 }
 

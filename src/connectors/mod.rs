@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod mysql;
+pub mod opendsr;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -32,15 +33,18 @@ pub enum ConnectorKind {
     Http,
     /// A signed JSON POST to an internal service.
     Webhook,
+    /// A processor that speaks OpenDSR (formerly OpenGDPR).
+    Opendsr,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 5] = [
+    pub const ALL: [ConnectorKind; 6] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
         ConnectorKind::Http,
         ConnectorKind::Webhook,
+        ConnectorKind::Opendsr,
     ];
 
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
@@ -53,6 +57,7 @@ impl ConnectorKind {
             "sqlite" => Some(Self::Sqlite),
             "http" => Some(Self::Http),
             "webhook" => Some(Self::Webhook),
+            "opendsr" | "opengdpr" => Some(Self::Opendsr),
             _ => None,
         }
     }
@@ -64,6 +69,7 @@ impl ConnectorKind {
             Self::Sqlite => "sqlite",
             Self::Http => "http",
             Self::Webhook => "webhook",
+            Self::Opendsr => "opendsr",
         }
     }
 
@@ -223,5 +229,10 @@ pub async fn open(
         }
         ConnectorKind::Http => Arc::new(http::HttpConnector::open(system, base_dir)?),
         ConnectorKind::Webhook => Arc::new(webhook::WebhookConnector::open(system, url, base_dir)?),
+        ConnectorKind::Opendsr => Arc::new(opendsr::OpenDsrConnector::open(
+            system,
+            system.regulation.as_deref(),
+            base_dir,
+        )?),
     })
 }

@@ -162,6 +162,8 @@ pub struct SystemSpec {
     pub collections: BTreeMap<String, CollectionSpec>,
     /// `http` systems: the API definition.
     pub definition: Option<Arc<Definition>>,
+    /// The playbook's regulation (connectors that pass it on: opendsr).
+    pub regulation: Option<String>,
 }
 
 /// A playbook that passed every check, with references resolved.
@@ -455,6 +457,7 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
         retries: sys.retries.unwrap_or(DEFAULT_RETRIES),
         collections,
         definition,
+        regulation: c.loaded.playbook.regulation.clone(),
     })
 }
 
@@ -695,6 +698,69 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
                 }
             }
         }
+        ConnectorKind::Opendsr => {
+            if sys.base_url.is_none() {
+                c.at_key(
+                    &base,
+                    "an opendsr system needs `base_url` (the processor's OpenDSR endpoint)",
+                    None,
+                );
+            }
+            if let Some(u) = &sys.base_url {
+                check_references(c, &p("base_url"), u);
+                if !interpolate::has_references(u)
+                    && let Err(e) = http_def::transport_allowed(u, false)
+                {
+                    c.at_value(&p("base_url"), e, None);
+                }
+            }
+            if !sys.auth.contains_key("token") {
+                c.at_key(
+                    &base,
+                    "an opendsr system needs `auth: { token: ${env:VAR} }`",
+                    None,
+                );
+            }
+            for key in sys.auth.keys().filter(|k| *k != "token") {
+                c.at_key(
+                    &["systems", name, "auth", key],
+                    format!("opendsr auth takes only 'token', not '{key}'"),
+                    None,
+                );
+            }
+            for (key, value) in &sys.config {
+                let cp = ["systems", name, "config", key.as_str()];
+                if !crate::connectors::opendsr::CONFIG_KEYS.contains(&key.as_str()) {
+                    c.at_key(
+                        &cp,
+                        format!("opendsr takes no config '{key}'"),
+                        hint_for(key, &crate::connectors::opendsr::CONFIG_KEYS),
+                    );
+                } else if parse_duration(value).is_none() {
+                    c.at_value(
+                        &cp,
+                        format!("'{value}' is not a duration"),
+                        Some("write e.g. 30s, 500ms or 2m".into()),
+                    );
+                }
+            }
+            for (f, set) in [
+                ("url", sys.url.is_some()),
+                ("path", sys.path.is_some()),
+                ("seed", sys.seed.is_some()),
+                ("schema", sys.schema.is_some()),
+                ("definition", sys.definition.is_some()),
+                ("signature_header", sys.signature_header.is_some()),
+            ] {
+                if set {
+                    c.at_key(
+                        &p(f),
+                        format!("`{f}` does not apply to opendsr systems"),
+                        None,
+                    );
+                }
+            }
+        }
         ConnectorKind::Webhook => {
             if sys.url.is_none() {
                 c.at_key(
@@ -766,7 +832,7 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
         check_references(c, &ap, value);
     }
     match kind {
-        ConnectorKind::Http | ConnectorKind::Webhook => {}
+        ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr => {}
         ConnectorKind::Sqlite => {
             if sys.url.is_some() == sys.path.is_some() {
                 c.at_key(

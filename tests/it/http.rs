@@ -468,7 +468,10 @@ fn connectors_list_and_show() {
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["postgres", "mysql", "sqlite", "http", "webhook"]);
+    assert_eq!(
+        kinds,
+        ["postgres", "mysql", "sqlite", "http", "webhook", "opendsr"]
+    );
 
     let r = run(ws.dsr().args(["connectors", "show", "mailchimp", "--json"]));
     assert_eq!(r.code, 0, "{}", r.stderr);

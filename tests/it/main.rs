@@ -10,6 +10,7 @@ mod databases;
 mod export_sqlite;
 mod fakes;
 mod http;
+mod opendsr;
 mod saas;
 mod support;
 mod validate;

@@ -11,6 +11,7 @@ pub mod hubspot;
 pub mod intercom;
 pub mod klaviyo;
 pub mod mailchimp;
+pub mod opendsr;
 pub mod segment;
 pub mod sendgrid;
 pub mod shopify;
