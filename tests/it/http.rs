@@ -550,3 +550,58 @@ fn every_example_playbook_validates() {
     }
     assert!(checked >= 12, "{checked}");
 }
+
+/// A subject's identity cannot add conditions to a vendor's search query.
+#[test]
+fn identities_are_escaped_inside_search_queries() {
+    let (fake, url) = fakes::stripe::start();
+    let (_ws, path) = example(
+        "stripe.yaml",
+        &url,
+        &[("STRIPE_API_KEY", fakes::stripe::KEY)],
+    );
+    let v = open(&path);
+    runtime().block_on(async {
+        let c = connector(&v, "stripe").await;
+        let evil = "x' OR email:'bob@example.com";
+        let rows = find(
+            &v,
+            c.as_ref(),
+            "stripe",
+            "customers",
+            &[("email", vec![json!(evil)])],
+        )
+        .await
+        .unwrap();
+        assert!(rows.is_empty(), "{rows:?}");
+        let sent = &fake.requests()[0];
+        assert!(
+            sent.contains("query=email%3A%27x%5C%27+OR+email%3A%5C%27bob%40example.com%27"),
+            "{sent}"
+        );
+    });
+}
+
+/// A 2xx page that is not JSON (a proxy's sign-in page) fails the step instead of
+/// exporting nothing.
+#[test]
+fn a_non_json_answer_fails_instead_of_exporting_nothing() {
+    let fake = Arc::new(Fake::new(Box::new(|_, _| true)));
+    let url = fakes::serve(
+        fake,
+        Router::new().route(
+            "/tickets",
+            get(|| async { axum::response::Html("<html>Sign in</html>") }),
+        ),
+    );
+    let (_ws, path) = helpdesk(&url, DEFINITION);
+    let v = open(&path);
+    runtime().block_on(async {
+        let c = connector(&v, "helpdesk").await;
+        let m = [("email", vec![json!("alice@example.com")])];
+        let err = find(&v, c.as_ref(), "helpdesk", "tickets", &m)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "GET /tickets: the answer is not JSON");
+    });
+}

@@ -223,7 +223,18 @@ impl Client {
                     let body = if text.trim().is_empty() {
                         Value::Null
                     } else {
-                        serde_json::from_str(&text).unwrap_or(Value::String(String::new()))
+                        match serde_json::from_str(&text) {
+                            Ok(v) => v,
+                            // Records are read from JSON only; an HTML page (a proxy's
+                            // login screen, say) must not become an empty export.
+                            Err(_) if req.records.is_some() || req.job.is_some() => {
+                                return Err(HttpError::Answer {
+                                    call: label,
+                                    message: "the answer is not JSON".into(),
+                                });
+                            }
+                            Err(_) => Value::Null,
+                        }
                     };
                     if let Some(cond) = &req.gone_when
                         && definition::select(&body, &cond.path) == Some(&cond.equals)

@@ -15,7 +15,7 @@ pub enum TemplateError {
     Unterminated,
     #[error("empty placeholder '{{}}'")]
     Empty,
-    #[error("unknown filter '{0}' (expected lower, upper, trim, md5, sha256)")]
+    #[error("unknown filter '{0}' (expected lower, upper, trim, md5, sha256, escape)")]
     UnknownFilter(String),
     #[error("unknown template variable '{0}'")]
     UnknownVariable(String),
@@ -28,6 +28,9 @@ pub enum Filter {
     Trim,
     Md5,
     Sha256,
+    /// Backslash before `\`, `'` and `"`: for values placed inside a quoted string of a
+    /// vendor's search language, so that a value cannot end the string and add conditions.
+    Escape,
 }
 
 impl Filter {
@@ -38,6 +41,7 @@ impl Filter {
             "trim" => Self::Trim,
             "md5" => Self::Md5,
             "sha256" => Self::Sha256,
+            "escape" => Self::Escape,
             other => return Err(TemplateError::UnknownFilter(other.to_string())),
         })
     }
@@ -50,6 +54,16 @@ impl Filter {
             Self::Trim => v.trim().to_string(),
             Self::Md5 => hex::encode(md5::Md5::digest(v.as_bytes())),
             Self::Sha256 => hex::encode(sha2::Sha256::digest(v.as_bytes())),
+            Self::Escape => {
+                let mut out = String::with_capacity(v.len());
+                for c in v.chars() {
+                    if matches!(c, '\\' | '\'' | '"') {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out
+            }
         }
     }
 }
@@ -205,6 +219,20 @@ mod tests {
         assert_eq!(
             render("email:'{identity.email}' {{x}}", &vars, Encoding::Raw).unwrap(),
             "email:'Alice@Example.com' {x}"
+        );
+    }
+
+    #[test]
+    fn escaped_values_cannot_end_a_quoted_search_string() {
+        let vars = Vars::new().with("value", "x' OR email:'bob@example.com");
+        assert_eq!(
+            render("email:'{value|escape}'", &vars, Encoding::Raw).unwrap(),
+            "email:'x\\' OR email:\\'bob@example.com'"
+        );
+        let vars = Vars::new().with("value", r#"a"\b"#);
+        assert_eq!(
+            render("{value|escape}", &vars, Encoding::Raw).unwrap(),
+            r#"a\"\\b"#
         );
     }
 

@@ -77,7 +77,8 @@ async fn search(
         Some((_, carried)) => carried,
         None => q
             .get("query")
-            .and_then(|s| s.strip_prefix("email:"))
+            .and_then(|s| s.strip_prefix("email:\""))
+            .and_then(|s| s.strip_suffix('"'))
             .unwrap_or("")
             .to_string(),
     };

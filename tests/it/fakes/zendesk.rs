@@ -46,7 +46,12 @@ async fn search(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     let query = q.get("query").cloned().unwrap_or_default();
-    let email = query.strip_prefix("email:").unwrap_or("");
+    let email = query
+        .strip_prefix("type:user email:\"")
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or("")
+        .to_string();
+    let email = email.as_str();
     let found: Vec<_> = f
         .find("users", "email", email)
         .into_iter()
@@ -58,8 +63,9 @@ async fn search(
         .map_or(0, |p| (p - 1) * super::PAGE);
     let (users, next) = page(&found, start);
     let next_page = next.map(|n| {
+        let q: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
         format!(
-            "{}/api/v2/users/search?query=email:{email}&page={}",
+            "{}/api/v2/users/search?query={q}&page={}",
             origin(&h),
             n / super::PAGE + 1
         )
