@@ -605,3 +605,43 @@ fn a_non_json_answer_fails_instead_of_exporting_nothing() {
         assert_eq!(err.to_string(), "GET /tickets: the answer is not JSON");
     });
 }
+
+/// Vendors that answer 422 (or 400) for a person they do not know: listed answers mean
+/// "nothing held"; other answers with the same status still fail.
+#[test]
+fn configured_no_data_answers_count_as_nothing_held() {
+    let fake = Arc::new(Fake::new(Box::new(|_, _| true)));
+    async fn tickets(Query(q): Query<BTreeMap<String, String>>) -> Response {
+        match q.get("email").map(String::as_str) {
+            Some("nobody@example.com") => reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": "unknown requester"}),
+            ),
+            _ => reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": "email is malformed"}),
+            ),
+        }
+    }
+    let url = fakes::serve(fake, Router::new().route("/tickets", get(tickets)));
+    let definition = DEFINITION.replace(
+        "      records: items\n",
+        "      records: items\n      no_data: [{ status: 422, body_contains: unknown requester }]\n",
+    );
+    let (_ws, path) = helpdesk(&url, &definition);
+    let v = open(&path);
+    runtime().block_on(async {
+        let c = connector(&v, "helpdesk").await;
+        let m = [("email", vec![json!("nobody@example.com")])];
+        let rows = find(&v, c.as_ref(), "helpdesk", "tickets", &m)
+            .await
+            .unwrap();
+        assert!(rows.is_empty());
+        let m = [("email", vec![json!("not-an-address")])];
+        let err = find(&v, c.as_ref(), "helpdesk", "tickets", &m)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "GET /tickets answered HTTP 422");
+        assert!(!err.is_transient());
+    });
+}
