@@ -191,6 +191,17 @@ pub enum Command {
         yes: bool,
     },
 
+    /// What connector kinds and SaaS definitions exist, and what each needs.
+    ///
+    /// SaaS systems are described by YAML definitions (see connectors/README.md); the shipped
+    /// ones are named directly in a playbook's `connector:`.
+    ///
+    /// Example: dsr connectors show zendesk
+    Connectors {
+        #[command(subcommand)]
+        command: ConnectorsCommand,
+    },
+
     /// The ledger of requests: deadlines, status, reports.
     ///
     /// Example: dsr requests list
@@ -271,6 +282,26 @@ pub struct ChangeOptions {
     /// Where to write the report [default: ./dsr-<action>-<request-id>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// `dsr connectors …`
+#[derive(Debug, Subcommand)]
+pub enum ConnectorsCommand {
+    /// List the connector kinds and the shipped SaaS definitions.
+    ///
+    /// Example: dsr connectors list --json
+    List,
+    /// Show what a connector needs and can do: operations, auth, required config.
+    ///
+    /// NAME is a kind (`postgres`, `webhook`, ...), a shipped definition (`stripe`), or the
+    /// path of a definition file, which is checked and reported with file:line errors.
+    ///
+    /// Example: dsr connectors show stripe
+    Show {
+        /// Connector kind, shipped definition name, or definition file (*.yaml)
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 /// Who the request is about.

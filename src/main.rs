@@ -108,6 +108,7 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Resume { id, yes } => {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }
+        Command::Connectors { command } => dsr::commands::connectors::run(g, command),
     }
 }
 

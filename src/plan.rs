@@ -71,7 +71,7 @@ pub fn build(v: &Validated, action: Action, ids: &RequestIdentities) -> Plan {
     // Resolve in dependency order: repeat until every collection has a wave (acyclic graph).
     while wave.len() < specs.len() {
         let before = wave.len();
-        for (id, (_, spec)) in &specs {
+        for (id, (sys, spec)) in &specs {
             if wave.contains_key(id) {
                 continue;
             }
@@ -96,6 +96,15 @@ pub fn build(v: &Validated, action: Action, ids: &RequestIdentities) -> Plan {
                     .collect();
                 format!("needs {}", needs.join(" or "))
             });
+            let reason = if sys.kind.supports(action) {
+                reason
+            } else {
+                Some(format!(
+                    "the {} connector cannot {}",
+                    sys.kind.name(),
+                    action.name()
+                ))
+            };
             wave.insert(id.clone(), w);
             skip.insert(id.clone(), reason);
         }

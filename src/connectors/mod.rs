@@ -3,10 +3,13 @@
 //! The executor only knows the trait. Each kind lives in its own file with its config
 //! handling; the closed [`ConnectorKind`] enum is the list a playbook may name.
 
+pub mod http;
 pub mod mysql;
+pub mod opendsr;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+pub mod webhook;
 
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
@@ -26,21 +29,35 @@ pub enum ConnectorKind {
     Postgres,
     Mysql,
     Sqlite,
+    /// A SaaS API described by a YAML definition (`connectors/*.yaml`).
+    Http,
+    /// A signed JSON POST to an internal service.
+    Webhook,
+    /// A processor that speaks OpenDSR (formerly OpenGDPR).
+    Opendsr,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 3] = [
+    pub const ALL: [ConnectorKind; 6] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
+        ConnectorKind::Http,
+        ConnectorKind::Webhook,
+        ConnectorKind::Opendsr,
     ];
 
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
+    /// A shipped definition's name (`stripe`) is an `http` connector; see
+    /// [`http::definition::shipped`].
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "postgres" | "postgresql" => Some(Self::Postgres),
             "mysql" | "mariadb" => Some(Self::Mysql),
             "sqlite" => Some(Self::Sqlite),
+            "http" => Some(Self::Http),
+            "webhook" => Some(Self::Webhook),
+            "opendsr" | "opengdpr" => Some(Self::Opendsr),
             _ => None,
         }
     }
@@ -50,11 +67,26 @@ impl ConnectorKind {
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
             Self::Sqlite => "sqlite",
+            Self::Http => "http",
+            Self::Webhook => "webhook",
+            Self::Opendsr => "opendsr",
         }
     }
 
+    /// Whether this kind can carry out `action` at all; the plan skips (with the reason) the
+    /// steps of a kind that cannot.
+    pub fn supports(self, action: crate::plan::Action) -> bool {
+        !matches!(
+            (self, action),
+            (Self::Opendsr, crate::plan::Action::Correct)
+        )
+    }
+
+    /// Every name a playbook's `connector:` accepts: the kinds and the shipped definitions.
     pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|k| k.name()).collect()
+        let mut names: Vec<&'static str> = Self::ALL.iter().map(|k| k.name()).collect();
+        names.extend(http::definition::SHIPPED.iter().map(|(n, _)| *n));
+        names
     }
 }
 
@@ -80,6 +112,15 @@ pub struct FindRequest<'a> {
     pub matches: &'a [(String, Vec<Value>)],
     /// Longest wait for the next row (or the first) before the call counts as hung.
     pub idle_timeout: Duration,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WriteOutcome {
+    /// Records changed or erased (or erase jobs completed).
+    pub changed: u64,
+    /// Facts for the report (no personal data): jobs, already-gone records, responses.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,9 +206,12 @@ pub trait Connector: Send + Sync {
     }
 
     /// Applies one system's writes in the order given (children before parents), in one
-    /// transaction where the system has them: all or nothing. Returns the records changed
-    /// per request.
-    async fn write(&self, _writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+    /// transaction where the system has them: all or nothing. Returns, per request, the
+    /// records changed and any facts worth reporting (jobs, records already gone).
+    async fn write(
+        &self,
+        _writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         Err(ConnectorError::Unsupported("changing records"))
     }
 
@@ -205,5 +249,12 @@ pub async fn open(
         ConnectorKind::Sqlite => {
             Arc::new(sqlite::SqliteConnector::open(system, url, base_dir).await?)
         }
+        ConnectorKind::Http => Arc::new(http::HttpConnector::open(system, base_dir)?),
+        ConnectorKind::Webhook => Arc::new(webhook::WebhookConnector::open(system, url, base_dir)?),
+        ConnectorKind::Opendsr => Arc::new(opendsr::OpenDsrConnector::open(
+            system,
+            system.regulation.as_deref(),
+            base_dir,
+        )?),
     })
 }

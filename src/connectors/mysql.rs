@@ -3,7 +3,9 @@
 //! exact numbers (via their text), binary columns as `\x…` hex, JSON parsed, the rest as text.
 
 use super::sql::{self, Dedup, quote_backtick};
-use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
+use super::{
+    Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
+};
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
@@ -276,7 +278,10 @@ impl MysqlConnector {
         Ok(count)
     }
 
-    async fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+    async fn write_all(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let values = sql::write_values(writes);
         let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
         let mut tx = self.pool.begin().await.map_err(err)?;
@@ -319,7 +324,10 @@ impl MysqlConnector {
                 // MySQL counts only rows whose values changed; a re-applied mask counts 0.
                 changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
             }
-            counts.push(changed);
+            counts.push(WriteOutcome {
+                changed,
+                notes: Vec::new(),
+            });
         }
         tx.commit().await.map_err(err)?;
         Ok(counts)
@@ -380,7 +388,10 @@ impl Connector for MysqlConnector {
         )
     }
 
-    async fn write(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+    async fn write(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         self.write_all(writes).await
     }
 

@@ -3,7 +3,9 @@
 //! are bound as text and cast to the column's own type so that indexes are used.
 
 use super::sql::{self, Dedup, quote_double};
-use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
+use super::{
+    Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
+};
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
@@ -207,7 +209,10 @@ impl PostgresConnector {
         Ok(count)
     }
 
-    async fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+    async fn write_all(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let values = sql::write_values(writes);
         let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
         // Column types first: the transaction holds a connection, and a pool of one (a system
@@ -265,7 +270,10 @@ impl PostgresConnector {
                 }
                 changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
             }
-            counts.push(changed);
+            counts.push(WriteOutcome {
+                changed,
+                notes: Vec::new(),
+            });
         }
         tx.commit().await.map_err(err)?;
         Ok(counts)
@@ -328,7 +336,10 @@ impl Connector for PostgresConnector {
         )
     }
 
-    async fn write(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+    async fn write(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         self.write_all(writes).await
     }
 

@@ -3,7 +3,9 @@
 //! file: when the database file does not exist yet it is created from it, atomically.
 
 use super::sql::{self, Dedup, quote_double};
-use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
+use super::{
+    Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
+};
 use crate::playbook::interpolate::{self, Secret};
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
@@ -202,7 +204,10 @@ impl SqliteConnector {
         Ok(count)
     }
 
-    async fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+    async fn write_all(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let values = sql::write_values(writes);
         let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
         let mut tx = self.pool.begin().await.map_err(err)?;
@@ -243,7 +248,10 @@ impl SqliteConnector {
                 }
                 changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
             }
-            counts.push(changed);
+            counts.push(WriteOutcome {
+                changed,
+                notes: Vec::new(),
+            });
         }
         tx.commit().await.map_err(err)?;
         Ok(counts)
@@ -342,7 +350,10 @@ impl Connector for SqliteConnector {
         )
     }
 
-    async fn write(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+    async fn write(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         self.write_all(writes).await
     }
 

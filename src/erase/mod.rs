@@ -187,6 +187,9 @@ pub struct CollectionResult {
     pub verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Facts the system reported (erase jobs, records already gone); no personal data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Per system: the write phase's outcome.
@@ -230,6 +233,7 @@ pub fn preview(
                 updated: 0,
                 kept: 0,
                 verified: None,
+                notes: Vec::new(),
                 problem: match outcome.status {
                     Status::Failed | Status::Skipped
                         if outcome.reason.is_some() && outcome.status == Status::Failed =>
@@ -419,7 +423,13 @@ async fn write_system(
             }
         };
         match result {
-            Ok(counts) => {
+            Ok(outcomes) => {
+                for ((cid, _), o) in order.iter().zip(&outcomes) {
+                    if let Some(r) = results.iter_mut().find(|r| r.collection == cid.collection) {
+                        r.notes.extend(o.notes.iter().cloned());
+                    }
+                }
+                let counts: Vec<u64> = outcomes.iter().map(|o| o.changed).collect();
                 tracing::info!(
                     system,
                     changed = counts.iter().sum::<u64>(),

@@ -6,7 +6,7 @@ use crate::run::StepOutcome;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut b = Builder::default();
     b.push_record(header.iter().map(|h| h.to_string()));
     for r in rows {

@@ -125,17 +125,34 @@ fn syntax_error(file: &str, text: &str) -> Option<Diagnostics> {
     Some(single(file, Some(pos), e.info(), None))
 }
 
+/// For "unknown field `x`, expected one of a, b": the closest known field, else a pointer to
+/// the reference.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split("expected one of ")
+        .nth(1)
+        .or_else(|| rest.split("expected ").nth(1))
+        .unwrap_or("");
+    let known: Vec<&str> = expected
+        .split(',')
+        .map(|k| k.trim().trim_matches('`'))
+        .filter(|k| !k.is_empty())
+        .collect();
+    match super::diagnostic::did_you_mean(field, known) {
+        Some(k) => Some(format!("did you mean '{k}'?")),
+        None => Some("check the spelling against the playbook reference in README.md".into()),
+    }
+}
+
 fn yaml_error(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnostics {
     let pos = e.location().map(|l| Pos {
         line: l.line() as usize,
         column: l.column() as usize,
     });
     let message = yaml_message(e);
-    let hint = if message.contains("unknown field") {
-        Some("check the spelling against the playbook reference in README.md".into())
-    } else {
-        None
-    };
+    let hint = unknown_field_hint(&message);
     let (pos, field) = match pos {
         Some(p) => locate(&SpanIndex::build(text), e.without_snippet(), p),
         None => (None, String::new()),

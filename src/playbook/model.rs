@@ -55,8 +55,27 @@ pub struct DeadlinePolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct System {
-    /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`.
+    /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`, `http`, `webhook`, or
+    /// the name of a shipped SaaS definition (`stripe`, `zendesk`, ...).
     pub connector: String,
+    /// `http` only: the definition file (relative to the playbook) describing the API.
+    #[serde(default)]
+    pub definition: Option<String>,
+    /// HTTP connectors: replaces the definition's base URL (e.g. a regional or test endpoint).
+    /// May hold `${env:VAR}` / `${file:PATH}` references.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// HTTP and webhook connectors: credentials by reference only, e.g.
+    /// `{ token: ${env:STRIPE_KEY} }`. Never printed.
+    #[serde(default)]
+    pub auth: BTreeMap<String, String>,
+    /// HTTP connectors: the settings the definition asks for (`list_id`, `subdomain`, ...).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Webhook only: the header that carries the HMAC-SHA256 signature
+    /// [default: X-DSR-Signature].
+    #[serde(default)]
+    pub signature_header: Option<String>,
     /// Connection URL; may hold `${env:VAR}` / `${file:PATH}` references, never inline secrets.
     #[serde(default)]
     pub url: Option<String>,
@@ -109,6 +128,9 @@ pub struct Collection {
     /// Columns that identify one record, for tables without a primary key (erase, correct).
     #[serde(default)]
     pub key: Option<Vec<String>>,
+    /// HTTP connectors: the definition's resource when it differs from the collection name.
+    #[serde(default)]
+    pub resource: Option<String>,
     /// What the collection holds, in plain words.
     #[serde(default)]
     pub description: Option<String>,

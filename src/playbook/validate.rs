@@ -7,8 +7,10 @@ use super::interpolate::{self, Reference};
 use super::load::Loaded;
 use super::model::{self, RawErase};
 use crate::connectors::ConnectorKind;
+use crate::connectors::http::definition::{self as http_def, Definition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Legal bases of GDPR Art. 6(1).
@@ -160,6 +162,10 @@ pub struct SystemSpec {
     pub concurrency: usize,
     pub retries: u32,
     pub collections: BTreeMap<String, CollectionSpec>,
+    /// `http` systems: the API definition.
+    pub definition: Option<Arc<Definition>>,
+    /// The playbook's regulation (connectors that pass it on: opendsr).
+    pub regulation: Option<String>,
 }
 
 /// A playbook that passed every check, with references resolved.
@@ -358,7 +364,15 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Diagnostics> {
         Ok(Validated { loaded, systems })
     } else {
         let mut out = c.out;
-        out.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
+        // The playbook's own problems first, then those of connector definitions it uses.
+        let main = loaded.display_path();
+        out.sort_by_key(|d| {
+            (
+                d.file != main,
+                d.file.clone(),
+                d.pos.map(|p| (p.line, p.column)),
+            )
+        });
         Err(Diagnostics(out))
     }
 }
@@ -377,8 +391,12 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
         );
         ok = false;
     }
+    let mut definition = None;
     let kind = match ConnectorKind::parse(&sys.connector) {
         Some(k) => Some(k),
+        None if http_def::SHIPPED.iter().any(|(n, _)| *n == sys.connector) => {
+            Some(ConnectorKind::Http)
+        }
         None => {
             let names = ConnectorKind::names();
             c.at_value(
@@ -427,6 +445,12 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
         check_location(c, name, sys, kind);
     }
     check_connection_files(c, name, sys);
+    if kind == Some(ConnectorKind::Http) {
+        definition = load_definition(c, name, sys);
+        if definition.is_none() {
+            ok = false;
+        }
+    }
     if sys.collections.is_empty() {
         c.at_key(
             &base,
@@ -436,8 +460,33 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
     }
     let mut collections = BTreeMap::new();
     for (coll_name, coll) in &sys.collections {
-        if let Some(spec) = check_collection(c, name, coll_name, coll) {
+        if let Some(mut spec) = check_collection(c, name, coll_name, coll) {
+            if let Some(def) = &definition {
+                match check_resource(c, name, coll_name, coll, def) {
+                    Some(resource) => {
+                        spec.table = TableName {
+                            schema: None,
+                            name: resource,
+                        }
+                    }
+                    None => continue,
+                }
+            }
             collections.insert(coll_name.clone(), spec);
+        }
+    }
+    if let Some(def) = &definition {
+        check_http_settings(c, name, sys, def);
+    }
+    if kind.is_some_and(|k| k != ConnectorKind::Http) {
+        for (coll_name, coll) in &sys.collections {
+            if coll.resource.is_some() {
+                c.at_key(
+                    &["systems", name, "collections", coll_name, "resource"],
+                    "`resource` applies to http systems only",
+                    Some("SQL systems name their table with `table:`".into()),
+                );
+            }
         }
     }
     let kind = kind?;
@@ -449,14 +498,383 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
         concurrency: sys.concurrency.unwrap_or(DEFAULT_SYSTEM_CONCURRENCY).max(1),
         retries: sys.retries.unwrap_or(DEFAULT_RETRIES),
         collections,
+        definition,
+        regulation: c.loaded.playbook.regulation.clone(),
     })
+}
+
+/// The definition an `http` system uses: a shipped one by name, or `definition: FILE`.
+fn load_definition(
+    c: &mut Checker<'_>,
+    name: &str,
+    sys: &model::System,
+) -> Option<Arc<Definition>> {
+    let loaded = match (&sys.definition, sys.connector.as_str()) {
+        (Some(file), _) => {
+            let joined = c.loaded.dir.join(file);
+            // Shown in messages: as written when the playbook is in the current directory.
+            let path = joined.strip_prefix(".").unwrap_or(&joined).to_path_buf();
+            if !path.is_file() {
+                c.at_value(
+                    &["systems", name, "definition"],
+                    format!("connector definition '{file}' not found"),
+                    Some("the path is relative to the playbook".into()),
+                );
+                return None;
+            }
+            http_def::load_file(&path)
+        }
+        (None, "http") => {
+            c.at_key(
+                &["systems", name],
+                "an http system needs `definition: FILE`",
+                Some(format!(
+                    "or name a shipped definition in `connector:` ({})",
+                    http_def::SHIPPED
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+            return None;
+        }
+        (None, shipped) => http_def::shipped(shipped)?,
+    };
+    match loaded {
+        Ok(def) => Some(Arc::new(def)),
+        Err(diags) => {
+            c.out.extend(diags.0);
+            None
+        }
+    }
+}
+
+/// The collection's resource exists, and its find only uses what the playbook provides.
+fn check_resource(
+    c: &mut Checker<'_>,
+    sys: &str,
+    coll_name: &str,
+    coll: &model::Collection,
+    def: &Definition,
+) -> Option<String> {
+    let resource = coll
+        .resource
+        .clone()
+        .unwrap_or_else(|| coll_name.to_string());
+    let base = ["systems", sys, "collections", coll_name];
+    let mut rp = base.to_vec();
+    rp.push("resource");
+    let Some(res) = def.resources.get(&resource) else {
+        let names: Vec<&str> = def.resources.keys().map(String::as_str).collect();
+        let hint = match did_you_mean(&resource, names.iter().copied()) {
+            Some(s) => format!("did you mean '{s}'?"),
+            None => format!("{} offers: {}", def.name, names.join(", ")),
+        };
+        let message = format!("the {} definition has no resource '{resource}'", def.name);
+        if coll.resource.is_some() {
+            c.at_value(&rp, message, Some(hint));
+        } else {
+            c.at_key(&base, message, Some(format!("set `resource:`; {hint}")));
+        }
+        return None;
+    };
+    let identities = &c.loaded.playbook.identities;
+    let mut ok = true;
+    for var in http_def::find_variables(res) {
+        let problem = match var.split_once('.') {
+            Some(("identity", kind)) if !identities.iter().any(|i| i == kind) => Some(format!(
+                "resource '{resource}' uses {{{var}}}, but identity kind '{kind}' is not declared"
+            )),
+            Some(("identity", kind))
+                if !coll
+                    .match_on
+                    .values()
+                    .any(|r| r.trim() == format!("identity.{kind}")) =>
+            {
+                Some(format!(
+                    "resource '{resource}' uses {{{var}}}: add `match: {{ COLUMN: identity.{kind} }}`"
+                ))
+            }
+            Some(("match", col)) if !coll.match_on.contains_key(col) => Some(format!(
+                "resource '{resource}' uses {{{var}}}, but this collection does not match on '{col}'"
+            )),
+            _ => None,
+        };
+        if let Some(message) = problem {
+            c.at_key(&base, message, None);
+            ok = false;
+        }
+    }
+    ok.then_some(resource)
+}
+
+/// `auth:` and `config:` of an http system against what its definition asks for.
+fn check_http_settings(c: &mut Checker<'_>, name: &str, sys: &model::System, def: &Definition) {
+    let base = ["systems", name];
+    let required = def.auth.required_keys();
+    for key in required {
+        if !sys.auth.contains_key(*key) {
+            c.at_key(
+                &base,
+                format!(
+                    "`auth.{key}` is missing ({} uses {} auth)",
+                    def.name,
+                    def.auth.kind()
+                ),
+                Some(format!("add `auth: {{ {key}: ${{env:VAR}} }}`")),
+            );
+        }
+    }
+    for key in sys.auth.keys() {
+        if !required.contains(&key.as_str()) {
+            c.at_key(
+                &["systems", name, "auth", key],
+                format!("{} auth takes no '{key}'", def.auth.kind()),
+                hint_for(key, required),
+            );
+        }
+    }
+    // Config a base_url override makes unnecessary is not required.
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut texts: Vec<String> = def.headers.values().cloned().collect();
+    for res in def.resources.values() {
+        let reqs = res
+            .find
+            .iter()
+            .chain(res.get.iter())
+            .chain(res.update.iter())
+            .chain(res.erase.iter().flat_map(|e| e.steps()));
+        for r in reqs {
+            texts.push(r.path.clone());
+            texts.extend(r.query.values().cloned());
+            texts.extend(r.form.values().cloned());
+            texts.extend(r.headers.values().cloned());
+            if let Some(b) = &r.body {
+                http_def::collect_strings(b, &mut texts);
+            }
+            if let Some(j) = &r.job {
+                texts.push(j.poll.path.clone());
+                texts.extend(j.poll.query.values().cloned());
+            }
+        }
+    }
+    if sys.base_url.is_none() {
+        texts.push(def.base_url.clone());
+    }
+    for t in &texts {
+        if let Ok(vars) = super::super::connectors::http::template::variables(t) {
+            used.extend(
+                vars.into_iter()
+                    .filter_map(|v| v.strip_prefix("config.").map(String::from)),
+            );
+        }
+    }
+    for key in &used {
+        if !sys.config.contains_key(key) {
+            let what = def.config.get(key).cloned().unwrap_or_default();
+            c.at_key(
+                &base,
+                format!("`config.{key}` is missing: {what}"),
+                Some(format!("add `config: {{ {key}: … }}`")),
+            );
+        }
+    }
+    let declared: Vec<&str> = def.config.keys().map(String::as_str).collect();
+    for (key, value) in &sys.config {
+        let p = ["systems", name, "config", key.as_str()];
+        if !def.config.contains_key(key) {
+            c.at_key(
+                &p,
+                format!("{} takes no config '{key}'", def.name),
+                if declared.is_empty() {
+                    None
+                } else {
+                    hint_for(key, &declared)
+                },
+            );
+        }
+        check_references(c, &p, value);
+    }
 }
 
 /// Connection settings: the right ones for the kind, secrets by reference only.
 fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: ConnectorKind) {
     let base = ["systems", name];
     let p = |f: &'static str| -> [&str; 3] { [base[0], base[1], f] };
+    let http_only: [(&'static str, bool); 4] = [
+        ("definition", sys.definition.is_some()),
+        ("base_url", sys.base_url.is_some()),
+        ("config", !sys.config.is_empty()),
+        ("signature_header", sys.signature_header.is_some()),
+    ];
     match kind {
+        ConnectorKind::Http => {
+            for (f, set) in [
+                ("url", sys.url.is_some()),
+                ("path", sys.path.is_some()),
+                ("seed", sys.seed.is_some()),
+                ("schema", sys.schema.is_some()),
+                ("signature_header", sys.signature_header.is_some()),
+            ] {
+                if set {
+                    c.at_key(&p(f), format!("`{f}` does not apply to http systems"), None);
+                }
+            }
+            if sys.definition.is_some() && sys.connector != "http" {
+                c.at_key(
+                    &p("definition"),
+                    format!(
+                        "`definition` is for `connector: http`; '{}' is a shipped definition",
+                        sys.connector
+                    ),
+                    None,
+                );
+            }
+            if let Some(u) = &sys.base_url {
+                check_references(c, &p("base_url"), u);
+                if !interpolate::has_references(u)
+                    && let Err(e) = http_def::transport_allowed(u, false)
+                {
+                    c.at_value(&p("base_url"), e, None);
+                }
+            }
+        }
+        ConnectorKind::Opendsr => {
+            if sys.base_url.is_none() {
+                c.at_key(
+                    &base,
+                    "an opendsr system needs `base_url` (the processor's OpenDSR endpoint)",
+                    None,
+                );
+            }
+            if let Some(u) = &sys.base_url {
+                check_references(c, &p("base_url"), u);
+                if !interpolate::has_references(u)
+                    && let Err(e) = http_def::transport_allowed(u, false)
+                {
+                    c.at_value(&p("base_url"), e, None);
+                }
+            }
+            if !sys.auth.contains_key("token") {
+                c.at_key(
+                    &base,
+                    "an opendsr system needs `auth: { token: ${env:VAR} }`",
+                    None,
+                );
+            }
+            for key in sys.auth.keys().filter(|k| *k != "token") {
+                c.at_key(
+                    &["systems", name, "auth", key],
+                    format!("opendsr auth takes only 'token', not '{key}'"),
+                    None,
+                );
+            }
+            for (key, value) in &sys.config {
+                let cp = ["systems", name, "config", key.as_str()];
+                if !crate::connectors::opendsr::CONFIG_KEYS.contains(&key.as_str()) {
+                    c.at_key(
+                        &cp,
+                        format!("opendsr takes no config '{key}'"),
+                        hint_for(key, &crate::connectors::opendsr::CONFIG_KEYS),
+                    );
+                } else if parse_duration(value).is_none() {
+                    c.at_value(
+                        &cp,
+                        format!("'{value}' is not a duration"),
+                        Some("write e.g. 30s, 500ms or 2m".into()),
+                    );
+                }
+            }
+            for (f, set) in [
+                ("url", sys.url.is_some()),
+                ("path", sys.path.is_some()),
+                ("seed", sys.seed.is_some()),
+                ("schema", sys.schema.is_some()),
+                ("definition", sys.definition.is_some()),
+                ("signature_header", sys.signature_header.is_some()),
+            ] {
+                if set {
+                    c.at_key(
+                        &p(f),
+                        format!("`{f}` does not apply to opendsr systems"),
+                        None,
+                    );
+                }
+            }
+        }
+        ConnectorKind::Webhook => {
+            if sys.url.is_none() {
+                c.at_key(
+                    &base,
+                    "a webhook system needs `url`",
+                    Some("e.g. `url: https://erasure.internal/dsr`".into()),
+                );
+            }
+            if !sys.auth.contains_key("secret") {
+                c.at_key(
+                    &base,
+                    "a webhook system needs `auth: { secret: ${env:VAR} }` to sign its calls",
+                    None,
+                );
+            }
+            for key in sys.auth.keys().filter(|k| *k != "secret") {
+                c.at_key(
+                    &["systems", name, "auth", key],
+                    format!("webhook auth takes only 'secret', not '{key}'"),
+                    None,
+                );
+            }
+            for (f, set) in [
+                ("path", sys.path.is_some()),
+                ("seed", sys.seed.is_some()),
+                ("schema", sys.schema.is_some()),
+                ("definition", sys.definition.is_some()),
+                ("base_url", sys.base_url.is_some()),
+                ("config", !sys.config.is_empty()),
+            ] {
+                if set {
+                    c.at_key(
+                        &p(f),
+                        format!("`{f}` does not apply to webhook systems"),
+                        None,
+                    );
+                }
+            }
+        }
+        _ => {
+            for (f, set) in http_only {
+                if set {
+                    c.at_key(&p(f), format!("`{f}` applies to http systems only"), None);
+                }
+            }
+            if !sys.auth.is_empty() {
+                c.at_key(
+                    &p("auth"),
+                    "`auth` applies to http and webhook systems only",
+                    Some("database credentials go in `url`, by reference".into()),
+                );
+            }
+        }
+    }
+    // Secrets by reference only, and the referenced ones must exist.
+    for (key, value) in &sys.auth {
+        let ap = ["systems", name, "auth", key.as_str()];
+        // User names and client ids identify; everything else authenticates.
+        let secret = !matches!(key.as_str(), "username" | "client_id");
+        if secret && !interpolate::has_references(value) {
+            c.at_value(
+                &ap,
+                format!("`auth.{key}` holds a secret inline"),
+                Some(format!(
+                    "put it in the environment and write `{key}: ${{env:VAR}}` or `${{file:PATH}}`"
+                )),
+            );
+        }
+        check_references(c, &ap, value);
+    }
+    match kind {
+        ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr => {}
         ConnectorKind::Sqlite => {
             if sys.url.is_some() == sys.path.is_some() {
                 c.at_key(

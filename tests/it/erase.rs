@@ -932,3 +932,42 @@ fn ctrl_c_stops_cleanly_and_resume_completes() {
     );
     pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
 }
+
+#[test]
+fn the_plan_says_when_a_connector_cannot_do_the_action() {
+    let ws = Workspace::new();
+    let pb = crate::support::repo().join("playbooks/examples/opendsr.yaml");
+    let r = run(ws
+        .dsr()
+        .args([
+            "--json",
+            "plan",
+            "correct",
+            "alice@example.com",
+            "--playbook",
+        ])
+        .arg(&pb)
+        .env("ADTECH_OPENDSR_TOKEN", "t"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let skips: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["skip"].as_str())
+        .collect();
+    assert_eq!(skips, ["the opendsr connector cannot correct"]);
+    let r = run(ws
+        .dsr()
+        .args(["--json", "plan", "erase", "alice@example.com", "--playbook"])
+        .arg(&pb)
+        .env("ADTECH_OPENDSR_TOKEN", "t"));
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["skip"].is_null())
+    );
+}

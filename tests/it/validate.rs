@@ -183,9 +183,10 @@ fn unknown_key_is_named_with_its_line_and_a_hint() {
     assert_rejected(
         &r,
         "error: pb.yaml:11:5: systems.app.colections: unknown field `colections`, expected one of \
-         connector, url, path, seed, schema, description, purpose, legal_basis, retention, \
-         recipients, source, concurrency, timeout, retries, collections\n  \
-         hint: check the spelling against the playbook reference in README.md\n",
+         connector, definition, base_url, auth, config, signature_header, url, path, seed, \
+         schema, description, purpose, legal_basis, retention, recipients, source, concurrency, \
+         timeout, retries, collections\n  \
+         hint: did you mean 'collections'?\n",
     );
 }
 
@@ -203,7 +204,7 @@ fn unknown_key_deep_inside_a_flow_mapping() {
         &r,
         "error: pb.yaml:15:45: systems.app.collections.users.fields.email.descripton: unknown \
          field `descripton`, expected one of category, description\n  \
-         hint: check the spelling against the playbook reference in README.md\n",
+         hint: did you mean 'description'?\n",
     );
 }
 
@@ -289,7 +290,7 @@ fn erase_map_with_a_misspelt_key_names_the_key() {
         &r,
         "error: pb.yaml:16:11: systems.app.collections.users.erase.becuase: unknown field \
          `becuase`, expected one of mask, keep, delete, because\n  \
-         hint: check the spelling against the playbook reference in README.md\n",
+         hint: did you mean 'because'?\n",
     );
 }
 

@@ -1,0 +1,76 @@
+//! The HTTP connector's errors. Messages name the call by its method and path *template*
+//! (`GET /v1/customers/{id}`), never the filled-in URL, so no personal data or secret can
+//! reach a report or a log through an error.
+
+use crate::connectors::ConnectorError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{system} rejected the credentials (HTTP {status}); check the system's `auth:` values")]
+    Auth { system: String, status: u16 },
+    #[error("{call} answered HTTP {status}")]
+    Status {
+        call: String,
+        status: u16,
+        transient: bool,
+    },
+    #[error("{call}: {message}")]
+    Network {
+        call: String,
+        message: String,
+        transient: bool,
+    },
+    #[error("{call}: {message}")]
+    Answer { call: String, message: String },
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "{call}: more than {max} pages; raise `max_pages` in the definition if this is expected"
+    )]
+    TooManyPages { call: String, max: u32 },
+    #[error("{call}: the job did not finish within {seconds}s")]
+    JobTimeout { call: String, seconds: u64 },
+}
+
+impl HttpError {
+    pub fn network(call: &str, e: &reqwest::Error) -> Self {
+        let message = if e.is_timeout() {
+            "no answer in time".to_string()
+        } else if e.is_connect() {
+            "cannot connect".to_string()
+        } else if e.is_body() || e.is_decode() {
+            "the answer could not be read".to_string()
+        } else {
+            "the request failed".to_string()
+        };
+        Self::Network {
+            call: call.to_string(),
+            message,
+            transient: e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { transient, .. } | Self::Network { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+}
+
+impl From<HttpError> for ConnectorError {
+    fn from(e: HttpError) -> Self {
+        let transient = e.is_transient();
+        match e {
+            HttpError::Config(m) => ConnectorError::Config(m),
+            HttpError::Network { .. } => ConnectorError::Connect {
+                message: e.to_string(),
+                transient,
+            },
+            other => ConnectorError::Query {
+                message: other.to_string(),
+                transient,
+            },
+        }
+    }
+}
