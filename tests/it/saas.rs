@@ -576,3 +576,48 @@ const KLAVIYO: Case = Case {
     paged: Some("GET /api/profiles?"),
 };
 saas_tests!(klaviyo, KLAVIYO);
+
+/// The whole erase through the binary against a SaaS fake: plan, keyed deletes of the customers
+/// found, charges and invoices kept with their reason, verification by GET, a signed report.
+#[test]
+fn stripe_erase_through_the_binary() {
+    let (fake, url) = fakes::stripe::start();
+    let (ws, _) = example("stripe.yaml", &url, STRIPE.secrets);
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out: Value = serde_json::from_str(&r.stdout).unwrap();
+    let stripe = &out["systems"][0];
+    let coll = |name: &str| {
+        stripe["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["collection"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(coll("customers")["deleted"], 3);
+    assert_eq!(coll("customers")["verified"], true);
+    assert_eq!(coll("charges")["kept"], 5);
+    assert!(
+        fake.find("customers", "email", "alice@example.com")
+            .is_empty(),
+        "customers still at the fake"
+    );
+    assert!(
+        !fake
+            .find("customers", "email", "bob@example.com")
+            .is_empty(),
+        "someone else's customer was deleted"
+    );
+    let report = std::path::PathBuf::from(out["report"].as_str().unwrap());
+    let v = run(ws.dsr().arg("verify").arg(&report));
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+}
