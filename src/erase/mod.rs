@@ -5,6 +5,7 @@
 //! transaction per system, and verifies the result by looking every key up again.
 
 pub mod mask;
+pub mod request;
 pub mod rules;
 
 use crate::connectors::{KeyLookup, KeyedChange, Row, RowSink, SinkError, WriteRequest};
