@@ -28,7 +28,7 @@ pub async fn run(
     let v = super::open_playbook(global, None)?;
     let ids = identity::parse(subject.identity.as_deref(), &subject.ids, v.identities())?;
     let options = RequestOptions::from(request);
-    let deadline = evidence::deadline_for(&v, &options)?;
+    evidence::deadline_for(&v, &options)?;
     let encryption =
         Encryption::from_args(delivery.encrypt_to, delivery.passphrase_file).map_err(|e| {
             UsageError::new(e.to_string())
@@ -45,58 +45,28 @@ pub async fn run(
             .with_hint("pass --out with a new or empty directory")
     })?;
 
-    let begun = evidence::begin(
-        &state_dir,
-        &ids,
-        Action::Export,
-        &request_id,
-        deadline,
-        &options,
-    )
-    .await
-    .context("recording the request")?;
-    if let Some(dir) = &begun.key_created {
-        eprintln!(
-            "note: created a signing key in {}; give auditors {} (see `dsr keys generate --help`)",
-            dir.display(),
-            dir.join(crate::signing::ALLOWED_SIGNERS_FILE).display()
-        );
-    }
-    let request = begun.request;
-
+    let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     if !global.json && !global.quiet {
         println!(
-            "Request {request_id}: export for {}, due {} ({})",
-            ids.kinds().join(", "),
-            request.deadline.due_rfc3339(),
-            request.deadline.policy.name
+            "Request {request_id}: export for {}",
+            ids.kinds().join(", ")
         );
         println!("{}", tables::plan(&plan));
     }
     let progress = Progress::new(&plan, !global.no_progress && !global.quiet && !global.json);
-    let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
-    let cx = run::Context {
-        v: &v,
-        ids: &ids,
-        connectors: &connectors,
-        handler: &bundle,
-        observer: &progress,
-        cancel: None,
-    };
-    let outcomes = run::execute(&cx, &plan, run::Finished::new())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let done = export_one(
+        &v,
+        &connectors,
+        &state_dir,
+        &ids,
+        &request_id,
+        &bundle,
+        &options,
+        &progress,
+    )
+    .await?;
     progress.clear();
-
-    let data_files = bundle.files();
-    let html = index::render(&v, &request_id, &outcomes, &data_files);
-    bundle
-        .add("index.html", html.as_bytes())
-        .context("writing index.html")?;
-    let finished = request
-        .finish(&v, &outcomes, &BTreeMap::new(), &bundle)
-        .await
-        .context("writing the signed report")?;
+    let (outcomes, finished) = (done.outcomes, done.finished);
     let report = &finished.report;
     let archive = match &encryption {
         Some(how) => {
@@ -148,4 +118,58 @@ pub async fn run(
         }
     }
     Ok(exit)
+}
+
+/// What one export produced.
+pub struct Exported {
+    pub outcomes: Vec<crate::run::StepOutcome>,
+    pub finished: evidence::Finished,
+}
+
+/// One export, start to signed report: the ledger row (or the existing one, for a retried
+/// batch row), the run into `bundle`, the person's index page, and the evidence.
+#[allow(clippy::too_many_arguments)]
+pub async fn export_one(
+    v: &crate::playbook::Validated,
+    connectors: &run::ConnectorSet<'_>,
+    state_dir: &Path,
+    ids: &crate::identity::RequestIdentities,
+    request_id: &str,
+    bundle: &Bundle,
+    options: &RequestOptions,
+    observer: &dyn run::Observer,
+) -> anyhow::Result<Exported> {
+    let plan = plan::build(v, Action::Export, ids);
+    let begun = evidence::resume(state_dir, ids, Action::Export, request_id, v, options)
+        .await
+        .context("recording the request")?;
+    if let Some(dir) = &begun.key_created {
+        eprintln!(
+            "note: created a signing key in {}; give auditors {} (see `dsr keys generate --help`)",
+            dir.display(),
+            dir.join(crate::signing::ALLOWED_SIGNERS_FILE).display()
+        );
+    }
+    let cx = run::Context {
+        v,
+        ids,
+        connectors,
+        handler: bundle,
+        observer,
+        cancel: None,
+    };
+    let outcomes = run::execute(&cx, &plan, run::Finished::new())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let data_files = bundle.files();
+    let html = index::render(v, request_id, &outcomes, &data_files);
+    bundle
+        .add("index.html", html.as_bytes())
+        .context("writing index.html")?;
+    let finished = begun
+        .request
+        .finish(v, &outcomes, &BTreeMap::new(), bundle)
+        .await
+        .context("writing the signed report")?;
+    Ok(Exported { outcomes, finished })
 }
