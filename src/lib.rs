@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod commands;
 pub mod connectors;
+pub mod discover;
 pub mod erase;
 pub mod error;
 pub mod identity;

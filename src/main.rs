@@ -62,6 +62,7 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             sets,
             change,
         )),
+        Command::Discover(args) => runtime()?.block_on(dsr::commands::discover::run(g, args)),
         Command::Resume { id, yes } => {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }

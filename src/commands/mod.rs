@@ -1,6 +1,7 @@
 //! One module per command: each takes parsed arguments and returns an exit code.
 
 pub mod change;
+pub mod discover;
 pub mod export;
 pub mod plan;
 pub mod validate;

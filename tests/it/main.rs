@@ -7,6 +7,7 @@
 
 mod cli;
 mod databases;
+mod discover;
 mod erase;
 mod export_sqlite;
 mod support;
