@@ -1,7 +1,7 @@
 //! The command line, declared in one place. Long doc comments are the `--help` text.
 
 use crate::plan::Action;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// Answer data-subject requests — export, correct, erase — across every system that holds
@@ -144,6 +144,25 @@ pub enum Command {
     /// Example: dsr discover --diff dsr.yaml '${env:SHOP_DB_URL}'
     Discover(DiscoverArgs),
 
+    /// The playbook as a record of processing activities (GDPR Art. 30).
+    ///
+    /// Per system: the categories of data, purposes, legal basis, recipients, retention, how
+    /// erasure works and the exceptions to it (data kept or masked, and why). As Markdown, a
+    /// self-contained HTML page, or CSV (one row per collection).
+    ///
+    /// Example: dsr map playbooks/demo.yaml --format html --out processing.html
+    Map {
+        /// The playbook (overrides --playbook)
+        #[arg(value_name = "PLAYBOOK")]
+        file: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = MapFormat::Md)]
+        format: MapFormat,
+        /// Write to FILE instead of stdout (an existing file is replaced)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
     /// Continue an erase or correction that stopped (killed, interrupted, or a system failed).
     ///
     /// Finished steps are not redone; systems already changed and verified are not touched.
@@ -207,4 +226,15 @@ pub struct DiscoverArgs {
     /// resolves to URL, or the only one of its kind]
     #[arg(long, value_name = "NAME", requires = "diff")]
     pub system: Option<String>,
+}
+
+/// Formats of `dsr map`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapFormat {
+    /// Markdown
+    Md,
+    /// A self-contained HTML page
+    Html,
+    /// CSV, one row per collection
+    Csv,
 }

@@ -3,6 +3,7 @@
 pub mod change;
 pub mod discover;
 pub mod export;
+pub mod map;
 pub mod plan;
 pub mod validate;
 

@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod index;
+pub mod map;
 pub mod progress;
 pub mod report;
 pub mod tables;

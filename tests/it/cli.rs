@@ -5,7 +5,7 @@ use crate::support::{Workspace, repo, run};
 #[test]
 fn help_of_every_command_has_an_example() {
     let ws = Workspace::new();
-    for cmd in ["validate", "plan", "export", "discover"] {
+    for cmd in ["validate", "plan", "export", "discover", "map"] {
         let r = run(ws.dsr().args([cmd, "--help"]));
         assert_eq!(r.code, 0, "{cmd}");
         assert!(

@@ -10,5 +10,6 @@ mod databases;
 mod discover;
 mod erase;
 mod export_sqlite;
+mod map;
 mod support;
 mod validate;
