@@ -12,6 +12,15 @@ use std::path::{Path, PathBuf};
 
 pub async fn run(global: &Global, subject: &Subject, out: Option<&Path>) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
+    if !global.quiet {
+        // The person reads purpose and retention in index.html: a TODO there is not an answer.
+        for field in super::validate::todos(&v) {
+            eprintln!(
+                "warning: {}: {field} still says TODO; the bundle will show it to the person",
+                v.loaded.display_path()
+            );
+        }
+    }
     let ids = identity::parse(subject.identity.as_deref(), &subject.ids, v.identities())?;
     let plan = plan::build(&v, Action::Export, &ids);
     let request_id = uuid::Uuid::now_v7().to_string();

@@ -39,7 +39,7 @@ pub fn todos(v: &crate::playbook::Validated) -> Vec<String> {
 
 pub fn run(global: &Global, file: Option<&Path>) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, file)?;
-    for field in todos(&v) {
+    for field in todos(&v).into_iter().filter(|_| !global.quiet) {
         eprintln!(
             "warning: {}: {field} still says TODO",
             v.loaded.display_path()

@@ -222,6 +222,35 @@ fn shop_round_trip(db: &Db) {
         "validate warns about TODOs: {}",
         r.stderr
     );
+    let r = run(dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "draft.yaml",
+        "--out",
+        "todo",
+        "-q",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("TODO"),
+        "-q silences warnings: {}",
+        r.stderr
+    );
+    let r = run(dsr().args([
+        "export",
+        "bob@example.com",
+        "--playbook",
+        "draft.yaml",
+        "--out",
+        "todo2",
+    ]));
+    assert!(
+        r.stderr
+            .contains("purpose still says TODO; the bundle will show it"),
+        "export warns about TODOs: {}",
+        r.stderr
+    );
 
     // Decide what only a person can, then export one person.
     let decided = draft
