@@ -130,7 +130,7 @@ fn diff_command(
     catalog: &crate::discover::Catalog,
     analysis: &classify::Analysis,
 ) -> anyhow::Result<Exit> {
-    let v = super::open_playbook(global, Some(playbook))?;
+    let v = super::open_playbook_offline(global, Some(playbook))?;
     let system = diff::pick_system(&v, args.system.as_deref(), url, catalog.dialect)
         .map_err(|e| UsageError::new(e.to_string()).with_hint("name it with --system NAME"))?;
     let report = diff::compare(&v.systems[&system], catalog, analysis);

@@ -10,7 +10,7 @@ pub fn run(
     format: MapFormat,
     out: Option<&Path>,
 ) -> anyhow::Result<Exit> {
-    let v = super::open_playbook(global, file)?;
+    let v = super::open_playbook_offline(global, file)?;
     let text = match format {
         MapFormat::Md => crate::output::map::markdown(&v),
         MapFormat::Html => crate::output::map::html(&v),

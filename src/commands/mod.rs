@@ -29,3 +29,13 @@ pub fn open_playbook(global: &Global, explicit: Option<&Path>) -> anyhow::Result
     let path = playbook_path(global, explicit)?;
     Ok(playbook::open(&path)?)
 }
+
+/// Loads and validates, not requiring the secrets the playbook names to be available (for
+/// commands that do not connect to every system).
+pub fn open_playbook_offline(
+    global: &Global,
+    explicit: Option<&Path>,
+) -> anyhow::Result<Validated> {
+    let path = playbook_path(global, explicit)?;
+    Ok(playbook::open_offline(&path)?)
+}

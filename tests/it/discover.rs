@@ -368,6 +368,24 @@ fn shop_round_trip(db: &Db) {
     ws.write("pb.yaml", &fixed);
     let r = diff();
     assert_eq!(r.code, 0, "{}\n{}\n{fixed}", r.stdout, r.stderr);
+
+    // Another system of the same kind whose variable this job does not have: the system is
+    // recognised by its resolved url, and the other one's secret is not needed.
+    let kind = fixed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("connector: "))
+        .unwrap();
+    let other = format!(
+        "  other:\n    connector: {kind}\n    url: ${{env:DSR_TEST_UNSET_OTHER_URL}}\n    purpose: x\n    legal_basis: contract\n    retention: x\n    collections:\n      people:\n        match: {{ email: identity.email }}\n"
+    );
+    ws.write("two.yaml", &format!("{fixed}{other}"));
+    let r = run(dsr().args(["discover", "--diff", "two.yaml"]).args(&args));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = run(dsr()
+        .args(["discover", "--diff", "two.yaml", "--system", "other"])
+        .args(&args));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("table no longer exists"), "{}", r.stdout);
 }
 
 #[test]

@@ -94,3 +94,30 @@ fn map_csv_has_one_row_per_collection() {
     let r = run(ws.dsr().args(["map", "pb.yaml"]));
     assert!(r.stdout.contains("\"quoted\" \\| piped"), "{}", r.stdout);
 }
+
+#[test]
+fn map_needs_no_secrets() {
+    let ws = Workspace::new();
+    let pb = HOSTILE.replace(
+        "    path: app.db\n",
+        "    url: ${env:DSR_TEST_SURELY_UNSET_URL}\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let r = run(ws.dsr().args(["validate", "pb.yaml"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("DSR_TEST_SURELY_UNSET_URL is not set"),
+        "{}",
+        r.stderr
+    );
+    let r = run(ws.dsr().args(["map", "pb.yaml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("## app"), "{}", r.stdout);
+    // A malformed reference is still an error.
+    ws.write(
+        "bad.yaml",
+        &pb.replace("${env:DSR_TEST_SURELY_UNSET_URL}", "${vault:x}"),
+    );
+    let r = run(ws.dsr().args(["map", "bad.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stdout);
+}
