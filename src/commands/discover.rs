@@ -45,6 +45,13 @@ fn read_error(e: crate::discover::DiscoverError) -> anyhow::Error {
 
 pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
     let (url, named_var) = resolve_url(&args.url)?;
+    if let Some(out) = &args.out
+        && out.exists()
+    {
+        return Err(UsageError::new(format!("{} already exists", out.display()))
+            .with_hint("pass --out with a file that does not exist yet")
+            .into());
+    }
     let opts = ReadOptions {
         schema: args.schema.as_deref(),
         sample: args.sample,

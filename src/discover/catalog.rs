@@ -107,6 +107,23 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
     Ok(catalog)
 }
 
+/// How long connecting may take: a host that drops packets would otherwise hang discover.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Connects within [`CONNECT_TIMEOUT`].
+pub(crate) async fn connect<C, F>(connecting: F) -> Result<C, DiscoverError>
+where
+    F: std::future::Future<Output = Result<C, sqlx::Error>>,
+{
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(r) => r.map_err(DiscoverError::db),
+        Err(_) => Err(DiscoverError::Database(format!(
+            "cannot connect: no answer within {}s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 /// Turns sampled text into a verdict right away, so values never outlive the call.
 pub(crate) fn verdict(values: Vec<Option<String>>) -> Option<ValueKind> {
     super::classify::verdict(values.iter().flatten().map(String::as_str))

@@ -67,7 +67,8 @@ pub fn pick_system(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GapKind {
-    /// A table with personal data that no collection reads.
+    /// A table with personal data, or whose rows belong to a person (its foreign keys lead
+    /// to one), that no collection reads.
     UncoveredTable,
     /// A column with personal data that its collections' `fields` leave out.
     UncoveredColumn,
@@ -173,7 +174,12 @@ pub fn compare(system: &SystemSpec, catalog: &Catalog, analysis: &Analysis) -> R
             }
         }
     }
-    for t in analysis.tables.iter().filter(|t| t.has_personal_data()) {
+    // What discover would make a collection: personal data, or rows that belong to a person.
+    for t in analysis
+        .tables
+        .iter()
+        .filter(|t| t.has_personal_data() || t.reachable())
+    {
         let Some(colls) = by_table.get(t.table.as_str()) else {
             let cats: BTreeSet<String> = t
                 .findings

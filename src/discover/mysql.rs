@@ -1,7 +1,7 @@
 //! MySQL and MariaDB catalog: `information_schema` of one database.
 
 use super::DiscoverError;
-use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, verdict};
+use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, connect, verdict};
 use crate::connectors::sql::quote_backtick;
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
@@ -13,17 +13,18 @@ fn is_text(data_type: &str) -> bool {
     t.starts_with("varchar") || t.starts_with("char") || t.ends_with("text")
 }
 
-pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, DiscoverError> {
-    // sqlx names the scheme `mysql`; MariaDB users write `mariadb://`.
-    let url = match url.split_once("://") {
+/// sqlx names the scheme `mysql`; MariaDB users write `mariadb://`.
+fn sqlx_url(url: &str) -> String {
+    match url.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mariadb") => format!("mysql://{rest}"),
         _ => url.to_string(),
-    };
-    let options =
-        MySqlConnectOptions::from_str(&url).map_err(|_| DiscoverError::BadUrl("mysql"))?;
-    let mut conn = MySqlConnection::connect_with(&options)
-        .await
-        .map_err(DiscoverError::db)?;
+    }
+}
+
+pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, DiscoverError> {
+    let options = MySqlConnectOptions::from_str(&sqlx_url(url))
+        .map_err(|_| DiscoverError::BadUrl("mysql"))?;
+    let mut conn = connect(MySqlConnection::connect_with(&options)).await?;
     let schema: String = match opts.schema {
         Some(s) => s.to_string(),
         None => sqlx::query_scalar::<_, Option<String>>("SELECT DATABASE()")
@@ -138,4 +139,17 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         schema,
         tables: tables.into_values().collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mariadb_urls_are_mysql_urls() {
+        assert_eq!(
+            super::sqlx_url("mariadb://root@h:3306/x"),
+            "mysql://root@h:3306/x"
+        );
+        assert_eq!(super::sqlx_url("MariaDB://h"), "mysql://h");
+        assert_eq!(super::sqlx_url("mysql://h/x"), "mysql://h/x");
+    }
 }

@@ -1,7 +1,7 @@
 //! PostgreSQL catalog: `pg_class`, `pg_attribute` and `pg_constraint` of one schema.
 
 use super::DiscoverError;
-use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, verdict};
+use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, connect, verdict};
 use crate::connectors::sql::quote_double;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -18,9 +18,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
     let options = PgConnectOptions::from_str(url)
         .map_err(|_| DiscoverError::BadUrl("postgres"))?
         .application_name("dsr discover");
-    let mut conn = PgConnection::connect_with(&options)
-        .await
-        .map_err(DiscoverError::db)?;
+    let mut conn = connect(PgConnection::connect_with(&options)).await?;
     let (schema, database): (String, String) = match opts.schema {
         Some(s) => (
             s.to_string(),

@@ -2,7 +2,7 @@
 //! and never created.
 
 use super::DiscoverError;
-use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, verdict};
+use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, connect, verdict};
 use crate::connectors::sql::quote_double;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -18,9 +18,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "app".into());
-    let mut conn = SqliteConnection::connect_with(&options)
-        .await
-        .map_err(DiscoverError::db)?;
+    let mut conn = connect(SqliteConnection::connect_with(&options)).await?;
     let schema = opts.schema.unwrap_or("main").to_string();
     let master = format!("{}.sqlite_schema", quote_double(&schema));
     let names: Vec<String> = sqlx::query_scalar(&format!(

@@ -162,6 +162,41 @@ fn shop_round_trip(db: &Db) {
         "{draft}"
     );
 
+    // --json without --out: the summary with the draft in it, and still no sampled values.
+    let r = run(dsr().args(["--json", "discover"]).args(&args));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for v in SAMPLED {
+        assert!(!r.stdout.contains(v), "{v} in --json output");
+    }
+    let j: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j["url_variable"], db.var);
+    assert_eq!(j["draft"].as_str(), Some(draft.as_str()));
+    let tables = j["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 8);
+    let requester = &tables
+        .iter()
+        .find(|t| t["table"] == "support_tickets")
+        .unwrap()["findings"]["requester"];
+    assert_eq!(requester["category"], "contact.email");
+    assert_eq!(requester["by"], "values");
+    assert_eq!(requester["kind"], "email");
+
+    // An existing file is never overwritten.
+    let r = run(dsr()
+        .arg("discover")
+        .args(&args)
+        .args(["--out", "draft.yaml"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("draft.yaml already exists"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("draft.yaml")).unwrap(),
+        draft
+    );
+
     let loaded = dsr::playbook::load::parse(std::path::Path::new("draft.yaml"), &draft)
         .unwrap_or_else(|e| panic!("{e}\n{draft}"));
     let pb = &loaded.playbook;
@@ -411,7 +446,8 @@ fn discover_mariadb_shop() {
         "DROP DATABASE IF EXISTS dsr_it_disc",
         "CREATE DATABASE dsr_it_disc CHARACTER SET utf8mb4",
     ]);
-    let url = crate::support::mysql_url();
+    // MariaDB users write mariadb://; both spellings work.
+    let url = crate::support::mysql_url().replacen("mysql://", "mariadb://", 1);
     shop_round_trip(&Db {
         exec: Box::new(mysql_exec),
         prefix: "dsr_it_disc.".into(),
