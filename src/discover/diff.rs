@@ -242,3 +242,94 @@ pub fn table(report: &Report) -> String {
     t.with(tabled::settings::Style::sharp());
     t.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::catalog::{Column, Table};
+    use crate::discover::classify::analyse;
+
+    fn playbook(collections: &str) -> Validated {
+        let text = format!(
+            "version: 1\norganisation: O\nidentities: [email]\nsystems:\n  a:\n    connector: sqlite\n    path: a.db\n    purpose: p\n    legal_basis: contract\n    retention: r\n    collections:\n{collections}  b:\n    connector: sqlite\n    path: b.db\n    purpose: p\n    legal_basis: contract\n    retention: r\n    collections:\n      x:\n        match: {{ email: identity.email }}\n"
+        );
+        let loaded = crate::playbook::load::parse(std::path::Path::new("pb.yaml"), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        crate::playbook::validate::validate_offline(loaded).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn catalog() -> Catalog {
+        let col = |n: &str| Column {
+            name: n.into(),
+            data_type: "TEXT".into(),
+            nullable: true,
+            sampled: None,
+        };
+        Catalog {
+            dialect: Dialect::Sqlite,
+            schema: "main".into(),
+            database: "a".into(),
+            tables: vec![Table {
+                name: "users".into(),
+                columns: vec![col("id"), col("email"), col("phone")],
+                primary_key: vec!["id".into()],
+                foreign_keys: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_collection_without_fields_covers_every_column() {
+        let v = playbook("      users:\n        match: { email: identity.email }\n");
+        let c = catalog();
+        let r = compare(&v.systems["a"], &c, &analyse(&c));
+        assert!(r.covered, "{:?}", r.gaps);
+    }
+
+    #[test]
+    fn fields_cover_only_what_they_list_and_names_must_exist() {
+        let v = playbook(
+            "      users:\n        match: { email: identity.email }\n        fields:\n          email: { category: contact.email }\n          nickname: { category: name }\n",
+        );
+        let c = catalog();
+        let r = compare(&v.systems["a"], &c, &analyse(&c));
+        let kinds: Vec<(GapKind, Option<&str>)> = r
+            .gaps
+            .iter()
+            .map(|g| (g.kind, g.column.as_deref()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (GapKind::MissingColumn, Some("nickname")),
+                (GapKind::UncoveredColumn, Some("phone")),
+            ]
+        );
+        assert_eq!(r.gaps[1].categories, ["contact.phone"]);
+        assert!(!r.covered);
+    }
+
+    #[test]
+    fn picks_the_system_by_name_or_kind() {
+        let v = playbook("      users:\n        match: { email: identity.email }\n");
+        let url = "sqlite:a.db";
+        assert_eq!(
+            pick_system(&v, Some("b"), url, Dialect::Sqlite).unwrap(),
+            "b"
+        );
+        assert_eq!(
+            pick_system(&v, Some("c"), url, Dialect::Sqlite).unwrap_err(),
+            PickError::Unknown("c".into())
+        );
+        assert_eq!(
+            pick_system(&v, None, url, Dialect::Sqlite)
+                .unwrap_err()
+                .to_string(),
+            "cannot tell which of the playbook's sqlite systems this database is (a, b)"
+        );
+        assert_eq!(
+            pick_system(&v, None, "postgres://h/x", Dialect::Postgres).unwrap_err(),
+            PickError::NoneOfKind("postgres")
+        );
+    }
+}
