@@ -117,14 +117,15 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
             collections.len(),
             collections.join(", ")
         );
-        let file = args
-            .out
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "the draft".into());
-        eprintln!(
-            "Next: replace the TODOs in {file}, set {var} to the database url, and run `dsr validate {file}`."
-        );
+        match &args.out {
+            Some(file) => eprintln!(
+                "Next: replace the TODOs in {0}, set {var} to the database url, and run `dsr validate {0}`.",
+                file.display()
+            ),
+            None => eprintln!(
+                "Next: save the draft (or pass --out FILE), replace its TODOs, set {var} to the database url, and run `dsr validate FILE`."
+            ),
+        }
     }
     Ok(Exit::Done)
 }
