@@ -107,6 +107,31 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
     Ok(catalog)
 }
 
+/// Tables from catalog rows of (table, column, type, nullable), in column order.
+pub(crate) fn tables_from_columns(
+    rows: impl IntoIterator<Item = (String, String, String, bool)>,
+) -> std::collections::BTreeMap<String, Table> {
+    let mut tables = std::collections::BTreeMap::new();
+    for (table, name, data_type, nullable) in rows {
+        tables
+            .entry(table.clone())
+            .or_insert_with(|| Table {
+                name: table,
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+                foreign_keys: Vec::new(),
+            })
+            .columns
+            .push(Column {
+                name,
+                data_type,
+                nullable,
+                sampled: None,
+            });
+    }
+    tables
+}
+
 /// How long connecting may take: a host that drops packets would otherwise hang discover.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 

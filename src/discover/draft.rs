@@ -86,17 +86,8 @@ pub fn scalar(s: &str) -> String {
 /// A collection name the validator accepts; the real table name goes in `table:` when it
 /// differs.
 fn collection_name(table: &str, taken: &BTreeSet<String>) -> String {
-    let mut base: String = table
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if base.is_empty() || base.starts_with('-') {
+    let mut base = crate::output::bundle::safe_name(table);
+    if base.starts_with('-') {
         base.insert(0, 't');
     }
     let mut name = base.clone();

@@ -1,7 +1,9 @@
 //! MySQL and MariaDB catalog: `information_schema` of one database.
 
 use super::DiscoverError;
-use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, connect, verdict};
+use super::catalog::{
+    Catalog, Dialect, ForeignKey, ReadOptions, connect, tables_from_columns, verdict,
+};
 use crate::connectors::sql::quote_backtick;
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
@@ -47,24 +49,11 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
     .fetch_all(&mut conn)
     .await
     .map_err(DiscoverError::db)?;
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for (table, name, data_type, nullable) in columns {
-        tables
-            .entry(table.clone())
-            .or_insert_with(|| Table {
-                name: table,
-                columns: Vec::new(),
-                primary_key: Vec::new(),
-                foreign_keys: Vec::new(),
-            })
-            .columns
-            .push(Column {
-                name,
-                data_type,
-                nullable: nullable == "YES",
-                sampled: None,
-            });
-    }
+    let mut tables = tables_from_columns(
+        columns
+            .into_iter()
+            .map(|(t, c, ty, n)| (t, c, ty, n == "YES")),
+    );
     if tables.is_empty() {
         return Err(DiscoverError::NoTables(format!("database '{schema}'")));
     }

@@ -1,11 +1,12 @@
 //! PostgreSQL catalog: `pg_class`, `pg_attribute` and `pg_constraint` of one schema.
 
 use super::DiscoverError;
-use super::catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table, connect, verdict};
+use super::catalog::{
+    Catalog, Dialect, ForeignKey, ReadOptions, connect, tables_from_columns, verdict,
+};
 use crate::connectors::sql::quote_double;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 /// Types whose text can hold an email, a phone number, an address or a card number.
@@ -55,24 +56,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
     .fetch_all(&mut conn)
     .await
     .map_err(DiscoverError::db)?;
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for (table, name, data_type, nullable) in columns {
-        tables
-            .entry(table.clone())
-            .or_insert_with(|| Table {
-                name: table,
-                columns: Vec::new(),
-                primary_key: Vec::new(),
-                foreign_keys: Vec::new(),
-            })
-            .columns
-            .push(Column {
-                name,
-                data_type,
-                nullable,
-                sampled: None,
-            });
-    }
+    let mut tables = tables_from_columns(columns);
     if tables.is_empty() {
         return Err(DiscoverError::NoTables(format!("schema '{schema}'")));
     }

@@ -28,6 +28,20 @@ struct Activity {
     erasure: Vec<Erasure>,
 }
 
+impl Activity {
+    /// The Art. 30(1) entries, labelled, in the order every format shows them.
+    fn rows(&self) -> [(&'static str, String); 6] {
+        [
+            ("Categories of data", self.categories.join(", ")),
+            ("Purpose", self.purpose.clone()),
+            ("Legal basis", self.legal_basis.clone()),
+            ("Recipients", self.recipients.clone()),
+            ("Retention", self.retention.clone()),
+            ("Source", self.source.clone()),
+        ]
+    }
+}
+
 fn erasure(strategy: Option<&EraseStrategy>) -> (String, Option<String>) {
     match strategy {
         None => ("not set".into(), None),
@@ -130,14 +144,7 @@ pub fn markdown(v: &Validated) -> String {
             let _ = writeln!(m, "{}\n", md(&a.description));
         }
         let _ = writeln!(m, "| | |\n|---|---|");
-        for (k, val) in [
-            ("Categories of data", a.categories.join(", ")),
-            ("Purpose", a.purpose.clone()),
-            ("Legal basis", a.legal_basis.clone()),
-            ("Recipients", a.recipients.clone()),
-            ("Retention", a.retention.clone()),
-            ("Source", a.source.clone()),
-        ] {
+        for (k, val) in a.rows() {
             let _ = writeln!(m, "| {k} | {} |", md(&val));
         }
         let _ = writeln!(
@@ -182,14 +189,7 @@ th{{background:#f4f4f4}}</style></head><body>\n<h1>Record of processing activiti
             let _ = writeln!(h, "<p>{}</p>", esc(&a.description));
         }
         let _ = writeln!(h, "<table>");
-        for (k, val) in [
-            ("Categories of data", a.categories.join(", ")),
-            ("Purpose", a.purpose.clone()),
-            ("Legal basis", a.legal_basis.clone()),
-            ("Recipients", a.recipients.clone()),
-            ("Retention", a.retention.clone()),
-            ("Source", a.source.clone()),
-        ] {
+        for (k, val) in a.rows() {
             let _ = writeln!(h, "<tr><th>{k}</th><td>{}</td></tr>", esc(&val));
         }
         let _ = writeln!(
