@@ -58,6 +58,11 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
     };
     let catalog = catalog::read(&url, &opts).await.map_err(read_error)?;
     let analysis = classify::analyse(&catalog);
+    if !global.quiet && !global.json {
+        for note in &catalog.unsampled {
+            eprintln!("warning: not sampled, classified by name and type only: {note}");
+        }
+    }
     if let Some(playbook) = &args.diff {
         return diff_command(global, args, playbook, &url, &catalog, &analysis);
     }
@@ -107,6 +112,7 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
                 "out": args.out.as_ref().map(|p| p.display().to_string()),
                 "draft": if args.out.is_none() { Some(&text) } else { None },
                 "tables": analysis.tables,
+                "unsampled": catalog.unsampled,
             })
         );
     } else if !global.quiet {

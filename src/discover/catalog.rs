@@ -79,6 +79,8 @@ pub struct Catalog {
     /// Database name for naming the system (PostgreSQL/MySQL database, SQLite file stem).
     pub database: String,
     pub tables: Vec<Table>,
+    /// Tables whose values could not be sampled, and why (no values in the reason).
+    pub unsampled: Vec<String>,
 }
 
 impl Catalog {
@@ -147,6 +149,14 @@ where
             CONNECT_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// Why a table could not be sampled, for [`Catalog::unsampled`].
+pub(crate) fn unsampled(table: &str, e: sqlx::Error) -> String {
+    format!(
+        "{table}: {}",
+        crate::connectors::sql::classify_values(e, [])
+    )
 }
 
 /// Turns sampled text into a verdict right away, so values never outlive the call.

@@ -765,6 +765,7 @@ mod tests {
             dialect: Dialect::Sqlite,
             schema: "main".into(),
             database: "shop".into(),
+            unsampled: Vec::new(),
             tables,
         }
     }

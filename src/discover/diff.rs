@@ -269,6 +269,7 @@ mod tests {
             dialect: Dialect::Sqlite,
             schema: "main".into(),
             database: "a".into(),
+            unsampled: Vec::new(),
             tables: vec![Table {
                 name: "users".into(),
                 columns: vec![col("id"), col("email"), col("phone")],

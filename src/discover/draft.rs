@@ -185,6 +185,9 @@ pub fn render(
         y,
         "# Personal data was recognised by column name, type {sampled}."
     );
+    for note in &catalog.unsampled {
+        let _ = writeln!(y, "# Not sampled, classified by name and type only: {note}");
+    }
     let _ = writeln!(y, "# Before you rely on it:");
     let _ = writeln!(
         y,
@@ -386,6 +389,7 @@ mod tests {
             dialect: Dialect::Postgres,
             schema: "shop".into(),
             database: "test".into(),
+            unsampled: Vec::new(),
             tables: vec![
                 Table {
                     name: "order items".into(),

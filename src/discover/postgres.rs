@@ -2,7 +2,7 @@
 
 use super::DiscoverError;
 use super::catalog::{
-    Catalog, Dialect, ForeignKey, ReadOptions, connect, tables_from_columns, verdict,
+    Catalog, Dialect, ForeignKey, ReadOptions, connect, tables_from_columns, unsampled, verdict,
 };
 use crate::connectors::sql::quote_double;
 use sqlx::Connection;
@@ -99,19 +99,26 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
             _ => {}
         }
     }
+    let mut unsampled_tables = Vec::new();
     if opts.sample > 0 {
         for t in tables.values_mut() {
             let qualified = format!("{}.{}", quote_double(&schema), quote_double(&t.name));
             for c in t.columns.iter_mut().filter(|c| is_text(&c.data_type)) {
                 let col = quote_double(&c.name);
-                let values: Vec<Option<String>> = sqlx::query_scalar(&format!(
+                let values: Result<Vec<Option<String>>, _> = sqlx::query_scalar(&format!(
                     "SELECT t.{col}::text FROM {qualified} AS t WHERE t.{col} IS NOT NULL LIMIT $1"
                 ))
                 .bind(i64::from(opts.sample))
                 .fetch_all(&mut conn)
-                .await
-                .map_err(DiscoverError::db)?;
-                c.sampled = verdict(values);
+                .await;
+                // A table the user may not read (permissions) is classified without samples.
+                match values {
+                    Ok(values) => c.sampled = verdict(values),
+                    Err(e) => {
+                        unsampled_tables.push(unsampled(&t.name, e));
+                        break;
+                    }
+                }
             }
         }
     }
@@ -121,5 +128,6 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         schema,
         database,
         tables: tables.into_values().collect(),
+        unsampled: unsampled_tables,
     })
 }

@@ -124,5 +124,6 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         schema,
         database,
         tables,
+        unsampled: Vec::new(),
     })
 }

@@ -512,3 +512,62 @@ fn discover_refuses_unknown_urls_and_existing_files_without_echoing_the_url() {
     assert!(!r.stderr.contains("pw-secret"), "{}", r.stderr);
     assert!(r.stderr.contains("hint:"), "{}", r.stderr);
 }
+
+/// `url` with its user replaced (the test servers trust local connections).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
+#[test]
+fn a_table_the_user_may_not_read_is_classified_without_samples() {
+    pg_exec(&[
+        "DROP SCHEMA IF EXISTS dsr_it_disc_priv CASCADE",
+        "DROP ROLE IF EXISTS dsr_it_disc_reader",
+        "CREATE ROLE dsr_it_disc_reader LOGIN",
+        "CREATE SCHEMA dsr_it_disc_priv",
+        "CREATE TABLE dsr_it_disc_priv.users (id INT PRIMARY KEY, email TEXT, contact TEXT)",
+        "INSERT INTO dsr_it_disc_priv.users VALUES (1, 'alice@example.com', 'alice@example.com')",
+        "CREATE TABLE dsr_it_disc_priv.notes (id INT PRIMARY KEY, user_id INT REFERENCES dsr_it_disc_priv.users(id), contact TEXT)",
+        "INSERT INTO dsr_it_disc_priv.notes VALUES (1, 1, 'alice@example.com')",
+        "GRANT USAGE ON SCHEMA dsr_it_disc_priv TO dsr_it_disc_reader",
+        "GRANT SELECT ON dsr_it_disc_priv.users TO dsr_it_disc_reader",
+    ]);
+    let ws = Workspace::new();
+    let url = as_user(&crate::support::pg_url(), "dsr_it_disc_reader");
+    let r = run(ws
+        .dsr()
+        .args(["discover", &url, "--schema", "dsr_it_disc_priv"]));
+    pg_exec(&[
+        "DROP SCHEMA dsr_it_disc_priv CASCADE",
+        "DROP ROLE dsr_it_disc_reader",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "warning: not sampled, classified by name and type only: notes: permission denied"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout
+            .contains("# Not sampled, classified by name and type only: notes: permission denied"),
+        "{}",
+        r.stdout
+    );
+    let users = r.stdout.split("      users:").nth(1).unwrap();
+    assert!(
+        users.contains("contact: { category: contact.email }  # by sampled values: email"),
+        "{}",
+        r.stdout
+    );
+    let notes = r.stdout.split("      notes:").nth(1).unwrap();
+    assert!(
+        notes.contains("contact: { category: record.detail }\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("alice@example.com") && !r.stderr.contains("alice@example.com"));
+}
