@@ -155,6 +155,12 @@ fn diff_command(
             println!("{}", diff::table(&report));
         }
         println!("{}", report.summary());
+        if !report.not_exported.is_empty() {
+            println!(
+                "Not exported (no personal data found, but left out of `fields`): {}",
+                report.not_exported.join(", ")
+            );
+        }
     }
     Ok(if report.covered {
         Exit::Done

@@ -110,6 +110,9 @@ pub struct Report {
     pub covered: bool,
     pub tables: usize,
     pub gaps: Vec<Gap>,
+    /// `table.column`s without personal data found that `fields` leave out of exports: not a
+    /// gap, but an export of the person's records will not show them.
+    pub not_exported: Vec<String>,
 }
 
 impl Report {
@@ -133,6 +136,7 @@ impl Report {
 /// Compares one system with the catalog it reads.
 pub fn compare(system: &SystemSpec, catalog: &Catalog, analysis: &Analysis) -> Report {
     let mut gaps = Vec::new();
+    let mut not_exported = Vec::new();
     // Collections by table, for tables in the schema that was read.
     let mut by_table: BTreeMap<&str, Vec<&crate::playbook::CollectionSpec>> = BTreeMap::new();
     for c in system.collections.values() {
@@ -203,6 +207,17 @@ pub fn compare(system: &SystemSpec, catalog: &Catalog, analysis: &Analysis) -> R
             .flat_map(|c| c.fields.keys().chain(c.provides.values()))
             .map(String::as_str)
             .collect();
+        if let Some(table) = catalog.table(&t.table) {
+            not_exported.extend(
+                table
+                    .columns
+                    .iter()
+                    .filter(|c| {
+                        !covered.contains(c.name.as_str()) && !t.findings.contains_key(&c.name)
+                    })
+                    .map(|c| format!("{}.{}", t.table, c.name)),
+            );
+        }
         for (col, f) in &t.findings {
             if !covered.contains(col.as_str()) {
                 gaps.push(Gap {
@@ -222,6 +237,7 @@ pub fn compare(system: &SystemSpec, catalog: &Catalog, analysis: &Analysis) -> R
         covered: gaps.is_empty(),
         tables: catalog.tables.len(),
         gaps,
+        not_exported,
     }
 }
 
@@ -307,6 +323,7 @@ mod tests {
             ]
         );
         assert_eq!(r.gaps[1].categories, ["contact.phone"]);
+        assert_eq!(r.not_exported, ["users.id"]);
         assert!(!r.covered);
     }
 

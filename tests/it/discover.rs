@@ -346,6 +346,7 @@ fn shop_round_trip(db: &Db) {
         "ALTER TABLE {p}users ADD COLUMN mobile VARCHAR(40)",
         "CREATE TABLE {p}newsletter_signups (id INT PRIMARY KEY, email VARCHAR(200))",
         "ALTER TABLE {p}audit_events DROP COLUMN action",
+        "ALTER TABLE {p}orders ADD COLUMN loyalty_points INT",
     ]);
     let r = run(dsr()
         .args(["--json", "discover", "--diff", "pb.yaml"])
@@ -353,6 +354,10 @@ fn shop_round_trip(db: &Db) {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let report: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["covered"], false);
+    assert_eq!(
+        report["not_exported"],
+        serde_json::json!(["orders.loyalty_points"])
+    );
     let gaps: Vec<(String, String, String)> = report["gaps"]
         .as_array()
         .unwrap()
@@ -385,6 +390,13 @@ fn shop_round_trip(db: &Db) {
     assert_eq!(r.code, 1);
     assert!(
         r.stdout.contains("column not in fields") && r.stdout.contains("3 gap(s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "Not exported (no personal data found, but left out of `fields`): orders.loyalty_points"
+        ),
         "{}",
         r.stdout
     );
