@@ -14,7 +14,10 @@ fn resolve_url(arg: &str) -> Result<(String, Option<String>), UsageError> {
     if let Some(var) = trimmed
         .strip_prefix("${env:")
         .and_then(|r| r.strip_suffix('}'))
-        .filter(|v| !v.is_empty() && !v.contains(['{', '}', '$']))
+        .filter(|v| {
+            v.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
     {
         return match std::env::var(var) {
             Ok(url) => Ok((url, Some(var.to_string()))),

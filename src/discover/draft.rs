@@ -127,6 +127,14 @@ pub fn mask_method(col: &Column, finding: &Finding) -> Option<&'static str> {
     Some("redact")
 }
 
+/// Text for a YAML comment: a line break in a table name must not end the comment and
+/// smuggle keys into the playbook.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 fn flow(map: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = map
         .iter()
@@ -179,14 +187,18 @@ pub fn render(
         y,
         "# Draft playbook written by `dsr discover` from the {} catalog of '{}'.",
         dialect_name(catalog.dialect),
-        catalog.schema
+        comment(&catalog.schema)
     );
     let _ = writeln!(
         y,
         "# Personal data was recognised by column name, type {sampled}."
     );
     for note in &catalog.unsampled {
-        let _ = writeln!(y, "# Not sampled, classified by name and type only: {note}");
+        let _ = writeln!(
+            y,
+            "# Not sampled, classified by name and type only: {}",
+            comment(note)
+        );
     }
     let _ = writeln!(y, "# Before you rely on it:");
     let _ = writeln!(
@@ -279,7 +291,7 @@ pub fn render(
         let _ = writeln!(
             y,
             "# Tables with no personal data found (not collections): {}",
-            neutral.join(", ")
+            comment(&neutral.join(", "))
         );
     }
     let stranded: Vec<&TableAnalysis> = analysis
@@ -302,7 +314,11 @@ pub fn render(
                 .iter()
                 .map(|(c, f)| format!("{c} ({})", f.category))
                 .collect();
-            let _ = writeln!(y, "#   {}: {}", a.table, cols.join(", "));
+            let _ = writeln!(
+                y,
+                "#   {}",
+                comment(&format!("{}: {}", a.table, cols.join(", ")))
+            );
         }
     }
     Ok(y)
@@ -338,7 +354,7 @@ fn write_erase(
         let _ = writeln!(
             y,
             "        # {TODO}: {} cannot be masked automatically (NOT NULL and neither text nor a date)",
-            unmaskable.join(", ")
+            comment(&unmaskable.join(", "))
         );
     }
     if mask.is_empty() {
@@ -537,6 +553,43 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, DraftError::NoEntryPoint);
+    }
+
+    #[test]
+    fn hostile_names_stay_inside_comments_and_quotes() {
+        let mut c = shop();
+        c.tables[2].name = "products\nsystems: {}".into();
+        c.tables[3].columns[5].name = "on\"\n  evil: 1".into();
+        let y = render(
+            &c,
+            &analyse(&c),
+            &DraftOptions {
+                system: "shop",
+                url_var: "SHOP_DB_URL",
+                schema: None,
+                sample: 0,
+            },
+        )
+        .unwrap();
+        assert!(
+            y.contains("(not collections): products?systems: {}\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains("          \"on\\\"\\n  evil: 1\": { category: record.detail }\n"),
+            "{y}"
+        );
+        assert!(
+            !y.lines()
+                .any(|l| l.starts_with("systems: {}") || l.trim_start().starts_with("evil"))
+        );
+        let loaded = crate::playbook::load::parse(std::path::Path::new("d.yaml"), &y)
+            .unwrap_or_else(|e| panic!("{e}\n{y}"));
+        assert!(
+            loaded.playbook.systems["shop"].collections["users"]
+                .fields
+                .contains_key("on\"\n  evil: 1")
+        );
     }
 
     #[test]
