@@ -121,6 +121,9 @@ fn header_lines(v: &Validated) -> Vec<(&'static str, String)> {
     out
 }
 
+/// What Art. 30(1) asks for that a playbook does not record, said rather than left out.
+const NOT_RECORDED: &str = "Not recorded in the playbook, to be completed elsewhere: the categories of data subjects (Art. 30(1)(c)), transfers to third countries and their safeguards (e), and the technical and organisational security measures (g).";
+
 /// Markdown table cells: pipes escaped, line breaks flattened.
 fn md(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -138,6 +141,7 @@ pub fn markdown(v: &Validated) -> String {
     for (k, val) in header_lines(v) {
         let _ = writeln!(m, "- **{k}:** {}", md(&val));
     }
+    let _ = writeln!(m, "\n{NOT_RECORDED}");
     for a in activities(v) {
         let _ = writeln!(m, "\n## {}\n", md(&a.system));
         if !a.description.is_empty() {
@@ -182,7 +186,7 @@ th{{background:#f4f4f4}}</style></head><body>\n<h1>Record of processing activiti
     for (k, val) in header_lines(v) {
         let _ = writeln!(h, "<dt>{k}</dt><dd>{}</dd>", esc(&val));
     }
-    let _ = writeln!(h, "</dl>");
+    let _ = writeln!(h, "</dl>\n<p>{}</p>", esc(NOT_RECORDED));
     for a in activities(v) {
         let _ = writeln!(h, "<section><h2>{}</h2>", esc(&a.system));
         if !a.description.is_empty() {

@@ -60,6 +60,7 @@ fn map_html_is_self_contained_and_escaped() {
         "{html}"
     );
     assert!(html.contains("Fraud &lt;checks&gt;"));
+    assert!(html.contains("Not recorded in the playbook"), "{html}");
     assert!(html.contains("legitimate_interests (our legitimate interests)"));
     assert!(
         html.contains("<td>keep</td><td>Tax law, 10 years</td>"),
