@@ -9,6 +9,10 @@
 //! 4. [`run`] executes the DAG concurrently through [`connectors`], within limits, with
 //!    retries on transient errors, one system's failure never stopping the others.
 //! 5. [`output`] writes the export bundle (streamed), the report and the person's index page.
+//!
+//! Around requests: [`discover`] reads database catalogs to draft playbooks and to check that
+//! a playbook still covers every column with personal data; `output::map` writes a playbook as
+//! a record of processing activities.
 
 pub mod cli;
 pub mod commands;
