@@ -1,7 +1,7 @@
 //! The command line, declared in one place. Long doc comments are the `--help` text.
 
 use crate::plan::Action;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// Answer data-subject requests — export, correct, erase — across every system that holds
@@ -178,6 +178,43 @@ pub enum Command {
         request: RequestArgs,
     },
 
+    /// Find the personal data in a database and write a draft playbook for it.
+    ///
+    /// Reads the catalog (tables, columns, types, primary and foreign keys) of a PostgreSQL
+    /// schema, a MySQL/MariaDB database or a SQLite file, recognises personal data by column
+    /// name, type and the shape of a few sampled values (which are never printed or written),
+    /// and follows foreign keys from tables with an email column to everything that belongs
+    /// to a person. The draft validates as it is, but its purpose, legal basis and retention
+    /// are TODOs for you to decide. Its url is `${env:VAR}`; the VAR to set is printed.
+    ///
+    /// With --diff, compares the database with an existing playbook instead: lists personal
+    /// data the playbook does not cover and what it names that no longer exists, and exits 1
+    /// when there is any (for a nightly CI job), 0 when everything is covered.
+    ///
+    /// Example: dsr discover postgres://app@db.internal/shop --schema public --out shop.yaml
+    ///
+    /// Example: dsr discover --diff dsr.yaml '${env:SHOP_DB_URL}'
+    Discover(DiscoverArgs),
+
+    /// The playbook as a record of processing activities (GDPR Art. 30).
+    ///
+    /// Per system: the categories of data, purposes, legal basis, recipients, retention, how
+    /// erasure works and the exceptions to it (data kept or masked, and why). As Markdown, a
+    /// self-contained HTML page, or CSV (one row per collection).
+    ///
+    /// Example: dsr map playbooks/demo.yaml --format html --out processing.html
+    Map {
+        /// The playbook (overrides --playbook)
+        #[arg(value_name = "PLAYBOOK")]
+        file: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = MapFormat::Md)]
+        format: MapFormat,
+        /// Write to FILE instead of stdout (an existing file is replaced)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
     /// Continue an erase or correction that stopped (killed, interrupted, or a system failed).
     ///
     /// Finished steps are not redone; systems already changed and verified are not touched.
@@ -313,4 +350,41 @@ pub struct Subject {
     /// Another identity as KIND=VALUE (repeatable), e.g. --id phone=+441234567890
     #[arg(long = "id", value_name = "KIND=VALUE")]
     pub ids: Vec<String>,
+}
+
+/// `dsr discover`'s arguments.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The database: postgres://…, mysql://… or mariadb://…, sqlite:PATH. Write
+    /// '${env:VAR}' to read it from a variable (it stays out of shell history and `ps`)
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Schema (PostgreSQL) or database (MySQL) to read [default: the connection's own]
+    #[arg(long, value_name = "S")]
+    pub schema: Option<String>,
+    /// Values to sample per text column to recognise emails, phone numbers, IP addresses and
+    /// card numbers; 0 reads no data at all
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub sample: u32,
+    /// Write the draft to FILE (must not exist) instead of stdout
+    #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+    pub out: Option<PathBuf>,
+    /// Compare the database with this playbook instead of writing a draft
+    #[arg(long, value_name = "PLAYBOOK")]
+    pub diff: Option<PathBuf>,
+    /// With --diff: the playbook's system that is this database [default: the one whose url
+    /// resolves to URL, or the only one of its kind]
+    #[arg(long, value_name = "NAME", requires = "diff")]
+    pub system: Option<String>,
+}
+
+/// Formats of `dsr map`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapFormat {
+    /// Markdown
+    Md,
+    /// A self-contained HTML page
+    Html,
+    /// CSV, one row per collection
+    Csv,
 }

@@ -12,12 +12,17 @@
 //! 6. [`evidence`] records the request from receipt (its [`deadline`], a [`state`] ledger row,
 //!    [`audit`] events) to completion: the canonical report, signed by [`signing`], naming the
 //!    person only by a [`subject`] hash.
+//!
+//! Around requests: [`discover`] reads database catalogs to draft playbooks and to check that
+//! a playbook still covers every column with personal data; `output::map` writes a playbook as
+//! a record of processing activities.
 
 pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod connectors;
 pub mod deadline;
+pub mod discover;
 pub mod erase;
 pub mod error;
 pub mod evidence;

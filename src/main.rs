@@ -105,6 +105,10 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             change,
             request,
         )),
+        Command::Discover(args) => runtime()?.block_on(dsr::commands::discover::run(g, args)),
+        Command::Map { file, format, out } => {
+            dsr::commands::map::run(g, file.as_deref(), *format, out.as_deref())
+        }
         Command::Resume { id, yes } => {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }

@@ -26,6 +26,15 @@ pub async fn run(
     delivery: &Delivery<'_>,
 ) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
+    if !global.quiet {
+        // The person reads purpose and retention in index.html: a TODO there is not an answer.
+        for field in super::validate::todos(&v) {
+            eprintln!(
+                "warning: {}: {field} still says TODO; the bundle will show it to the person",
+                v.loaded.display_path()
+            );
+        }
+    }
     let ids = identity::parse(subject.identity.as_deref(), &subject.ids, v.identities())?;
     let options = RequestOptions::from(request);
     evidence::deadline_for(&v, &options)?;

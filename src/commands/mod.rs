@@ -2,8 +2,10 @@
 
 pub mod change;
 pub mod connectors;
+pub mod discover;
 pub mod export;
 pub mod keys;
+pub mod map;
 pub mod plan;
 pub mod requests;
 pub mod validate;
@@ -37,4 +39,14 @@ pub fn state_dir(global: &Global) -> Result<PathBuf, UsageError> {
     crate::state::state_dir(global.state_dir.as_deref()).map_err(|e| {
         UsageError::new(e.to_string()).with_hint("pass --state-dir DIR or set DSR_STATE_DIR")
     })
+}
+
+/// Loads and validates, not requiring the secrets the playbook names to be available (for
+/// commands that do not connect to every system).
+pub fn open_playbook_offline(
+    global: &Global,
+    explicit: Option<&Path>,
+) -> anyhow::Result<Validated> {
+    let path = playbook_path(global, explicit)?;
+    Ok(playbook::open_offline(&path)?)
 }

@@ -9,7 +9,7 @@ use crate::run::{Status, StepOutcome};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod encrypt;
 pub mod index;
+pub mod map;
 pub mod progress;
 pub mod report;
 pub mod tables;

@@ -22,3 +22,9 @@ use std::path::Path;
 pub fn open(path: &Path) -> Result<Validated, Diagnostics> {
     validate::validate(load::load(path)?)
 }
+
+/// Loads and validates without requiring the secrets it names (see
+/// [`validate::validate_offline`]).
+pub fn open_offline(path: &Path) -> Result<Validated, Diagnostics> {
+    validate::validate_offline(load::load(path)?)
+}

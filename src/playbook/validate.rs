@@ -191,6 +191,8 @@ impl Validated {
 struct Checker<'a> {
     loaded: &'a Loaded,
     out: Vec<Diagnostic>,
+    /// Whether `${env:…}` variables and `${file:…}` secrets must be available.
+    secrets: bool,
 }
 
 impl Checker<'_> {
@@ -262,9 +264,21 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Checks a whole playbook. Pure but for environment and secret-file existence checks.
 pub fn validate(loaded: Loaded) -> Result<Validated, Diagnostics> {
+    check(loaded, true)
+}
+
+/// Checks a playbook for commands that read it but connect to nothing (`dsr map`) or to one
+/// system only (`dsr discover --diff`): references must be well formed, but the variables
+/// and secret files they name need not be available here.
+pub fn validate_offline(loaded: Loaded) -> Result<Validated, Diagnostics> {
+    check(loaded, false)
+}
+
+fn check(loaded: Loaded, secrets: bool) -> Result<Validated, Diagnostics> {
     let mut c = Checker {
         loaded: &loaded,
         out: Vec::new(),
+        secrets,
     };
     let pb = &loaded.playbook;
     if pb.version != 1 {
@@ -951,6 +965,7 @@ fn check_references(c: &mut Checker<'_>, path: &[&str], template: &str) {
         Ok(refs) => {
             for r in refs {
                 match r {
+                    _ if !c.secrets => {}
                     Reference::Env(var) if std::env::var_os(&var).is_none() => {
                         c.at_value(
                             path,

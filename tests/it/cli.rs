@@ -15,6 +15,14 @@ fn help_of_every_command_has_an_example() {
         "requests",
         "requests list",
         "requests show",
+        "discover",
+        "map",
+        "connectors",
+        "connectors list",
+        "connectors show",
+        "erase",
+        "correct",
+        "resume",
     ] {
         let r = run(ws.dsr().args(cmd.split(' ')).arg("--help"));
         assert_eq!(r.code, 0, "{cmd}");

@@ -7,11 +7,13 @@
 
 mod cli;
 mod databases;
+mod discover;
 mod erase;
 mod evidence;
 mod export_sqlite;
 mod fakes;
 mod http;
+mod map;
 mod opendsr;
 mod saas;
 mod support;
