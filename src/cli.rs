@@ -239,6 +239,32 @@ pub enum Command {
         command: ConnectorsCommand,
     },
 
+    /// Export or erase many people from a CSV file, one person per row.
+    ///
+    /// Columns: the playbook's identity kinds (e.g. `email`, `user_id`), optional `received`
+    /// (when the request arrived) and `request_id`. Rows run concurrently within --concurrency,
+    /// sharing every system's limits. Each person gets a signed report under --out; the batch
+    /// gets a signed `summary.json`. A bad row is reported with its line and the others still
+    /// run (unless --strict). Rerunning the same file skips people already done and continues
+    /// the ones that failed. Exit 0 all done, 1 some failed, 2 bad rows or usage.
+    ///
+    /// Example: dsr batch erase closed-accounts.csv --playbook playbooks/demo.yaml --yes --json
+    Batch {
+        /// export or erase
+        action: crate::commands::batch::BatchAction,
+        /// The CSV file
+        file: PathBuf,
+        /// Required for erase: run without asking
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Run nothing when any row is bad
+        #[arg(long)]
+        strict: bool,
+        /// Where reports and bundles go [default: ./dsr-batch-<file name>]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+
     /// The ledger of requests: deadlines, status, reports.
     ///
     /// Example: dsr requests list

@@ -18,6 +18,7 @@
 //! a record of processing activities.
 
 pub mod audit;
+pub mod batch;
 pub mod cli;
 pub mod commands;
 pub mod connectors;

@@ -113,6 +113,20 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }
         Command::Connectors { command } => dsr::commands::connectors::run(g, command),
+        Command::Batch {
+            action,
+            file,
+            yes,
+            strict,
+            out,
+        } => {
+            let opts = dsr::commands::batch::Options {
+                yes: *yes,
+                strict: *strict,
+                out: out.as_deref(),
+            };
+            runtime()?.block_on(dsr::commands::batch::run(g, *action, file, &opts))
+        }
     }
 }
 

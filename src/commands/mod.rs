@@ -1,5 +1,6 @@
 //! One module per command: each takes parsed arguments and returns an exit code.
 
+pub mod batch;
 pub mod change;
 pub mod connectors;
 pub mod discover;

@@ -23,6 +23,7 @@ fn help_of_every_command_has_an_example() {
         "erase",
         "correct",
         "resume",
+        "batch",
     ] {
         let r = run(ws.dsr().args(cmd.split(' ')).arg("--help"));
         assert_eq!(r.code, 0, "{cmd}");
