@@ -265,6 +265,20 @@ pub enum Command {
         out: Option<PathBuf>,
     },
 
+    /// Run every queued request that is due, then exit (for cron or a Kubernetes CronJob).
+    ///
+    /// Each request is claimed with a lease before it runs, so two overlapping runs never
+    /// take the same one, and a request whose run died is taken over once its lease (1 hour)
+    /// runs out. A request that does not finish is queued again an hour later, up to 5 times.
+    /// Exit 0 when everything due finished, 1 when some did not.
+    ///
+    /// Example: dsr run-due --playbook /etc/dsr/playbook.yaml --json
+    RunDue {
+        /// Where reports and export bundles go [default: ./dsr-requests]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+
     /// The ledger of requests: deadlines, status, reports.
     ///
     /// Example: dsr requests list
@@ -331,6 +345,31 @@ pub enum RequestsCommand {
         #[arg(value_name = "ID")]
         id: String,
     },
+    /// Queue a request to run later (e.g. an erase 30 days after an account closes).
+    ///
+    /// `dsr run-due` runs it once `--not-before` has passed. The identities are kept in the
+    /// state database only until the request has run.
+    ///
+    /// Example: dsr requests add erase alice@example.com --not-before 2026-12-22
+    Add {
+        /// export, correct or erase
+        action: crate::plan::Action,
+        #[command(flatten)]
+        subject: Subject,
+        /// Run no earlier than this date (RFC 3339 date, or date-time with offset) [default: now]
+        #[arg(long, value_name = "DATE")]
+        not_before: Option<String>,
+        /// When the person's request was received (for the deadline)
+        #[arg(long, value_name = "DATE")]
+        received: Option<String>,
+        /// For correct: TARGET=VALUE (repeatable)
+        #[arg(long = "set", value_name = "TARGET=VALUE")]
+        sets: Vec<String>,
+    },
+    /// The queue of requests waiting for `dsr run-due` (no identities shown).
+    ///
+    /// Example: dsr requests queue --json
+    Queue,
 }
 
 /// Options shared by erase and correct.

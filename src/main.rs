@@ -113,6 +113,9 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }
         Command::Connectors { command } => dsr::commands::connectors::run(g, command),
+        Command::RunDue { out } => {
+            runtime()?.block_on(dsr::commands::due::run_due(g, out.as_deref()))
+        }
         Command::Batch {
             action,
             file,

@@ -4,6 +4,7 @@ pub mod batch;
 pub mod change;
 pub mod connectors;
 pub mod discover;
+pub mod due;
 pub mod export;
 pub mod keys;
 pub mod map;

@@ -105,6 +105,27 @@ fn table(views: &[View<'_>], colour: bool) -> String {
 }
 
 pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<Exit> {
+    match command {
+        RequestsCommand::Add {
+            action,
+            subject,
+            not_before,
+            received,
+            sets,
+        } => {
+            return super::due::add(
+                global,
+                *action,
+                subject,
+                sets,
+                not_before.as_deref(),
+                received.as_deref(),
+            )
+            .await;
+        }
+        RequestsCommand::Queue => return super::due::list(global).await,
+        _ => {}
+    }
     let state = State::open(&super::state_dir(global)?).await?;
     let now = jiff::Timestamp::now();
     match command {
@@ -119,6 +140,7 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
                 println!("{}", table(&views, use_colour()));
             }
         }
+        RequestsCommand::Add { .. } | RequestsCommand::Queue => {}
         RequestsCommand::Show { id } => {
             let Some(row) = state.ledger_get(id).await? else {
                 return Err(UsageError::new(format!("no request with id {id}"))

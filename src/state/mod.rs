@@ -64,9 +64,26 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX requests_due ON requests (status, due_utc);
      CREATE INDEX requests_subject ON requests (subject_hash);",
+    // 4: the queue of requests due later (`dsr requests add`, `dsr run-due`).
+    "CREATE TABLE queue (
+        id TEXT PRIMARY KEY,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        request TEXT,
+        not_before TEXT NOT NULL,
+        status TEXT NOT NULL,
+        claimed_by TEXT,
+        lease_until TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+     );
+     CREATE INDEX queue_due ON queue (status, not_before);",
 ];
 
 pub mod journal;
+pub mod queue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {

@@ -24,6 +24,9 @@ fn help_of_every_command_has_an_example() {
         "correct",
         "resume",
         "batch",
+        "run-due",
+        "requests add",
+        "requests queue",
     ] {
         let r = run(ws.dsr().args(cmd.split(' ')).arg("--help"));
         assert_eq!(r.code, 0, "{cmd}");

@@ -9,6 +9,7 @@ mod batch;
 mod cli;
 mod databases;
 mod discover;
+mod due;
 mod erase;
 mod evidence;
 mod export_sqlite;
