@@ -20,6 +20,9 @@ pub struct Queued {
     pub last_error: Option<String>,
 }
 
+/// id, action, subject, not_before, status, attempts, last_error
+type QueueRow = (String, String, String, String, String, i64, Option<String>);
+
 /// A claimed request, with what it needs to run.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -140,7 +143,7 @@ impl State {
     }
 
     pub async fn queue_list(&self) -> Result<Vec<Queued>, StateError> {
-        let rows: Vec<(String, String, String, String, String, i64, Option<String>)> =
+        let rows: Vec<QueueRow> =
             sqlx::query_as("SELECT id, action, subject, not_before, status, attempts, last_error FROM queue ORDER BY not_before, id")
                 .fetch_all(&self.pool)
                 .await?;
