@@ -3,10 +3,13 @@
 //! The executor only knows the trait. Each kind lives in its own file with its config
 //! handling; the closed [`ConnectorKind`] enum is the list a playbook may name.
 
+pub mod files;
 pub mod mysql;
 pub mod postgres;
+pub mod redis;
 pub mod sql;
 pub mod sqlite;
+pub mod template;
 
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
@@ -26,13 +29,16 @@ pub enum ConnectorKind {
     Postgres,
     Mysql,
     Sqlite,
+    Redis,
+    Files,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 3] = [
+    pub const ALL: [ConnectorKind; 4] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
+        ConnectorKind::Redis,
     ];
 
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
@@ -41,6 +47,7 @@ impl ConnectorKind {
             "postgres" | "postgresql" => Some(Self::Postgres),
             "mysql" | "mariadb" => Some(Self::Mysql),
             "sqlite" => Some(Self::Sqlite),
+            "redis" => Some(Self::Redis),
             _ => None,
         }
     }
@@ -50,6 +57,8 @@ impl ConnectorKind {
             Self::Postgres => "postgres",
             Self::Mysql => "mysql",
             Self::Sqlite => "sqlite",
+            Self::Redis => "redis",
+            Self::Files => "files",
         }
     }
 
@@ -205,5 +214,7 @@ pub async fn open(
         ConnectorKind::Sqlite => {
             Arc::new(sqlite::SqliteConnector::open(system, url, base_dir).await?)
         }
+        ConnectorKind::Redis => Arc::new(redis::RedisConnector::open(system, url)?),
+        ConnectorKind::Files => return Err(ConnectorError::Unsupported("the files connector")),
     })
 }

@@ -3,11 +3,13 @@
 //! Database tests use the real PostgreSQL and MariaDB named by `DSR_TEST_PG_URL` and
 //! `DSR_TEST_MYSQL_URL` (defaults: the local servers). Each test creates and drops its own
 //! schema or database. A server that is down fails the test with a message saying how to
-//! start it; nothing is skipped silently.
+//! start it; nothing is skipped silently. Redis tests use `DSR_TEST_REDIS_URL` and a key prefix
+//! of their own.
 
 mod cli;
 mod databases;
 mod erase;
 mod export_sqlite;
+mod redis;
 mod support;
 mod validate;

@@ -184,7 +184,7 @@ fn unknown_key_is_named_with_its_line_and_a_hint() {
         &r,
         "error: pb.yaml:11:5: systems.app.colections: unknown field `colections`, expected one of \
          connector, url, path, seed, schema, description, purpose, legal_basis, retention, \
-         recipients, source, concurrency, timeout, retries, collections\n  \
+         recipients, source, concurrency, timeout, retries, max_keys, collections\n  \
          hint: check the spelling against the playbook reference in README.md\n",
     );
 }
