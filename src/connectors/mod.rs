@@ -34,11 +34,12 @@ pub enum ConnectorKind {
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 4] = [
+    pub const ALL: [ConnectorKind; 5] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
         ConnectorKind::Redis,
+        ConnectorKind::Files,
     ];
 
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
@@ -48,6 +49,7 @@ impl ConnectorKind {
             "mysql" | "mariadb" => Some(Self::Mysql),
             "sqlite" => Some(Self::Sqlite),
             "redis" => Some(Self::Redis),
+            "files" => Some(Self::Files),
             _ => None,
         }
     }
@@ -72,6 +74,14 @@ pub trait RowSink: Send {
     fn row(&mut self, row: Row) -> Result<(), SinkError>;
     /// Forget everything received so far (a retry starts over).
     fn reset(&mut self) -> Result<(), SinkError>;
+
+    /// Receives a whole file that belongs to the record sent next (connectors whose records
+    /// are files). `name` is a relative `/`-separated path, unique within the collection. A
+    /// sink that keeps files (the export bundle) reads `content` to its end and returns true;
+    /// the default keeps nothing, reads nothing and returns false.
+    fn file(&mut self, _name: &str, _content: &mut dyn std::io::Read) -> Result<bool, SinkError> {
+        Ok(false)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +225,6 @@ pub async fn open(
             Arc::new(sqlite::SqliteConnector::open(system, url, base_dir).await?)
         }
         ConnectorKind::Redis => Arc::new(redis::RedisConnector::open(system, url)?),
-        ConnectorKind::Files => return Err(ConnectorError::Unsupported("the files connector")),
+        ConnectorKind::Files => Arc::new(files::FilesConnector::open(system, base_dir)?),
     })
 }

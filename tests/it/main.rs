@@ -10,6 +10,8 @@ mod cli;
 mod databases;
 mod erase;
 mod export_sqlite;
+mod files;
 mod redis;
+mod stores_example;
 mod support;
 mod validate;
