@@ -62,6 +62,8 @@ pub struct RedisConnector {
     client: redis::Client,
     conn: OnceCell<MultiplexedConnection>,
     max_keys: u64,
+    /// The system's `timeout`, for the write phase (whose requests carry none).
+    timeout: Duration,
 }
 
 impl RedisConnector {
@@ -77,6 +79,7 @@ impl RedisConnector {
             client,
             conn: OnceCell::new(),
             max_keys: system.config.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+            timeout: system.timeout,
         })
     }
 
@@ -88,7 +91,14 @@ impl RedisConnector {
                 tokio::time::timeout(idle, self.client.get_multiplexed_async_connection())
                     .await
                     .map_err(|_| ConnectorError::Timeout(idle))?
-                    .map_err(|e| classify(e, std::iter::empty()))
+                    .map_err(|e| match classify(e, std::iter::empty()) {
+                        // Whatever went wrong before the first command, the system could not
+                        // be reached: say so.
+                        ConnectorError::Query { message, transient } => {
+                            ConnectorError::Connect { message, transient }
+                        }
+                        other => other,
+                    })
             })
             .await
             .cloned()
@@ -579,7 +589,7 @@ impl Connector for RedisConnector {
     }
 
     async fn write(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
-        let timeout = Duration::from_secs(60);
+        let timeout = self.timeout;
         let mut conn = self.conn(timeout).await?;
         let mut pipe = redis::pipe();
         pipe.atomic();

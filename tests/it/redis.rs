@@ -532,3 +532,207 @@ systems:
         r.stderr
     );
 }
+
+/// A Redis server of this test's own that speaks only TLS, with a certificate from a CA made
+/// here; stopped when dropped.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed to make the test's certificates");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tls_redis(dir: &std::path::Path) -> TlsRedis {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=dsr test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            "srv.pem",
+            "--tls-key-file",
+            "srv.key",
+            "--tls-ca-cert-file",
+            "ca.pem",
+        ])
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (with TLS support) is needed for the TLS test");
+    let server = TlsRedis {
+        child,
+        port,
+        ca: dir.join("ca.pem"),
+    };
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the TLS Redis did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server
+}
+
+#[test]
+fn redis_over_tls_verifies_the_server_against_the_system_trust_store() {
+    let ws = Workspace::new();
+    let server = tls_redis(ws.path());
+    let url = format!("rediss://127.0.0.1:{}/0", server.port);
+    let ca = server.ca.display().to_string();
+    // Seeded with redis-cli, so the data does not depend on the code under test.
+    let seeded = std::process::Command::new("redis-cli")
+        .args(["--tls", "--cacert", &ca, "-p", &server.port.to_string()])
+        .args(["SET", "session:alice@example.com:tls", "over-tls"])
+        .output()
+        .unwrap();
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let pb = format!(
+        "{HEADER}  cache:\n    connector: redis\n    url: ${{env:DSR_IT_TLS_URL}}\n    retries: 0\n    purpose: P\n    legal_basis: contract\n    retention: 1 day\n    collections:\n      s:\n        keys: [\"session:{{email}}:*\"]\n        match: {{ email: identity.email }}\n        erase: delete\n"
+    );
+    ws.write("pb.yaml", &pb);
+
+    // The test's CA is trusted only where SSL_CERT_FILE says so.
+    let untrusted = run(ws
+        .dsr()
+        .args([
+            "--json",
+            "export",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--out",
+            "a",
+        ])
+        .env("DSR_IT_TLS_URL", &url)
+        .env_remove("SSL_CERT_FILE"));
+    assert_eq!(
+        untrusted.code, 1,
+        "{}\n{}",
+        untrusted.stdout, untrusted.stderr
+    );
+    assert!(
+        untrusted
+            .stdout
+            .contains("cannot connect: invalid peer certificate"),
+        "{}",
+        untrusted.stdout
+    );
+
+    let r = run(ws
+        .dsr()
+        .args([
+            "--json",
+            "erase",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ])
+        .env("DSR_IT_TLS_URL", &url)
+        .env("SSL_CERT_FILE", &ca));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(out["systems"][0]["collections"][0]["deleted"], 1);
+    assert_eq!(out["systems"][0]["collections"][0]["verified"], true);
+}
