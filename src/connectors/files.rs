@@ -675,7 +675,9 @@ impl FilesConnector {
                 None => {
                     for c in w.changes {
                         if c.set.is_some() {
-                            return Err(ConnectorError::Unsupported("masking files"));
+                            return Err(ConnectorError::Unsupported(
+                                "changing the content of files (masks, corrections)",
+                            ));
                         }
                         let rel = key_path(&c.key)?;
                         let full = self.root.join(&rel);
@@ -695,7 +697,9 @@ impl FilesConnector {
                     let mut by_file: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
                     for c in w.changes {
                         if c.set.is_some() {
-                            return Err(ConnectorError::Unsupported("masking rows of files"));
+                            return Err(ConnectorError::Unsupported(
+                                "changing rows of files (masks, corrections)",
+                            ));
                         }
                         let rel = key_path(&c.key)?;
                         let row = c.key.get(1).and_then(Value::as_str).ok_or_else(|| {

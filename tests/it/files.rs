@@ -364,3 +364,30 @@ fn files_a_100_mb_csv_is_exported_and_rewritten_in_flat_memory() {
     assert_eq!(fs::metadata(&path).unwrap().len(), before - removed);
     assert!(text.starts_with("id,email,name,comment\n0,user0@example.com,User 0,"));
 }
+
+#[test]
+fn files_refuse_corrections_and_change_nothing() {
+    let ws = Workspace::new();
+    seed(&ws);
+    let r = run(ws.dsr().args([
+        "--json",
+        "correct",
+        "alice@example.com",
+        "--set",
+        "identity.email=alice@new.example",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let out: Value = serde_json::from_str(&r.stdout).unwrap();
+    let error = out["systems"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("changing rows of files (masks, corrections) is not supported"),
+        "{error}"
+    );
+    assert_eq!(
+        fs::read_to_string(ws.path().join("data/crm/customers.csv")).unwrap(),
+        CSV
+    );
+}
