@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose, cli.global.quiet);
+    // Both the HTTP client and the Redis client speak TLS through rustls; with more than one
+    // crypto provider compiled in, rustls needs to be told which one to use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match run(&cli) {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {

@@ -26,6 +26,14 @@ fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
             "signed JSON POST to an internal service (HMAC-SHA256)",
             &["url", "auth.secret"],
         ),
+        ConnectorKind::Redis => (
+            "Redis keys found by templates (SCAN), deleted with UNLINK",
+            &["url"],
+        ),
+        ConnectorKind::Files => (
+            "files under a directory, or rows of CSV / JSON-lines files",
+            &["path"],
+        ),
         ConnectorKind::Opendsr => (
             "processor speaking OpenDSR: access/erasure requests, polled",
             &[

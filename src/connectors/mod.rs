@@ -3,12 +3,15 @@
 //! The executor only knows the trait. Each kind lives in its own file with its config
 //! handling; the closed [`ConnectorKind`] enum is the list a playbook may name.
 
+pub mod files;
 pub mod http;
 pub mod mysql;
 pub mod opendsr;
 pub mod postgres;
+pub mod redis;
 pub mod sql;
 pub mod sqlite;
+pub mod template;
 pub mod webhook;
 
 use crate::playbook::validate::TableName;
@@ -35,16 +38,20 @@ pub enum ConnectorKind {
     Webhook,
     /// A processor that speaks OpenDSR (formerly OpenGDPR).
     Opendsr,
+    Redis,
+    Files,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 6] = [
+    pub const ALL: [ConnectorKind; 8] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
         ConnectorKind::Http,
         ConnectorKind::Webhook,
         ConnectorKind::Opendsr,
+        ConnectorKind::Redis,
+        ConnectorKind::Files,
     ];
 
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
@@ -58,6 +65,8 @@ impl ConnectorKind {
             "http" => Some(Self::Http),
             "webhook" => Some(Self::Webhook),
             "opendsr" | "opengdpr" => Some(Self::Opendsr),
+            "redis" => Some(Self::Redis),
+            "files" => Some(Self::Files),
             _ => None,
         }
     }
@@ -70,6 +79,8 @@ impl ConnectorKind {
             Self::Http => "http",
             Self::Webhook => "webhook",
             Self::Opendsr => "opendsr",
+            Self::Redis => "redis",
+            Self::Files => "files",
         }
     }
 
@@ -95,6 +106,14 @@ pub trait RowSink: Send {
     fn row(&mut self, row: Row) -> Result<(), SinkError>;
     /// Forget everything received so far (a retry starts over).
     fn reset(&mut self) -> Result<(), SinkError>;
+
+    /// Receives a whole file that belongs to the record sent next (connectors whose records
+    /// are files). `name` is a relative `/`-separated path, unique within the collection. A
+    /// sink that keeps files (the export bundle) reads `content` to its end and returns true;
+    /// the default keeps nothing, reads nothing and returns false.
+    fn file(&mut self, _name: &str, _content: &mut dyn std::io::Read) -> Result<bool, SinkError> {
+        Ok(false)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -256,5 +275,7 @@ pub async fn open(
             system.regulation.as_deref(),
             base_dir,
         )?),
+        ConnectorKind::Redis => Arc::new(redis::RedisConnector::open(system, url)?),
+        ConnectorKind::Files => Arc::new(files::FilesConnector::open(system, base_dir)?),
     })
 }

@@ -1,6 +1,10 @@
 //! The export bundle: per system and collection one JSON and one CSV file, written as rows
 //! arrive, each hashed while it is written; then `manifest.json` with every file's SHA-256
 //! and size. Directories are created 0700 and files 0600: the bundle is personal data.
+//!
+//! Connectors whose records are files (the files connector) hand each file to the sink with
+//! [`RowSink::file`]; it is streamed to `<system>/<collection>/<name>`, hashed on the way, and
+//! listed in the manifest like every other file of the bundle.
 
 use crate::connectors::{Row, RowSink, SinkError};
 use crate::playbook::CollectionId;
@@ -157,6 +161,7 @@ impl Handler for Bundle {
             system_dir,
             stem,
             open: None,
+            attached: Vec::new(),
             files: Arc::clone(&self.files),
         }))
     }
@@ -176,7 +181,19 @@ struct CollectionWriter {
     system_dir: String,
     stem: String,
     open: Option<OpenFiles>,
+    /// Files received with [`RowSink::file`], listed when the step finishes.
+    attached: Vec<FileEntry>,
     files: Arc<Mutex<Vec<FileEntry>>>,
+}
+
+/// A connector-given file name as a path inside the bundle: `/`-separated normal segments
+/// only, so no name can reach outside its collection's folder.
+fn attached_path(name: &str) -> Option<String> {
+    let segments: Vec<&str> = name.split('/').collect();
+    let ok = segments
+        .iter()
+        .all(|s| !s.is_empty() && *s != "." && *s != ".." && !s.contains(['\\', '\0']));
+    ok.then(|| segments.join("/"))
 }
 
 fn csv_cell(v: &Value) -> String {
@@ -233,7 +250,41 @@ impl RowSink for CollectionWriter {
         Ok(())
     }
 
+    fn file(&mut self, name: &str, content: &mut dyn io::Read) -> Result<bool, SinkError> {
+        let inner = attached_path(name).ok_or_else(|| {
+            SinkError(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a file name that would leave the bundle",
+            ))
+        })?;
+        let relative = format!("{}/{inner}", self.stem);
+        let path = self.dir.join(&relative);
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent)?;
+        }
+        let mut w = Hashing {
+            inner: BufWriter::with_capacity(256 * 1024, create_private_file(&path)?),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        io::copy(content, &mut w)?;
+        w.flush()?;
+        w.inner.get_ref().sync_all()?;
+        self.attached.push(FileEntry {
+            path: relative,
+            bytes: w.bytes,
+            sha256: hex::encode(w.hasher.finalize()),
+        });
+        Ok(true)
+    }
+
     fn reset(&mut self) -> Result<(), SinkError> {
+        for f in self.attached.drain(..) {
+            match fs::remove_file(self.dir.join(&f.path)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
         if self.open.take().is_some() {
             for ext in ["json", "csv"] {
                 match fs::remove_file(self.path(ext)) {
@@ -248,6 +299,9 @@ impl RowSink for CollectionWriter {
 
 impl StepSink for CollectionWriter {
     fn finish(&mut self) -> Result<Option<Value>, SinkError> {
+        if let Ok(mut all) = self.files.lock() {
+            all.append(&mut self.attached);
+        }
         let Some(mut files) = self.open.take() else {
             return Ok(None);
         };

@@ -138,9 +138,11 @@ for how long, and who receives it. The data itself is in the files listed, as JS
                 super::bundle::safe_name(&o.system),
                 super::bundle::safe_name(&o.collection)
             );
+            // `SYSTEM/COLLECTION.json|csv`, and the files a files system exported.
+            let folder = format!("{}/", stem.trim_end_matches('.'));
             let links: Vec<String> = files
                 .iter()
-                .filter(|f| f.path.starts_with(&stem))
+                .filter(|f| f.path.starts_with(&stem) || f.path.starts_with(&folder))
                 .map(|f| format!("<a href=\"{0}\">{0}</a>", esc(&f.path)))
                 .collect();
             let count = match o.records {

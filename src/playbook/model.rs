@@ -55,7 +55,7 @@ pub struct DeadlinePolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct System {
-    /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`, `http`, `webhook`, or
+    /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`, `http`, `webhook`, `redis`, `files`, or
     /// the name of a shipped SaaS definition (`stripe`, `zendesk`, ...).
     pub connector: String,
     /// `http` only: the definition file (relative to the playbook) describing the API.
@@ -79,7 +79,8 @@ pub struct System {
     /// Connection URL; may hold `${env:VAR}` / `${file:PATH}` references, never inline secrets.
     #[serde(default)]
     pub url: Option<String>,
-    /// SQLite only: path of the database file, relative to the playbook.
+    /// SQLite: path of the database file; files: the directory the collections' paths are
+    /// relative to. Relative to the playbook, or absolute.
     #[serde(default)]
     pub path: Option<String>,
     /// SQLite only: SQL file (relative to the playbook) that creates the database when the file
@@ -113,6 +114,10 @@ pub struct System {
     /// How many times a transient failure is retried.
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Redis: the most keys one collection may match for one request; more is an error, not a
+    /// silent cut (default 10000).
+    #[serde(default)]
+    pub max_keys: Option<u64>,
     /// The tables (or resources) that hold personal data.
     #[serde(default)]
     pub collections: BTreeMap<String, Collection>,
@@ -131,6 +136,17 @@ pub struct Collection {
     /// HTTP connectors: the definition's resource when it differs from the collection name.
     #[serde(default)]
     pub resource: Option<String>,
+    /// Redis: key templates such as `session:{email}:*`; each `{NAME}` takes the values of the
+    /// `match` entry `NAME`.
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+    /// Files: a path template under the system's directory, such as `uploads/{user_id}/*`; with
+    /// `format`, the file (or files, with `*`) whose rows are the records.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Files: `csv` or `jsonl` when the records are rows of the file rather than whole files.
+    #[serde(default)]
+    pub format: Option<String>,
     /// What the collection holds, in plain words.
     #[serde(default)]
     pub description: Option<String>,

@@ -8,6 +8,7 @@ use super::load::Loaded;
 use super::model::{self, RawErase};
 use crate::connectors::ConnectorKind;
 use crate::connectors::http::definition::{self as http_def, Definition};
+use crate::connectors::template::Template;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -124,6 +125,10 @@ pub struct CollectionSpec {
     pub erase: Option<EraseStrategy>,
     /// Columns that identify one record, when the table has no primary key.
     pub key: Option<Vec<String>>,
+    /// Redis key templates, or the files connector's path template (one), parsed.
+    pub templates: Vec<Template>,
+    /// Files: the format whose rows are the records (`None`: whole files are).
+    pub format: Option<crate::connectors::files::FileFormat>,
 }
 
 impl CollectionSpec {
@@ -458,6 +463,16 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
     if let Some(kind) = kind {
         check_location(c, name, sys, kind);
     }
+    if sys.max_keys.is_some() && kind.is_some_and(|k| k != ConnectorKind::Redis) {
+        c.at_key(
+            &path(&["max_keys"]),
+            "`max_keys` applies to redis systems only",
+            None,
+        );
+    }
+    if sys.max_keys == Some(0) {
+        c.at_value(&path(&["max_keys"]), "max_keys must be at least 1", None);
+    }
     check_connection_files(c, name, sys);
     if kind == Some(ConnectorKind::Http) {
         definition = load_definition(c, name, sys);
@@ -474,7 +489,7 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
     }
     let mut collections = BTreeMap::new();
     for (coll_name, coll) in &sys.collections {
-        if let Some(mut spec) = check_collection(c, name, coll_name, coll) {
+        if let Some(mut spec) = check_collection(c, name, kind, coll_name, coll) {
             if let Some(def) = &definition {
                 match check_resource(c, name, coll_name, coll, def) {
                     Some(resource) => {
@@ -889,6 +904,28 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
     }
     match kind {
         ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr => {}
+        ConnectorKind::Files => {
+            if sys.path.is_none() {
+                c.at_key(
+                    &base,
+                    "a files system needs `path`, the directory its collections' paths start from",
+                    Some("e.g. `path: /srv/app/data` or a path relative to the playbook".into()),
+                );
+            }
+            for (f, set) in [
+                ("url", sys.url.is_some()),
+                ("seed", sys.seed.is_some()),
+                ("schema", sys.schema.is_some()),
+            ] {
+                if set {
+                    c.at_key(
+                        &p(f),
+                        format!("`{f}` does not apply to files systems"),
+                        None,
+                    );
+                }
+            }
+        }
         ConnectorKind::Sqlite => {
             if sys.url.is_some() == sys.path.is_some() {
                 c.at_key(
@@ -898,12 +935,16 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
                 );
             }
         }
-        ConnectorKind::Postgres | ConnectorKind::Mysql => {
+        ConnectorKind::Postgres | ConnectorKind::Mysql | ConnectorKind::Redis => {
             if sys.url.is_none() {
                 c.at_key(
                     &base,
                     format!("a {} system needs `url`", kind.name()),
-                    Some("e.g. `url: ${env:APP_DB_URL}`".into()),
+                    Some(if kind == ConnectorKind::Redis {
+                        "e.g. `url: ${env:REDIS_URL}` (redis://, or rediss:// for TLS)".into()
+                    } else {
+                        "e.g. `url: ${env:APP_DB_URL}`".into()
+                    }),
                 );
             }
             for f in ["path", "seed"] {
@@ -915,6 +956,13 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
                 if set {
                     c.at_key(&p(f), format!("`{f}` applies to sqlite systems only"), None);
                 }
+            }
+            if kind == ConnectorKind::Redis && sys.schema.is_some() {
+                c.at_key(
+                    &p("schema"),
+                    "`schema` does not apply to redis systems",
+                    Some("choose the database number in the url: redis://host:6379/2".into()),
+                );
             }
         }
     }
@@ -990,11 +1038,13 @@ fn check_references(c: &mut Checker<'_>, path: &[&str], template: &str) {
 fn check_collection(
     c: &mut Checker<'_>,
     sys: &str,
+    kind: Option<ConnectorKind>,
     name: &str,
     coll: &model::Collection,
 ) -> Option<CollectionSpec> {
     let base = ["systems", sys, "collections", name];
     let errors_before = c.out.len();
+    let (templates, format) = check_store_settings(c, &base, kind, coll);
     if !is_name(name) {
         c.at_key(
             &base,
@@ -1073,7 +1123,205 @@ fn check_collection(
         description: coll.description.clone(),
         erase,
         key: coll.key.clone(),
+        templates,
+        format,
     })
+}
+
+/// The settings of stores that address records by name (Redis keys, file paths): allowed
+/// only for their kind, templates well formed, every placeholder a `match` entry and every
+/// `match` entry used, erase strategies the store can carry out.
+fn check_store_settings(
+    c: &mut Checker<'_>,
+    base: &[&str],
+    kind: Option<ConnectorKind>,
+    coll: &model::Collection,
+) -> (Vec<Template>, Option<crate::connectors::files::FileFormat>) {
+    use crate::connectors::files::FileFormat;
+    let at = |f: &'static str| -> Vec<&str> { base.iter().copied().chain([f]).collect() };
+    let Some(kind) = kind else {
+        return (Vec::new(), None);
+    };
+    let is = |k: ConnectorKind| kind == k;
+    let only = |c: &mut Checker<'_>, f: &'static str, set: bool, owner: &str| {
+        if set {
+            c.at_key(
+                &at(f),
+                format!("`{f}` applies to {owner} systems only"),
+                None,
+            );
+        }
+    };
+    only(
+        c,
+        "keys",
+        coll.keys.is_some() && !is(ConnectorKind::Redis),
+        "redis",
+    );
+    only(
+        c,
+        "path",
+        coll.path.is_some() && !is(ConnectorKind::Files),
+        "files",
+    );
+    only(
+        c,
+        "format",
+        coll.format.is_some() && !is(ConnectorKind::Files),
+        "files",
+    );
+    if is(ConnectorKind::Redis) || is(ConnectorKind::Files) {
+        for (f, set) in [("table", coll.table.is_some()), ("key", coll.key.is_some())] {
+            if set {
+                c.at_key(
+                    &at(f),
+                    format!("`{f}` does not apply to {} systems", kind.name()),
+                    Some(if is(ConnectorKind::Redis) {
+                        "a Redis record is addressed by its key; list key templates under `keys:`"
+                            .into()
+                    } else {
+                        "a file is addressed by its path; write `path:`".into()
+                    }),
+                );
+            }
+        }
+    }
+    let format = match (&coll.format, is(ConnectorKind::Files)) {
+        (Some(f), true) => match FileFormat::parse(f) {
+            Some(f) => Some(f),
+            None => {
+                c.at_value(
+                    &at("format"),
+                    format!("unknown file format '{f}'"),
+                    hint_for(f, &FileFormat::NAMES),
+                );
+                None
+            }
+        },
+        _ => None,
+    };
+    let texts: Vec<(Vec<&str>, &String)> = match kind {
+        ConnectorKind::Redis => match &coll.keys {
+            Some(keys) if !keys.is_empty() => keys.iter().map(|k| (at("keys"), k)).collect(),
+            _ => {
+                c.at_key(
+                    base,
+                    "a redis collection needs `keys:`, the key templates its records are found by",
+                    Some("e.g. `keys: [\"session:{email}:*\", \"profile:{email}\"]` with `match: { email: identity.email }`".into()),
+                );
+                Vec::new()
+            }
+        },
+        ConnectorKind::Files => {
+            match &coll.path {
+                Some(p) => vec![(at("path"), p)],
+                None => {
+                    c.at_key(
+                    base,
+                    "a files collection needs `path:`, the path template its files are found by",
+                    Some("e.g. `path: uploads/{user_id}/*` with `match: { user_id: users.user_id }`".into()),
+                );
+                    Vec::new()
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    let mut templates = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
+    for (p, text) in texts {
+        if format.is_some() {
+            // Rows are matched by column; the path only names the file(s) to read.
+            if text.contains(['{', '}']) {
+                c.at_value(
+                    &p,
+                    format!("'{text}' has a placeholder, but with `format:` the records are the rows whose `match` columns hold the identity"),
+                    Some("name the file itself, e.g. `path: exports/customers.csv` (`*` is allowed)".into()),
+                );
+            } else if let Some(problem) = crate::connectors::files::check_relative(text) {
+                c.at_value(&p, problem, None);
+            } else {
+                templates.push(Template {
+                    parts: vec![crate::connectors::template::Part::Text(text.clone())],
+                });
+            }
+            continue;
+        }
+        match Template::parse(text) {
+            Err(e) => c.at_value(&p, format!("'{text}': {e}"), template_hint()),
+            Ok(t) => {
+                let mut ok = true;
+                for ph in t.placeholders() {
+                    used.insert(ph.to_string());
+                    if !coll.match_on.contains_key(ph) {
+                        let names: Vec<&str> = coll.match_on.keys().map(String::as_str).collect();
+                        let hint = match did_you_mean(ph, names.iter().copied()) {
+                            Some(s) => format!("did you mean '{{{s}}}'?"),
+                            None => format!(
+                                "each placeholder names a `match` entry, e.g. `match: {{ {ph}: identity.{ph} }}`"
+                            ),
+                        };
+                        c.at_value(
+                            &p,
+                            format!("placeholder '{{{ph}}}' is not an entry of `match`"),
+                            Some(hint),
+                        );
+                        ok = false;
+                    }
+                }
+                if is(ConnectorKind::Files)
+                    && let Some(problem) = crate::connectors::files::check_relative(text)
+                {
+                    c.at_value(&p, problem, None);
+                    ok = false;
+                }
+                if ok {
+                    templates.push(t);
+                }
+            }
+        }
+    }
+    if format.is_none() && (is(ConnectorKind::Redis) || is(ConnectorKind::Files)) {
+        for col in coll.match_on.keys() {
+            if !used.contains(col) && !templates.is_empty() {
+                let mut p = at("match");
+                p.push(col.as_str());
+                c.at_key(
+                    &p,
+                    format!("match entry '{col}' is used by no template"),
+                    Some(format!("use it as `{{{col}}}` in a template, or remove it")),
+                );
+            }
+        }
+    }
+    match (&coll.erase, kind) {
+        (Some(RawErase::Detailed(d)), ConnectorKind::Files) if d.mask.is_some() => {
+            c.at_value(
+                &at("erase"),
+                "files collections support `delete` and `keep`, not `mask`",
+                Some("a masked row would no longer match its fingerprint, so it could not be verified".into()),
+            );
+        }
+        (Some(RawErase::Detailed(d)), ConnectorKind::Redis) => {
+            for col in d.mask.iter().flat_map(|m| m.keys()) {
+                if crate::connectors::redis::RECORD_COLUMNS.contains(&col.as_str()) {
+                    let mut p = at("erase");
+                    p.extend(["mask", col.as_str()]);
+                    c.at_key(
+                        &p,
+                        format!("'{col}' cannot be masked: a redis mask names hash fields"),
+                        Some("mask the hash fields that hold personal data, e.g. `mask: { email: 'null' }` (null deletes the field); use `erase: delete` to remove whole keys".into()),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    (templates, format)
+}
+
+fn template_hint() -> Option<String> {
+    Some("write `{NAME}` for a `match` entry's value, `*` or `?` as wildcards, `{{` and `}}` for literal braces".into())
 }
 
 fn check_erase(c: &mut Checker<'_>, base: &[&str], raw: &RawErase) -> Option<EraseStrategy> {

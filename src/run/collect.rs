@@ -52,4 +52,8 @@ impl RowSink for ProvidesCollector<'_> {
         self.values.clear();
         self.inner.reset()
     }
+
+    fn file(&mut self, name: &str, content: &mut dyn std::io::Read) -> Result<bool, SinkError> {
+        self.inner.file(name, content)
+    }
 }

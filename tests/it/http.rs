@@ -471,7 +471,9 @@ fn connectors_list_and_show() {
         .collect();
     assert_eq!(
         kinds,
-        ["postgres", "mysql", "sqlite", "http", "webhook", "opendsr"]
+        [
+            "postgres", "mysql", "sqlite", "http", "webhook", "opendsr", "redis", "files"
+        ]
     );
 
     let r = run(ws.dsr().args(["connectors", "show", "mailchimp", "--json"]));

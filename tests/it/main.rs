@@ -3,7 +3,8 @@
 //! Database tests use the real PostgreSQL and MariaDB named by `DSR_TEST_PG_URL` and
 //! `DSR_TEST_MYSQL_URL` (defaults: the local servers). Each test creates and drops its own
 //! schema or database. A server that is down fails the test with a message saying how to
-//! start it; nothing is skipped silently.
+//! start it; nothing is skipped silently. Redis tests use `DSR_TEST_REDIS_URL` and a key prefix
+//! of their own.
 
 mod batch;
 mod cli;
@@ -14,10 +15,13 @@ mod erase;
 mod evidence;
 mod export_sqlite;
 mod fakes;
+mod files;
 mod http;
 mod map;
 mod opendsr;
+mod redis;
 mod saas;
+mod stores_example;
 mod support;
 mod validate;
 mod webhook;

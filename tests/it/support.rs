@@ -54,7 +54,8 @@ impl Workspace {
             .env("DSR_STATE_DIR", self.path().join(".dsr-state"))
             .env("NO_COLOR", "1")
             .env("DSR_TEST_PG_URL", pg_url())
-            .env("DSR_TEST_MYSQL_URL", mysql_url());
+            .env("DSR_TEST_MYSQL_URL", mysql_url())
+            .env("DSR_TEST_REDIS_URL", redis_url());
         cmd
     }
 }
@@ -184,4 +185,47 @@ pub fn system(name: &str, connector: &str, url: &str, extra: &str, collections: 
     format!(
         "  {name}:\n    connector: {connector}\n    url: {url}\n{extra}    purpose: Testing\n    legal_basis: contract\n    retention: 1 day\n    collections:\n{collections}"
     )
+}
+
+pub const REDIS_DEFAULT: &str = "redis://127.0.0.1:6379/0";
+
+pub fn redis_url() -> String {
+    std::env::var("DSR_TEST_REDIS_URL").unwrap_or_else(|_| REDIS_DEFAULT.into())
+}
+
+/// A connection to the test Redis, failing with advice when it is unreachable.
+pub fn redis_conn() -> redis::Connection {
+    redis::Client::open(redis_url())
+        .and_then(|c| c.get_connection())
+        .unwrap_or_else(|e| {
+            panic!(
+                "Redis is not reachable at {} ({e}). Start it with `scripts/services`, or set DSR_TEST_REDIS_URL.",
+                redis_url()
+            )
+        })
+}
+
+/// Deletes every key under `prefix` (each test uses a prefix of its own).
+pub fn redis_clear(prefix: &str) {
+    let mut c = redis_conn();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut c)
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    for k in keys {
+        let _: () = redis::cmd("DEL").arg(k).query(&mut c).unwrap();
+    }
 }

@@ -1,0 +1,998 @@
+//! Files on disk, under the directory a system's `path:` names (relative to the playbook, or
+//! absolute). Two kinds of collection:
+//!
+//! - **Whole files** (no `format`): `path: uploads/{user_id}/*` is a template (see
+//!   [`super::template`]; `*` and `?` match within one path segment). A match that is a
+//!   directory stands for every file under it. One record per file, `{path, bytes, sha256,
+//!   modified}`, with `path` relative to the system's directory; the file itself goes into the
+//!   export bundle through [`RowSink::file`]. The key is `path`; erase deletes the file.
+//! - **Rows** (`format: csv` or `jsonl`): `path` names the file (or files, with `*`) and the
+//!   records are the rows whose `match` columns hold a searched-for value (compared as text).
+//!   Each record carries `_file` and `_row`, the SHA-256 of the row's bytes (without its line
+//!   ending), which together are the key. A fingerprint rather than a line number: if lines
+//!   are added or removed between the read and the write phase, the fingerprint still names
+//!   the same row, and a row that changed is left alone rather than a neighbour deleted.
+//!   Erase rewrites the file without those rows, streaming into a temporary file in the same
+//!   directory that is then renamed over the original (atomic: readers see the old file or
+//!   the new one), so memory stays flat however large the file is. Bytes of other rows,
+//!   blank lines and the header are copied unchanged.
+//!
+//! CSV files are RFC 4180 (a header line; fields quoted with `"`, which may hold line breaks).
+//! Symbolic links are never followed: a link cannot lead a read or a delete out of the
+//! system's directory. Values that would change the path's shape (holding `/`, `\`, or being
+//! `.` or `..`) are never put into a path.
+
+use super::sql::{scrub, value_text};
+use super::template::{self, Template};
+use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
+use crate::playbook::interpolate;
+use crate::playbook::{CollectionSpec, SystemSpec};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// What a files collection's records are, when they are rows rather than whole files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Jsonl,
+}
+
+impl FileFormat {
+    pub const NAMES: [&'static str; 2] = ["csv", "jsonl"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "csv" => Some(Self::Csv),
+            "jsonl" | "ndjson" => Some(Self::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+/// The key columns of whole-file records.
+pub const FILE_KEY: [&str; 1] = ["path"];
+/// The key columns of row records.
+pub const ROW_KEY: [&str; 2] = ["_file", "_row"];
+
+/// Patterns one collection may expand to (values × templates).
+const MAX_PATTERNS: usize = 10_000;
+
+/// Why a collection's path cannot be used: it must stay inside the system's directory.
+pub fn check_relative(path: &str) -> Option<String> {
+    if path.starts_with('/') || path.starts_with('\\') {
+        return Some(format!(
+            "'{path}' is absolute; a collection's path is relative to the system's `path:`"
+        ));
+    }
+    if path
+        .split(['/', '\\'])
+        .any(|seg| seg == ".." || seg == "." || seg.is_empty())
+    {
+        return Some(format!(
+            "'{path}' has an empty, '.' or '..' segment; it must stay inside the system's directory"
+        ));
+    }
+    None
+}
+
+pub struct FilesConnector {
+    root: PathBuf,
+}
+
+impl FilesConnector {
+    pub fn open(system: &SystemSpec, base_dir: &Path) -> Result<Self, ConnectorError> {
+        let path = system
+            .config
+            .path
+            .as_ref()
+            .ok_or_else(|| ConnectorError::Config("no path".into()))?;
+        let path = interpolate::resolve(path, base_dir)
+            .map_err(|e| ConnectorError::Config(e.to_string()))?;
+        let root = base_dir.join(path.expose());
+        if !root.is_dir() {
+            return Err(ConnectorError::Config(format!(
+                "directory {} not found",
+                root.display()
+            )));
+        }
+        Ok(Self { root })
+    }
+}
+
+/// Runs blocking file work without stalling the other systems' steps.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// An I/O error as a connector error, naming the file relative to the system's directory with
+/// the searched-for values scrubbed (paths can hold identities).
+fn io_error<'v>(
+    what: &str,
+    rel: &str,
+    e: &io::Error,
+    values: impl IntoIterator<Item = &'v Value>,
+) -> ConnectorError {
+    ConnectorError::Query {
+        message: scrub(&format!("cannot {what} {rel}: {}", e.kind()), values),
+        transient: false,
+    }
+}
+
+/// Whether a value may go into a path segment.
+fn path_safe(v: &str) -> bool {
+    v != "." && v != ".." && !v.contains(['/', '\\', '\0'])
+}
+
+/// `a/b` for display and records, whatever the platform.
+fn rel_text(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Undoes [`template::escape_glob`] for a segment without wildcards.
+fn unescape(segment: &str) -> String {
+    let mut out = String::new();
+    let mut chars = segment.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether a (escaped) segment has a wildcard outside escapes.
+fn has_wildcard(segment: &str) -> bool {
+    let mut chars = segment.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Every regular file the pattern matches under `root` (relative paths, sorted): segment by
+/// segment, never through a symbolic link; a matched directory contributes every file under it.
+fn glob_files(root: &Path, pattern: &str) -> io::Result<Vec<PathBuf>> {
+    let mut current: Vec<PathBuf> = vec![PathBuf::new()];
+    for segment in pattern.split('/') {
+        let mut next = Vec::new();
+        for dir in &current {
+            let full = root.join(dir);
+            if !has_wildcard(segment) {
+                let rel = dir.join(unescape(segment));
+                if fs::symlink_metadata(root.join(&rel)).is_ok() {
+                    next.push(rel);
+                }
+                continue;
+            }
+            let Ok(meta) = fs::symlink_metadata(&full) else {
+                continue;
+            };
+            if !meta.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(&full)? {
+                let entry = entry?;
+                if let Some(name) = entry.file_name().to_str()
+                    && template::glob_match(segment, name)
+                {
+                    next.push(dir.join(name));
+                }
+            }
+        }
+        current = next;
+    }
+    let mut out = Vec::new();
+    for rel in current {
+        collect_files(root, &rel, &mut out)?;
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// `rel` itself when it is a regular file; every regular file under it when it is a directory.
+fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let Ok(meta) = fs::symlink_metadata(root.join(rel)) else {
+        return Ok(());
+    };
+    if meta.is_file() {
+        out.push(rel.to_path_buf());
+    } else if meta.is_dir() {
+        for entry in fs::read_dir(root.join(rel))? {
+            collect_files(root, &rel.join(entry?.file_name()), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// A reader that hashes and counts what passes through.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// One piece of a row file, in file order.
+enum Piece<'a> {
+    /// Bytes that are not a record (the CSV header, blank lines): copied as they are.
+    Other(&'a [u8]),
+    /// A record, with its bytes (line ending included) and its fields when they were wanted.
+    Row { raw: &'a [u8], row: Option<Row> },
+}
+
+/// The fingerprint of a row: SHA-256 of its bytes without the line ending.
+fn fingerprint(raw: &[u8]) -> String {
+    let trimmed = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+    hex::encode(Sha256::digest(trimmed))
+}
+
+fn is_blank(raw: &[u8]) -> bool {
+    raw.iter().all(|b| matches!(b, b'\r' | b'\n'))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ScanError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error("line {line} is not {what}")]
+    Malformed { line: u64, what: &'static str },
+    #[error(transparent)]
+    Stop(#[from] ConnectorError),
+}
+
+/// Streams a row file piece by piece: memory holds one record at a time. A row's fields are
+/// parsed only when `want` says so for its bytes (a rewrite needs none; a find only those
+/// that can match), which keeps a pass over a large file cheap.
+fn scan(
+    path: &Path,
+    format: FileFormat,
+    want: impl Fn(&[u8]) -> bool,
+    mut f: impl FnMut(Piece<'_>) -> Result<(), ConnectorError>,
+) -> Result<(), ScanError> {
+    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
+    let mut raw: Vec<u8> = Vec::new();
+    let mut header: Option<Vec<String>> = None;
+    let mut line = 0u64;
+    loop {
+        raw.clear();
+        line += 1;
+        if reader.read_until(b'\n', &mut raw)? == 0 {
+            return Ok(());
+        }
+        if is_blank(&raw) {
+            f(Piece::Other(&raw))?;
+            continue;
+        }
+        match format {
+            FileFormat::Jsonl => {
+                let row = if want(&raw) {
+                    Some(
+                        serde_json::from_slice::<Row>(&raw).map_err(|_| ScanError::Malformed {
+                            line,
+                            what: "a JSON object",
+                        })?,
+                    )
+                } else {
+                    None
+                };
+                f(Piece::Row { raw: &raw, row })?;
+            }
+            FileFormat::Csv => {
+                // A record ends at a line break outside quotes; `""` inside quotes toggles twice.
+                while memchr::memchr_iter(b'"', &raw).count() % 2 == 1 {
+                    line += 1;
+                    if reader.read_until(b'\n', &mut raw)? == 0 {
+                        return Err(ScanError::Malformed {
+                            line,
+                            what: "a closed quoted field",
+                        });
+                    }
+                }
+                let malformed = ScanError::Malformed {
+                    line,
+                    what: "a CSV record",
+                };
+                match &header {
+                    None => {
+                        header = Some(csv_fields(&raw).ok_or(malformed)?);
+                        f(Piece::Other(&raw))?;
+                    }
+                    Some(names) => {
+                        let row = if want(&raw) {
+                            let fields = csv_fields(&raw).ok_or(malformed)?;
+                            let mut row = Row::new();
+                            for (i, name) in names.iter().enumerate() {
+                                let v = fields.get(i).cloned().map_or(Value::Null, Value::String);
+                                row.insert(name.clone(), v);
+                            }
+                            Some(row)
+                        } else {
+                            None
+                        };
+                        f(Piece::Row { raw: &raw, row })?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A cheap test on a row's bytes that every row holding one of `values` passes: the value's
+/// bytes must appear in the row as they are. Values that a format may write differently (CSV
+/// doubles `"`; JSON escapes `"`, `\`, `/` and may escape anything not ASCII) disable it.
+fn prefilter(format: FileFormat, values: &[String]) -> impl Fn(&[u8]) -> bool + use<> {
+    let literal = values.iter().all(|v| match format {
+        FileFormat::Csv => !v.contains('"'),
+        FileFormat::Jsonl => v
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '/') || c == ' '),
+    });
+    let finders: Option<Vec<memchr::memmem::Finder<'static>>> = literal.then(|| {
+        values
+            .iter()
+            .map(|v| memchr::memmem::Finder::new(v.as_bytes()).into_owned())
+            .collect()
+    });
+    move |raw: &[u8]| match &finders {
+        None => true,
+        Some(f) => f.iter().any(|f| f.find(raw).is_some()),
+    }
+}
+
+/// The fields of one CSV record.
+fn csv_fields(raw: &[u8]) -> Option<Vec<String>> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(raw.len().max(64))
+        .from_reader(raw);
+    let mut rec = csv::ByteRecord::new();
+    r.read_byte_record(&mut rec).ok()?;
+    Some(
+        rec.iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect(),
+    )
+}
+
+/// A CSV file's column names (for the error that names a missing column).
+fn csv_header(path: &Path) -> io::Result<Option<Vec<String>>> {
+    let mut found = None;
+    let r = scan(
+        path,
+        FileFormat::Csv,
+        |_| false,
+        |p| {
+            if let Piece::Other(raw) = p
+                && !is_blank(raw)
+            {
+                found = csv_fields(raw);
+                return Err(ConnectorError::Unsupported("stop"));
+            }
+            Ok(())
+        },
+    );
+    match r {
+        Ok(()) | Err(ScanError::Stop(_)) | Err(ScanError::Malformed { .. }) => Ok(found),
+        Err(ScanError::Io(e)) => Err(e),
+    }
+}
+
+impl FilesConnector {
+    fn scan_error<'v>(
+        &self,
+        rel: &str,
+        e: ScanError,
+        values: impl IntoIterator<Item = &'v Value>,
+    ) -> ConnectorError {
+        match e {
+            ScanError::Io(e) => io_error("read", rel, &e, values),
+            ScanError::Stop(e) => e,
+            m @ ScanError::Malformed { .. } => ConnectorError::Query {
+                message: scrub(&format!("{rel}: {m}"), values),
+                transient: false,
+            },
+        }
+    }
+
+    /// The files a whole-file collection's templates match for these values.
+    fn matching_files(
+        &self,
+        templates: &[Template],
+        values: &BTreeMap<String, Vec<Value>>,
+        err_values: &[&Value],
+    ) -> Result<Vec<PathBuf>, ConnectorError> {
+        let mut out = BTreeSet::new();
+        for t in templates {
+            let patterns = t
+                .expand(values, template::escape_glob, path_safe, MAX_PATTERNS)
+                .ok_or_else(|| {
+                    ConnectorError::Config(format!(
+                        "the path template expands to more than {MAX_PATTERNS} patterns"
+                    ))
+                })?;
+            for p in patterns {
+                let found = glob_files(&self.root, &p.pattern)
+                    .map_err(|e| io_error("list", &p.literal, &e, err_values.iter().copied()))?;
+                out.extend(found);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn find_files(
+        &self,
+        req: &FindRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let values = template::values_by_name(req.matches);
+        let err_values: Vec<&Value> = super::sql::find_values(req).collect();
+        let files = self.matching_files(&req.collection.templates, &values, &err_values)?;
+        let wanted = |c: &str| {
+            req.columns
+                .is_none_or(|cols| c == "path" || cols.iter().any(|x| x == c))
+        };
+        let mut count = 0;
+        for rel in files {
+            let rel_s = rel_text(&rel);
+            let err =
+                |what: &str, e: &io::Error| io_error(what, &rel_s, e, err_values.iter().copied());
+            let file = File::open(self.root.join(&rel)).map_err(|e| err("read", &e))?;
+            let meta = file.metadata().map_err(|e| err("read", &e))?;
+            let mut reader = HashingReader {
+                inner: BufReader::with_capacity(256 * 1024, file),
+                hasher: Sha256::new(),
+                bytes: 0,
+            };
+            let kept = sink.file(&rel_s, &mut reader)?;
+            if !kept || reader.bytes < meta.len() {
+                io::copy(&mut reader, &mut io::sink()).map_err(|e| err("read", &e))?;
+            }
+            let mut row = Row::new();
+            row.insert("path".into(), Value::String(rel_s.clone()));
+            if wanted("bytes") {
+                row.insert("bytes".into(), Value::from(reader.bytes));
+            }
+            if wanted("sha256") {
+                row.insert(
+                    "sha256".into(),
+                    Value::String(hex::encode(reader.hasher.finalize())),
+                );
+            }
+            if wanted("modified") {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| jiff::Timestamp::try_from(t).ok())
+                    .map_or(Value::Null, |t| Value::String(t.to_string()));
+                row.insert("modified".into(), modified);
+            }
+            sink.row(row)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// The row files of a row collection (its path, with `*` allowed).
+    fn row_files(&self, collection: &CollectionSpec) -> Result<Vec<PathBuf>, ConnectorError> {
+        let mut out = BTreeSet::new();
+        for t in &collection.templates {
+            let text: String = t
+                .parts
+                .iter()
+                .map(|p| match p {
+                    template::Part::Text(t) => t.as_str(),
+                    template::Part::Placeholder(_) => "",
+                })
+                .collect();
+            let found = glob_files(&self.root, &text)
+                .map_err(|e| io_error("list", &text, &e, std::iter::empty()))?;
+            if found.is_empty() && !has_wildcard(&text) {
+                return Err(ConnectorError::NoTable(text));
+            }
+            out.extend(found);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn find_rows(
+        &self,
+        req: &FindRequest<'_>,
+        format: FileFormat,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        let err_values: Vec<&Value> = super::sql::find_values(req).collect();
+        let wanted: Vec<(String, BTreeSet<String>)> = req
+            .matches
+            .iter()
+            .map(|(c, vs)| (c.clone(), vs.iter().map(value_text).collect()))
+            .collect();
+        let mut count = 0;
+        for rel in self.row_files(req.collection)? {
+            let rel_s = rel_text(&rel);
+            let path = self.root.join(&rel);
+            if format == FileFormat::Csv {
+                let header = csv_header(&path)
+                    .map_err(|e| io_error("read", &rel_s, &e, err_values.iter().copied()))?
+                    .unwrap_or_default();
+                for (c, _) in &wanted {
+                    if !header.contains(c) {
+                        return Err(ConnectorError::NoColumn {
+                            table: rel_s.clone(),
+                            column: c.clone(),
+                            available: header.join(", "),
+                        });
+                    }
+                }
+            }
+            let all_values: Vec<String> =
+                wanted.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+            scan(&path, format, prefilter(format, &all_values), |piece| {
+                let Piece::Row {
+                    raw,
+                    row: Some(row),
+                } = piece
+                else {
+                    return Ok(());
+                };
+                let hit = wanted.iter().any(|(c, vs)| {
+                    row.get(c)
+                        .is_some_and(|v| !v.is_null() && vs.contains(&value_text(v)))
+                });
+                if hit {
+                    sink.row(row_record(row, &rel_s, raw, req.columns))?;
+                    count += 1;
+                }
+                Ok(())
+            })
+            .map_err(|e| self.scan_error(&rel_s, e, err_values.iter().copied()))?;
+        }
+        Ok(count)
+    }
+
+    /// Rewrites one row file without the rows whose fingerprint is in `drop`; returns how many
+    /// rows it left out. Written to a temporary file beside it, then renamed over it.
+    fn rewrite(
+        &self,
+        rel: &str,
+        format: FileFormat,
+        drop: &BTreeSet<String>,
+    ) -> Result<u64, ConnectorError> {
+        let path = self.root.join(rel);
+        let err = |what: &str, e: &io::Error| io_error(what, rel, e, std::iter::empty());
+        let meta = fs::symlink_metadata(&path).map_err(|e| err("read", &e))?;
+        if !meta.is_file() {
+            return Err(ConnectorError::Config(format!(
+                "{rel} is not a regular file"
+            )));
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.dsr-{}.tmp", std::process::id()));
+        let result = (|| {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| err("write beside", &e))?;
+            file.set_permissions(meta.permissions())
+                .map_err(|e| err("write beside", &e))?;
+            let mut out = BufWriter::with_capacity(256 * 1024, file);
+            let mut removed = 0u64;
+            let mut write_err: Option<io::Error> = None;
+            scan(
+                &path,
+                format,
+                |_| false,
+                |piece| {
+                    let bytes = match piece {
+                        Piece::Other(raw) => raw,
+                        Piece::Row { raw, .. } if drop.contains(&fingerprint(raw)) => {
+                            removed += 1;
+                            return Ok(());
+                        }
+                        Piece::Row { raw, .. } => raw,
+                    };
+                    if let Err(e) = out.write_all(bytes) {
+                        write_err = Some(e);
+                        return Err(ConnectorError::Unsupported("stop"));
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(|e| match write_err.take() {
+                Some(w) => err("write beside", &w),
+                None => self.scan_error(rel, e, std::iter::empty()),
+            })?;
+            let file = out
+                .into_inner()
+                .map_err(|e| err("write beside", e.error()))?;
+            file.sync_all().map_err(|e| err("write beside", &e))?;
+            Ok::<u64, ConnectorError>(removed)
+        })();
+        match result {
+            Ok(0) => {
+                let _ = fs::remove_file(&tmp);
+                Ok(0)
+            }
+            Ok(removed) => {
+                fs::rename(&tmp, &path).map_err(|e| {
+                    let _ = fs::remove_file(&tmp);
+                    err("replace", &e)
+                })?;
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(removed)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
+        let mut counts = Vec::new();
+        for w in writes {
+            let mut changed = 0;
+            match w.collection.format {
+                None => {
+                    for c in w.changes {
+                        if c.set.is_some() {
+                            return Err(ConnectorError::Unsupported(
+                                "changing the content of files (masks, corrections)",
+                            ));
+                        }
+                        let rel = key_path(&c.key)?;
+                        let full = self.root.join(&rel);
+                        match fs::symlink_metadata(&full) {
+                            Ok(m) if m.is_file() => {
+                                fs::remove_file(&full).map_err(|e| {
+                                    io_error("delete", &rel, &e, std::iter::empty())
+                                })?;
+                                changed += 1;
+                                self.prune(&rel, fixed_depth(&w.collection.templates));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Some(format) => {
+                    let mut by_file: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+                    for c in w.changes {
+                        if c.set.is_some() {
+                            return Err(ConnectorError::Unsupported(
+                                "changing rows of files (masks, corrections)",
+                            ));
+                        }
+                        let rel = key_path(&c.key)?;
+                        let row = c.key.get(1).and_then(Value::as_str).ok_or_else(|| {
+                            ConnectorError::Config("a change has no row fingerprint".into())
+                        })?;
+                        by_file.entry(rel).or_default().insert(row.to_string());
+                    }
+                    for (rel, drop) in by_file {
+                        changed += self.rewrite(&rel, format, &drop)?;
+                    }
+                }
+            }
+            counts.push(changed);
+        }
+        Ok(counts)
+    }
+
+    /// Removes the directories a delete left empty, deepest first, but none of the
+    /// `keep_depth` leading segments that the template names literally: a directory such as
+    /// `uploads/alice@example.com/` is personal data too, `uploads/` is not.
+    fn prune(&self, rel: &str, keep_depth: usize) {
+        let mut dir = Path::new(rel).parent();
+        while let Some(d) = dir {
+            if d.components().count() <= keep_depth || fs::remove_dir(self.root.join(d)).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+
+    fn lookup(&self, req: &KeyLookup<'_>, sink: &mut dyn RowSink) -> Result<u64, ConnectorError> {
+        let mut count = 0;
+        match req.collection.format {
+            None => {
+                for k in req.keys {
+                    let rel = key_path(k)?;
+                    if fs::symlink_metadata(self.root.join(&rel)).is_ok_and(|m| m.is_file()) {
+                        let mut row = Row::new();
+                        row.insert("path".into(), Value::String(rel));
+                        sink.row(row)?;
+                        count += 1;
+                    }
+                }
+            }
+            Some(format) => {
+                let mut by_file: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+                for k in req.keys {
+                    let rel = key_path(k)?;
+                    if let Some(r) = k.get(1).and_then(Value::as_str) {
+                        by_file.entry(rel).or_default().insert(r.to_string());
+                    }
+                }
+                for (rel, rows) in by_file {
+                    let path = self.root.join(&rel);
+                    if !path.is_file() {
+                        continue;
+                    }
+                    let wanted = |raw: &[u8]| rows.contains(&fingerprint(raw));
+                    scan(&path, format, wanted, |piece| {
+                        if let Piece::Row {
+                            raw,
+                            row: Some(row),
+                        } = piece
+                        {
+                            sink.row(row_record(row, &rel, raw, req.columns))?;
+                            count += 1;
+                        }
+                        Ok(())
+                    })
+                    .map_err(|e| self.scan_error(&rel, e, std::iter::empty()))?;
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// How many leading path segments every template names literally (before any placeholder or
+/// wildcard).
+fn fixed_depth(templates: &[Template]) -> usize {
+    templates
+        .iter()
+        .map(|t| {
+            let mut prefix = String::new();
+            for p in &t.parts {
+                match p {
+                    template::Part::Text(text) => match text.find(['*', '?']) {
+                        Some(i) => {
+                            prefix.push_str(&text[..i]);
+                            break;
+                        }
+                        None => prefix.push_str(text),
+                    },
+                    template::Part::Placeholder(_) => break,
+                }
+            }
+            prefix.matches('/').count()
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// A row as a record: its columns (those asked for), then `_file` and `_row`.
+fn row_record(row: Row, rel: &str, raw: &[u8], columns: Option<&[String]>) -> Row {
+    let mut out: Row = match columns {
+        None => row,
+        Some(cols) => row
+            .into_iter()
+            .filter(|(k, _)| cols.iter().any(|c| c == k))
+            .collect(),
+    };
+    out.insert("_file".into(), Value::String(rel.to_string()));
+    out.insert("_row".into(), Value::String(fingerprint(raw)));
+    out
+}
+
+/// The relative path a key names, refused when it could leave the system's directory.
+fn key_path(key: &[Value]) -> Result<String, ConnectorError> {
+    let rel = key
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| ConnectorError::Config("a change has no path".into()))?;
+    if check_relative(rel).is_some() {
+        return Err(ConnectorError::Config(
+            "a change names a path outside the system's directory".into(),
+        ));
+    }
+    Ok(rel.to_string())
+}
+
+#[async_trait::async_trait]
+impl Connector for FilesConnector {
+    async fn find(
+        &self,
+        req: &FindRequest<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        blocking(|| match req.collection.format {
+            None => self.find_files(req, sink),
+            Some(format) => self.find_rows(req, format, sink),
+        })
+    }
+
+    async fn key_columns(
+        &self,
+        collection: &CollectionSpec,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let key: &[&str] = match collection.format {
+            None => &FILE_KEY,
+            Some(_) => &ROW_KEY,
+        };
+        Ok(key.iter().map(|s| s.to_string()).collect())
+    }
+
+    async fn write(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<super::WriteOutcome>, ConnectorError> {
+        let counts = blocking(|| self.write_all(writes))?;
+        Ok(counts
+            .into_iter()
+            .map(|changed| super::WriteOutcome {
+                changed,
+                notes: Vec::new(),
+            })
+            .collect())
+    }
+
+    async fn find_by_keys(
+        &self,
+        req: &KeyLookup<'_>,
+        sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        blocking(|| self.lookup(req, sink))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &[u8], format: FileFormat) -> Vec<(String, Row)> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, text).unwrap();
+        let mut out = Vec::new();
+        scan(
+            &p,
+            format,
+            |_| true,
+            |piece| {
+                if let Piece::Row { raw, row } = piece {
+                    out.push((String::from_utf8_lossy(raw).into_owned(), row.unwrap()));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn csv_records_keep_quoted_line_breaks_and_their_bytes() {
+        let got = rows(
+            b"id,note\r\n1,\"two\r\nlines, \"\"quoted\"\"\"\r\n\r\n2,plain\n3,last",
+            FileFormat::Csv,
+        );
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].0, "1,\"two\r\nlines, \"\"quoted\"\"\"\r\n");
+        assert_eq!(got[0].1["note"], "two\r\nlines, \"quoted\"");
+        assert_eq!(got[1].1["id"], "2");
+        assert_eq!(got[2].0, "3,last");
+        // The line ending is not part of the fingerprint.
+        assert_eq!(fingerprint(b"3,last\r\n"), fingerprint(b"3,last"));
+    }
+
+    #[test]
+    fn the_prefilter_never_hides_a_row_that_matches() {
+        let csv = prefilter(FileFormat::Csv, &["a@x".into()]);
+        assert!(csv(b"1,a@x\n") && !csv(b"1,b@x\n"));
+        let quoted = prefilter(FileFormat::Csv, &["say \"hi\"".into()]);
+        assert!(
+            quoted(b"anything"),
+            "values CSV may write differently disable it"
+        );
+        let json = prefilter(FileFormat::Jsonl, &["zo\u{eb}@x".into()]);
+        assert!(json(b"{\"e\":\"zo\\u00eb@x\"}"));
+        let plain = prefilter(FileFormat::Jsonl, &["42".into()]);
+        assert!(plain(b"{\"id\":42}") && !plain(b"{\"id\":7}"));
+    }
+
+    #[test]
+    fn a_fingerprint_still_names_its_row_after_lines_are_added_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = FilesConnector {
+            root: dir.path().to_path_buf(),
+        };
+        let drop: BTreeSet<String> = [fingerprint(b"2,a@x")].into_iter().collect();
+        // The read phase saw "2,a@x" as the 2nd row; meanwhile rows were inserted above it.
+        fs::write(
+            dir.path().join("f.csv"),
+            "id,email\n0,n@x\n9,m@x\n1,b@x\n2,a@x\n3,c@x\n",
+        )
+        .unwrap();
+        assert_eq!(c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap(), 1);
+        assert_eq!(
+            fs::read_to_string(dir.path().join("f.csv")).unwrap(),
+            "id,email\n0,n@x\n9,m@x\n1,b@x\n3,c@x\n"
+        );
+    }
+
+    #[test]
+    fn rewriting_drops_only_the_named_rows_and_keeps_every_other_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"id,email\n\n1,a@x\n2,\"b\nb@x\"\n3,a@x\r\n4,c@x";
+        fs::write(dir.path().join("f.csv"), text).unwrap();
+        let c = FilesConnector {
+            root: dir.path().to_path_buf(),
+        };
+        let drop: BTreeSet<String> = [fingerprint(b"1,a@x"), fingerprint(b"3,a@x")]
+            .into_iter()
+            .collect();
+        assert_eq!(c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap(), 2);
+        assert_eq!(
+            fs::read(dir.path().join("f.csv")).unwrap(),
+            b"id,email\n\n2,\"b\nb@x\"\n4,c@x"
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+        assert_eq!(c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap(), 0);
+    }
+
+    #[test]
+    fn globs_stay_inside_and_never_follow_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("u/42/sub")).unwrap();
+        fs::write(root.join("u/42/a.txt"), "a").unwrap();
+        fs::write(root.join("u/42/sub/b.txt"), "b").unwrap();
+        fs::write(root.join("u/420.txt"), "no").unwrap();
+        fs::write(dir.path().join("outside.txt"), "secret").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("outside.txt"), root.join("u/42/link.txt"))
+            .unwrap();
+        let got = glob_files(&root, "u/42/*").unwrap();
+        assert_eq!(
+            got,
+            [PathBuf::from("u/42/a.txt"), PathBuf::from("u/42/sub/b.txt")]
+        );
+        assert_eq!(glob_files(&root, "u/42").unwrap().len(), 2);
+        assert!(glob_files(&root, "u/4\\*").unwrap().is_empty());
+        assert!(!path_safe("..") && !path_safe("a/b") && path_safe("a@b.c"));
+        assert!(check_relative("../x").is_some() && check_relative("/etc").is_some());
+        assert!(check_relative("uploads/{user_id}/*").is_none());
+    }
+}
