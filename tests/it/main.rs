@@ -5,6 +5,7 @@
 //! schema or database. A server that is down fails the test with a message saying how to
 //! start it; nothing is skipped silently.
 
+mod bad_inputs;
 mod cli;
 mod databases;
 mod erase;
