@@ -11,5 +11,6 @@ mod databases;
 mod erase;
 mod evidence;
 mod export_sqlite;
+mod hygiene;
 mod support;
 mod validate;
