@@ -7,6 +7,7 @@ use dsr::plan::Action;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -138,4 +139,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Past a file-size limit (`ulimit -f`) the kernel kills a process with SIGXFSZ unless it
+/// ignores the signal; ignored, the write fails with "File too large" and dsr reports which
+/// file and which system, as for a full disk, instead of dying without a word.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_IGN installs no
+    // handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }

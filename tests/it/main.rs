@@ -11,6 +11,7 @@ mod databases;
 mod erase;
 mod evidence;
 mod export_sqlite;
+mod faults;
 mod hygiene;
 mod support;
 mod validate;
