@@ -12,6 +12,7 @@ mod erase;
 mod evidence;
 mod export_sqlite;
 mod faults;
+mod fuzz_corpus;
 mod hygiene;
 mod support;
 mod validate;
