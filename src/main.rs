@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             if e.downcast_ref::<UsageError>().is_none()
                 && e.downcast_ref::<dsr::playbook::Diagnostics>().is_none()
             {
@@ -132,6 +132,22 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// The error and its causes, `outer: inner`, like anyhow's `{:#}` but without repeating a
+/// cause whose text the message already includes (typed errors often quote their source).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

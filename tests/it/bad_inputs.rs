@@ -11,6 +11,7 @@ struct Expect {
     exit: Option<i32>,
     stderr: Vec<String>,
     stdout: Vec<String>,
+    stderr_lacks: Vec<String>,
 }
 
 fn parse_expect(path: &Path) -> Expect {
@@ -28,6 +29,7 @@ fn parse_expect(path: &Path) -> Expect {
             "exit" => e.exit = Some(value.parse().expect("exit code")),
             "stderr contains" => e.stderr.push(value.to_string()),
             "stdout contains" => e.stdout.push(value.to_string()),
+            "stderr lacks" => e.stderr_lacks.push(value.to_string()),
             other => panic!("{}:{}: unknown key '{other}'", path.display(), n + 1),
         }
     }
@@ -76,6 +78,12 @@ fn check(name: &str, r: &Ran, e: &Expect) {
         assert!(
             r.stderr.contains(needle.as_str()),
             "stderr lacks {needle:?}\n{context}"
+        );
+    }
+    for needle in &e.stderr_lacks {
+        assert!(
+            !r.stderr.contains(needle.as_str()),
+            "stderr has {needle:?}\n{context}"
         );
     }
     for needle in &e.stdout {
@@ -168,6 +176,7 @@ fn a_playbook_over_4_mib_is_refused_before_it_is_parsed() {
                 text.len()
             )],
             stdout: vec![],
+            stderr_lacks: vec![],
         },
     );
     // Exactly at the limit is still read (and then judged on its content).
