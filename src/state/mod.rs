@@ -105,10 +105,12 @@ pub struct State {
 impl State {
     /// Opens (creating if needed) the state directory and database, and migrates it.
     pub async fn open(dir: &Path) -> Result<Self, StateError> {
-        create_private_dir(dir).map_err(|source| StateError::Dir {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        create_private_dir(dir)
+            .and_then(|()| crate::output::bundle::make_private(dir))
+            .map_err(|source| StateError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         let file = dir.join(DB_FILE);
         private_db_file(&file).map_err(|source| StateError::Dir {
             path: file.display().to_string(),

@@ -248,3 +248,26 @@ fn secrets_and_the_person_stay_out_of_output_logs_reports_and_state() {
     }
     pg_exec(&[&format!("DROP SCHEMA {SCHEMA} CASCADE")]);
 }
+
+/// An empty directory given with `--out` becomes private like a new one: it is about to hold
+/// the person's data.
+#[cfg(unix)]
+#[test]
+fn an_existing_empty_out_directory_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = crate::export_sqlite::demo_workspace();
+    let out = ws.path().join("shared-out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "shared-out",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(mode(&out), 0o700);
+    assert!(out.join("accounts/users.json").exists());
+}
