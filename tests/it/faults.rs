@@ -562,3 +562,95 @@ fn kill_9_at_several_points_of_one_erase_then_resume_changes_everything_once() {
     );
     pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
 }
+
+/// The same on MariaDB: a write waiting for a row lock longer than `timeout:` gives up (InnoDB's
+/// lock wait, set from the timeout), rolls back, exit 1; a rerun finishes it.
+#[test]
+fn a_hanging_mariadb_write_times_out_and_rolls_back() {
+    use crate::support::{mysql_exec, mysql_strings};
+    use sqlx::Connection;
+    let db = "dsr_it_fault_hang_mysql";
+    mysql_exec(&[
+        &format!("DROP DATABASE IF EXISTS {db}"),
+        &format!("CREATE DATABASE {db}"),
+        &format!("CREATE TABLE {db}.users (id INT PRIMARY KEY, email VARCHAR(100))"),
+        &format!("CREATE TABLE {db}.visits (id INT PRIMARY KEY, user_id INT, page VARCHAR(50))"),
+        &format!("INSERT INTO {db}.users VALUES (1, 'alice@example.com'), (2, 'bob@example.com')"),
+        &format!("INSERT INTO {db}.visits VALUES (1, 1, '/a'), (2, 1, '/b'), (3, 2, '/c')"),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "site",
+        "mariadb",
+        "${env:DSR_TEST_MYSQL_URL}",
+        &format!("    schema: {db}\n    timeout: 1s\n    retries: 0\n"),
+        "      users:\n        match: { email: identity.email }\n        provides: { uid: id }\n        erase: delete\n      visits:\n        match: { user_id: users.uid }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let rt = crate::support::runtime();
+    let mut locker = rt.block_on(async {
+        let mut c = sqlx::MySqlConnection::connect(&crate::support::mysql_url())
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!(
+            "BEGIN; SELECT * FROM {db}.visits WHERE id = 2 FOR UPDATE;"
+        ))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c
+    });
+    let args = [
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ];
+    let run = || {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("dsr"))
+            .args(args)
+            .current_dir(ws.path())
+            .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
+            .env("DSR_TEST_MYSQL_URL", crate::support::mysql_url())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Finished {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let f = run();
+    rt.block_on(async {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .unwrap()
+    });
+    assert_eq!(f.code, Some(1), "{}\n{}", f.stdout, f.stderr);
+    let error = json(&f)["systems"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("no answer within 1s") && error.contains("rolled back"),
+        "{error}"
+    );
+    assert_eq!(
+        mysql_strings(&format!("SELECT CAST(COUNT(*) AS CHAR) FROM {db}.visits")),
+        ["3"]
+    );
+    let f = run();
+    assert_eq!(f.code, Some(0), "{}\n{}", f.stdout, f.stderr);
+    assert_eq!(
+        mysql_strings(&format!(
+            "SELECT CAST(GROUP_CONCAT(id) AS CHAR) FROM {db}.visits"
+        )),
+        ["3"]
+    );
+    mysql_exec(&[&format!("DROP DATABASE {db}")]);
+}
