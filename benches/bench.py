@@ -113,7 +113,6 @@ def system(name, kind_lines, collections):
 def http_system(name, url, collections):
     lines = (
         "    connector: http\n    definition: latency.yaml\n"
-        f"    base_url: {url}\n    insecure_http: true\n"
         '    auth: { token: "${file:token}" }\n'
         f"    config: {{ system: {name} }}\n    concurrency: 64\n"
     )

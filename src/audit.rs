@@ -159,18 +159,38 @@ pub enum VerifyError {
     Broken(#[from] Broken),
 }
 
+/// The longest line `verify` reads.
+const MAX_LINE_BYTES: u64 = 1024 * 1024;
+
 /// Checks the whole chain; returns how many lines are intact.
 pub fn verify(path: &Path) -> Result<usize, VerifyError> {
     let io_err = |source| VerifyError::Io {
         path: path.display().to_string(),
         source,
     };
-    let reader = BufReader::new(File::open(path).map_err(io_err)?);
+    let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
     let mut hashes: Vec<String> = Vec::new(); // hash of each line so far
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line = line.map_err(io_err)?;
+    for i in 0.. {
         let n = i + 1;
         let bad = |line: usize, message: String| Err(Broken { line, message }.into());
+        // One event is a few hundred bytes; a longer "line" (or an endless file such as
+        // /dev/zero) is not read whole.
+        let mut line = Vec::new();
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(io_err)?;
+        if read == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if line.len() as u64 > MAX_LINE_BYTES {
+            return bad(
+                n,
+                format!("is longer than {MAX_LINE_BYTES} bytes: not an audit event"),
+            );
+        }
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(&line) else {
             return bad(n, "not a JSON object: the line was changed".into());
         };

@@ -7,6 +7,7 @@ use dsr::plan::Action;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             if e.downcast_ref::<UsageError>().is_none()
                 && e.downcast_ref::<dsr::playbook::Diagnostics>().is_none()
             {
@@ -158,9 +159,37 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// The error and its causes, `outer: inner`, like anyhow's `{:#}` but without repeating a
+/// cause whose text the message already includes (typed errors often quote their source).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Past a file-size limit (`ulimit -f`) the kernel kills a process with SIGXFSZ unless it
+/// ignores the signal; ignored, the write fails with "File too large" and dsr reports which
+/// file and which system, as for a full disk, instead of dying without a word.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_IGN installs no
+    // handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }

@@ -13,6 +13,29 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+/// A report or manifest lists files, never their contents: anything this large is not one. A
+/// bundle may come from anyone, so `dsr verify` must not read an endless or huge file whole.
+const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
+/// An SSH signature is a few hundred bytes.
+const MAX_SIG_BYTES: u64 = 64 * 1024;
+
+/// Reads a whole file of at most `limit` bytes; a larger one (or a device such as `/dev/zero`)
+/// is an error, found after reading `limit + 1` bytes at most.
+fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes: not a dsr report file"),
+        ));
+    }
+    Ok(bytes)
+}
+
 pub struct Args<'a> {
     pub report: Option<&'a Path>,
     pub bundle: Option<&'a Path>,
@@ -70,7 +93,7 @@ fn verify_report(
     report: &Path,
     out: &mut Outcome,
 ) -> anyhow::Result<()> {
-    let bytes = std::fs::read(report).map_err(|e| {
+    let bytes = read_limited(report, MAX_REPORT_BYTES).map_err(|e| {
         UsageError::new(format!("cannot read {}: {e}", report.display()))
             .with_hint("give the path of a report.json")
     })?;
@@ -94,7 +117,9 @@ fn verify_report(
     let mut sig_path = report.as_os_str().to_owned();
     sig_path.push(".sig");
     let sig_path = PathBuf::from(sig_path);
-    match std::fs::read_to_string(&sig_path) {
+    match read_limited(&sig_path, MAX_SIG_BYTES).and_then(|b| {
+        String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }) {
         Err(_) => out.problems.push(format!(
             "signature: {} is missing or unreadable: the report cannot be trusted",
             sig_path.display()
@@ -182,7 +207,7 @@ fn verify_files(dir: &Path, report_bytes: &[u8], report_name: &str, out: &mut Ou
             .push(format!("{report_name} is not a dsr report (no file list)"));
         return;
     };
-    let manifest = match std::fs::read(dir.join(MANIFEST)) {
+    let manifest = match read_limited(&dir.join(MANIFEST), MAX_REPORT_BYTES) {
         Ok(b) => match serde_json::from_slice::<Value>(&b)
             .ok()
             .and_then(|v| listing(v.get("files")))

@@ -22,6 +22,8 @@ pub struct MysqlConnector {
     options: MySqlConnectOptions,
     pool: MySqlPool,
     schema: Option<String>,
+    /// The system's `timeout`: also the longest one write statement waits for a row lock.
+    timeout: std::time::Duration,
 }
 
 /// How a column is selected and decoded.
@@ -160,6 +162,7 @@ impl MysqlConnector {
             options,
             pool,
             schema: system.config.schema.clone(),
+            timeout: system.timeout,
         })
     }
 
@@ -283,8 +286,22 @@ impl MysqlConnector {
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let values = sql::write_values(writes);
-        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
+        // A write blocked on another session's row lock gives up after the system's timeout
+        // (whole seconds, at least one) instead of InnoDB's default 50 s; the transaction rolls
+        // back.
+        let timeout = self.timeout;
+        let err = |e: sqlx::Error| match &e {
+            sqlx::Error::Database(db) if sql::mysql_number(db.as_ref()) == Some(1205) => {
+                ConnectorError::Timeout(timeout)
+            }
+            _ => sql::classify_values(e, values.iter().copied()),
+        };
         let mut tx = self.pool.begin().await.map_err(err)?;
+        let limit = format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            timeout.as_millis().div_ceil(1000).max(1)
+        );
+        sqlx::query(&limit).execute(&mut *tx).await.map_err(err)?;
         let mut counts = Vec::new();
         for w in writes {
             let table = self.qualified(&w.collection.table);

@@ -18,6 +18,8 @@ pub struct PostgresConnector {
     options: PgConnectOptions,
     pool: PgPool,
     schema: Option<String>,
+    /// The system's `timeout`: also the longest one write statement may wait (for a lock).
+    timeout: std::time::Duration,
 }
 
 /// A table's columns and their SQL types, in table order.
@@ -66,6 +68,7 @@ impl PostgresConnector {
             options,
             pool,
             schema: system.config.schema.clone(),
+            timeout: system.timeout,
         })
     }
 
@@ -221,7 +224,21 @@ impl PostgresConnector {
         for w in writes {
             types.push(self.existing_columns(&w.collection.table, &values).await?);
         }
+        // A write blocked on another session's lock would otherwise wait forever: the server
+        // cancels it after the system's timeout (the transaction rolls back).
+        let timeout = self.timeout;
+        let err = |e: sqlx::Error| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+                ConnectorError::Timeout(timeout)
+            }
+            _ => err(e),
+        };
         let mut tx = self.pool.begin().await.map_err(err)?;
+        let limit = format!(
+            "SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        );
+        sqlx::query(&limit).execute(&mut *tx).await.map_err(err)?;
         let mut counts = Vec::new();
         for (w, cols) in writes.iter().zip(&types) {
             let table = self.qualified(&w.collection.table);

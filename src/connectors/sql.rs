@@ -121,12 +121,15 @@ pub fn classify_values<'v>(
         }
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            // MySQL's SQLSTATE is often the catch-all HY000: its error number says more.
+            let number = mysql_number(db.as_ref());
             // PostgreSQL: serialization failure, deadlock, shutdown, connection exceptions.
             // MySQL: deadlock (1213), lock wait timeout (1205), server gone (2006/2013).
             let transient = matches!(
                 code.as_str(),
-                "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "1213" | "1205" | "2006" | "2013"
-            ) || code.starts_with("08");
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03"
+            ) || code.starts_with("08")
+                || matches!(number, Some(1213 | 1205 | 2006 | 2013));
             let message = scrub(db.message(), values);
             let message = if code.is_empty() {
                 message
@@ -283,6 +286,12 @@ pub fn exact_number(text: &str) -> Value {
         Ok(n) => Value::Number(n),
         Err(_) => Value::String(text.to_string()),
     }
+}
+
+/// A MySQL/MariaDB error's number (1205: lock wait timeout, ...), if `db` is one.
+pub fn mysql_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .map(sqlx::mysql::MySqlDatabaseError::number)
 }
 
 #[cfg(test)]

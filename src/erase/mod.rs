@@ -328,7 +328,7 @@ async fn write_system(
             "nothing changed: reading {}.{} did not finish",
             bad.system, bad.collection
         ));
-        out.collections = results;
+        out.collections = nothing_changed(results, out.error.as_deref());
         return out;
     }
     // Children before parents: the reverse of the plan's dependency order.
@@ -362,8 +362,8 @@ async fn write_system(
         Ok(c) => c,
         Err(e) => {
             out.status = Status::Failed;
+            out.collections = nothing_changed(results, Some(&e));
             out.error = Some(e);
-            out.collections = results;
             return out;
         }
     };
@@ -458,7 +458,13 @@ async fn write_system(
                         .journal_write(id, system, "failed", &json!({ "error": out.error }))
                         .await;
                 }
-                out.collections = results;
+                // Rolled back: the planned counts did not happen. (Without a transaction what
+                // took effect is unknown; the error says so and the counts stay as planned.)
+                out.collections = if connector.transactional() {
+                    nothing_changed(results, out.error.as_deref())
+                } else {
+                    results
+                };
                 return out;
             }
         }
@@ -499,6 +505,24 @@ async fn write_system(
     }
     out.collections = results;
     out
+}
+
+/// The results of a system whose changes did not happen: the planned counts become zero (what
+/// was found and kept stays), so the report does not claim changes that were rolled back.
+/// Collections that had changes planned carry the system's error as their problem.
+fn nothing_changed(
+    mut results: Vec<CollectionResult>,
+    error: Option<&str>,
+) -> Vec<CollectionResult> {
+    for r in &mut results {
+        if r.deleted + r.masked + r.updated > 0 && r.problem.is_none() {
+            r.problem = error.map(str::to_string);
+        }
+        r.deleted = 0;
+        r.masked = 0;
+        r.updated = 0;
+    }
+    results
 }
 
 /// Rows collected by key, for verification.

@@ -53,6 +53,18 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
     builder.create(path)
 }
 
+/// Sets an existing directory to 0700.
+pub fn make_private(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if fs::metadata(dir)?.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn create_private_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -109,6 +121,9 @@ impl Bundle {
             ));
         }
         create_private_dir(dir)?;
+        // An empty directory given with --out keeps its mode when "created": make it private
+        // like a new one, since it is about to hold personal data.
+        make_private(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             files: Arc::default(),

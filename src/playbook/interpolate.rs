@@ -3,6 +3,14 @@
 //! Secrets never live in a playbook: a connection URL says `${env:APP_DB_URL}` and the value
 //! is read when a connector opens. Errors name the variable or file, never the value, and the
 //! resolved text is wrapped in [`Secret`] so that it cannot be printed by accident.
+//!
+//! `${file:PATH}` reads only below the playbook's directory: PATH must be relative, must not
+//! climb out with `..`, and must not lead out through a symbolic link. A playbook is often
+//! written by someone other than the operator who runs it; without this rule it could copy
+//! any file the operator can read (`~/.ssh/id_ed25519`, `/etc/shadow`) into a connection URL
+//! and send it to a host of its choosing. Secrets mounted elsewhere (`/run/secrets`) are
+//! allowed when the operator lists the directory in `DSR_SECRET_DIRS` (`:`-separated
+//! absolute paths); the playbook cannot allow them itself.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,6 +32,58 @@ pub enum InterpolationError {
     MissingEnv(String),
     #[error("cannot read secret file {path}: {reason}")]
     File { path: String, reason: String },
+    #[error(
+        "secret file '{0}' is outside the playbook's directory (absolute paths, '..' and links out are refused)"
+    )]
+    Outside(String),
+}
+
+/// The environment variable that lists extra directories `${file:…}` may read from.
+pub const SECRET_DIRS_ENV: &str = "DSR_SECRET_DIRS";
+
+/// Directories the operator allows besides the playbook's (from [`SECRET_DIRS_ENV`]).
+fn allowed_dirs() -> Vec<PathBuf> {
+    std::env::var_os(SECRET_DIRS_ENV)
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| p.is_absolute())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where `${file:path}` reads from, or why it may not. Checks the words first (absolute, `..`)
+/// and then, when the file exists, where it really is once links are followed.
+pub fn secret_path(path: &str, base_dir: &Path) -> Result<PathBuf, InterpolationError> {
+    let outside = || InterpolationError::Outside(path.to_string());
+    let relative = Path::new(path);
+    let allowed = allowed_dirs();
+    let full = if relative.is_absolute() {
+        if !allowed.iter().any(|d| relative.starts_with(d)) {
+            return Err(outside());
+        }
+        relative.to_path_buf()
+    } else {
+        use std::path::Component;
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(outside());
+        }
+        base_dir.join(relative)
+    };
+    // A link inside the directory that points out of it is refused too.
+    if let Ok(real) = full.canonicalize() {
+        let roots = std::iter::once(base_dir.to_path_buf()).chain(allowed);
+        let inside = roots
+            .filter_map(|r| r.canonicalize().ok())
+            .any(|r| real.starts_with(r));
+        if !inside {
+            return Err(outside());
+        }
+    }
+    Ok(full)
 }
 
 /// A resolved value that may hold a secret. `Debug` and `Display` never show it.
@@ -107,7 +167,7 @@ pub fn resolve(template: &str, base_dir: &Path) -> Result<Secret, InterpolationE
                 Err(_) => return Err(InterpolationError::MissingEnv(name)),
             },
             Piece::Ref(Reference::File(path)) => {
-                let full: PathBuf = base_dir.join(&path);
+                let full = secret_path(&path, base_dir)?;
                 let text =
                     std::fs::read_to_string(&full).map_err(|e| InterpolationError::File {
                         path: full.display().to_string(),
@@ -155,5 +215,34 @@ mod tests {
             resolve("${vault:x}", Path::new(".")),
             Err(InterpolationError::UnknownKind(_))
         ));
+    }
+
+    #[test]
+    fn secret_files_stay_below_the_playbook() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("pb");
+        std::fs::create_dir_all(base.join("secrets")).unwrap();
+        std::fs::write(base.join("secrets/pw"), "pw\n").unwrap();
+        std::fs::write(dir.path().join("outside"), "x\n").unwrap();
+        assert!(secret_path("secrets/pw", &base).is_ok());
+        assert!(secret_path("./secrets/pw", &base).is_ok());
+        for bad in ["../outside", "secrets/../../outside", "/etc/passwd"] {
+            assert_eq!(
+                secret_path(bad, &base),
+                Err(InterpolationError::Outside(bad.into())),
+                "{bad}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("outside"), base.join("link")).unwrap();
+            assert!(matches!(
+                secret_path("link", &base),
+                Err(InterpolationError::Outside(_))
+            ));
+        }
+        let err = resolve("x${file:../outside}", &base).unwrap_err();
+        assert!(err.to_string().contains("outside the playbook's directory"));
+        assert!(!err.to_string().contains("x\n"));
     }
 }

@@ -5,6 +5,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::Playbook;
 use super::spans::{Pos, SpanIndex};
 use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Playbooks are hand-written; anything larger is a mistake or an attack.
@@ -46,6 +47,22 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+fn too_large(file: &str, bytes: Option<u64>) -> Diagnostics {
+    let message = match bytes {
+        Some(n) => format!("playbook is {n} bytes; the limit is {MAX_PLAYBOOK_BYTES} bytes"),
+        None => format!("playbook is larger than the limit of {MAX_PLAYBOOK_BYTES} bytes"),
+    };
+    single(
+        file,
+        None,
+        message,
+        Some(
+            "a playbook is a hand-written list of systems; check that this is the right file"
+                .into(),
+        ),
+    )
+}
+
 /// Reads and parses `path`. Errors carry the file name and, for YAML errors, line and column.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let file = path.display().to_string();
@@ -58,24 +75,25 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         )
     })?;
     if meta.len() > MAX_PLAYBOOK_BYTES {
-        return Err(single(
-            &file,
-            None,
-            format!(
-                "playbook is {} bytes; the limit is {MAX_PLAYBOOK_BYTES}",
-                meta.len()
-            ),
-            None,
-        ));
+        return Err(too_large(&file, Some(meta.len())));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        single(
-            &file,
-            None,
-            format!("cannot read playbook: {}", io_reason(&e)),
-            None,
-        )
-    })?;
+    // The size from `metadata` is not enough: a device (`/dev/zero`), a pipe or a file that
+    // grows after the check reports 0 or less than it holds. Read at most one byte past the
+    // limit and judge what was read.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PLAYBOOK_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| {
+            single(
+                &file,
+                None,
+                format!("cannot read playbook: {}", io_reason(&e)),
+                None,
+            )
+        })?;
+    if bytes.len() as u64 > MAX_PLAYBOOK_BYTES {
+        return Err(too_large(&file, None));
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|b| **b == b'\n').count() + 1;

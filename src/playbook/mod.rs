@@ -6,6 +6,8 @@
 //! lines so every error points into the file.
 
 pub mod diagnostic;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod interpolate;
 pub mod live;
 pub mod load;

@@ -1021,13 +1021,19 @@ fn check_references(c: &mut Checker<'_>, path: &[&str], template: &str) {
                             Some(format!("export {var}=… before running dsr")),
                         );
                     }
-                    Reference::File(file) if !c.loaded.dir.join(&file).is_file() => {
-                        c.at_value(
+                    Reference::File(file) => match interpolate::secret_path(&file, &c.loaded.dir) {
+                        Err(e) => c.at_value(
+                            path,
+                            e.to_string(),
+                            Some(format!("keep secret files in the playbook's directory, or list their directory in {}", interpolate::SECRET_DIRS_ENV)),
+                        ),
+                        Ok(full) if !full.is_file() => c.at_value(
                             path,
                             format!("secret file '{file}' not found"),
                             Some("the path is relative to the playbook".into()),
-                        );
-                    }
+                        ),
+                        Ok(_) => {}
+                    },
                     _ => {}
                 }
             }

@@ -247,6 +247,7 @@ impl State {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.checkpoint().await;
         Ok(())
     }
 }

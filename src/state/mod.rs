@@ -122,14 +122,24 @@ pub struct State {
 impl State {
     /// Opens (creating if needed) the state directory and database, and migrates it.
     pub async fn open(dir: &Path) -> Result<Self, StateError> {
-        create_private_dir(dir).map_err(|source| StateError::Dir {
-            path: dir.display().to_string(),
+        create_private_dir(dir)
+            .and_then(|()| crate::output::bundle::make_private(dir))
+            .map_err(|source| StateError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        let file = dir.join(DB_FILE);
+        private_db_file(&file).map_err(|source| StateError::Dir {
+            path: file.display().to_string(),
             source,
         })?;
+        // secure_delete: the journal's personal data, once cleared, is overwritten with zeros
+        // rather than left in free pages of the file.
         let options = SqliteConnectOptions::new()
-            .filename(dir.join("state.db"))
+            .filename(&file)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -140,6 +150,43 @@ impl State {
             dir: dir.to_path_buf(),
             pool,
         })
+    }
+}
+
+/// The state database's file name in the state directory.
+pub const DB_FILE: &str = "state.db";
+
+/// Creates the database file 0600 before SQLite does (it would use the umask, often 0644), and
+/// tightens one made by an older dsr. SQLite gives its `-wal` and `-shm` files the database
+/// file's mode.
+fn private_db_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    drop(file);
+    Ok(())
+}
+
+impl State {
+    /// Moves everything from the write-ahead log into the database file and empties the log,
+    /// so that cleared data does not linger in old log frames. Best effort: a reader in
+    /// another process can keep the log from being emptied; the next finish empties it.
+    pub async fn checkpoint(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!(error = %e, "state database checkpoint failed");
+        }
     }
 }
 
@@ -180,6 +227,18 @@ mod tests {
             assert_eq!(
                 std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
                 0o700
+            );
+            let db = path.join(DB_FILE);
+            assert_eq!(
+                std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            // A database made by an older dsr (with the umask's 0644) is tightened.
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+            State::open(&path).await.unwrap();
+            assert_eq!(
+                std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+                0o600
             );
         }
     }

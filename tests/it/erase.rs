@@ -516,7 +516,7 @@ fn the_demo_erase_masks_keeps_and_deletes() {
 }
 
 /// Runs SQL in a transaction the test keeps open (holding its locks) until it rolls back.
-fn hold_locks(rt: &tokio::runtime::Runtime, sql: &str) -> sqlx::PgConnection {
+pub(crate) fn hold_locks(rt: &tokio::runtime::Runtime, sql: &str) -> sqlx::PgConnection {
     rt.block_on(async {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&crate::support::pg_url())
@@ -551,7 +551,11 @@ fn spawn_erase(ws: &Workspace) -> std::process::Child {
 }
 
 /// One value from the workspace's journal, read while dsr may be running.
-fn journal_value(rt: &tokio::runtime::Runtime, ws: &Workspace, query: &str) -> Option<String> {
+pub(crate) fn journal_value(
+    rt: &tokio::runtime::Runtime,
+    ws: &Workspace,
+    query: &str,
+) -> Option<String> {
     let journal = ws.path().join(".dsr-state/state.db");
     rt.block_on(async {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=ro", journal.display()))
@@ -568,7 +572,7 @@ fn journal_value(rt: &tokio::runtime::Runtime, ws: &Workspace, query: &str) -> O
 }
 
 /// Polls `check` until it holds (bounded; this waits for a state, it does not time anything).
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
         assert!(

@@ -6,6 +6,7 @@
 //! start it; nothing is skipped silently. Redis tests use `DSR_TEST_REDIS_URL` and a key prefix
 //! of their own.
 
+mod bad_inputs;
 mod batch;
 mod cli;
 mod databases;
@@ -15,8 +16,11 @@ mod erase;
 mod evidence;
 mod export_sqlite;
 mod fakes;
+mod faults;
 mod files;
+mod fuzz_corpus;
 mod http;
+mod hygiene;
 mod map;
 mod opendsr;
 mod redis;

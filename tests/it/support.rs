@@ -61,6 +61,7 @@ impl Workspace {
 }
 
 /// Output of a finished command as text.
+#[derive(Clone)]
 pub struct Ran {
     pub code: i32,
     pub stdout: String,
