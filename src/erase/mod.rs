@@ -358,6 +358,8 @@ async fn write_system(
         }
         return out;
     }
+    // Writes and verification count against the same limits as reads.
+    let _permits = connectors.permit(system).await;
     let connector = match connectors.get(system).await {
         Ok(c) => c,
         Err(e) => {

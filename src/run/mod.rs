@@ -22,7 +22,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{OnceCell, Semaphore, watch};
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit, watch};
 
 /// Values a step provides to later steps: provided name -> distinct values.
 pub type Provided = BTreeMap<String, Vec<Value>>;
@@ -101,6 +101,20 @@ impl<'a> ConnectorSet<'a> {
                 .map(|(n, s)| (n.clone(), Semaphore::new(s.concurrency)))
                 .collect(),
         }
+    }
+
+    /// Waits for room to make one call to `system` (the global and the system's limit); the
+    /// call may proceed while the permits are held.
+    pub async fn permit(
+        &self,
+        system: &str,
+    ) -> (Option<SemaphorePermit<'_>>, Option<SemaphorePermit<'_>>) {
+        let global = self.global.acquire().await.ok();
+        let own = match self.per_system.get(system) {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
+        (global, own)
     }
 
     pub async fn get(&self, system: &str) -> Result<Arc<dyn Connector>, String> {
