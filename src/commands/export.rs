@@ -56,9 +56,12 @@ pub async fn run(
 
     let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     if !global.json && !global.quiet {
+        let deadline = evidence::deadline_for(&v, &options)?;
         println!(
-            "Request {request_id}: export for {}",
-            ids.kinds().join(", ")
+            "Request {request_id}: export for {}, due {} ({})",
+            ids.kinds().join(", "),
+            deadline.due_rfc3339(),
+            deadline.policy.name
         );
         println!("{}", tables::plan(&plan));
     }
@@ -105,7 +108,9 @@ pub async fn run(
             })
         );
     } else {
-        println!("{}", tables::summary(&outcomes));
+        if !global.quiet {
+            println!("{}", tables::summary(&outcomes));
+        }
         let records: u64 = outcomes.iter().map(|o| o.records).sum();
         let failed: Vec<String> = report
             .systems

@@ -297,3 +297,35 @@ fn bundle_files_are_private() {
     assert_eq!(mode("p/accounts/users.json"), 0o600);
     assert_eq!(mode("p/manifest.json"), 0o600);
 }
+
+#[test]
+fn quiet_prints_only_the_result_line() {
+    let ws = demo_workspace();
+    let r = run(ws.dsr().args([
+        "-q",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "q",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "Exported 14 records into q\n");
+    let r = run(ws.dsr().args([
+        "export",
+        "bob@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "b",
+        "--received",
+        "2026-01-31",
+    ]));
+    assert!(
+        r.stdout.starts_with("Request ")
+            && r.stdout.contains(", due 2026-02-28T00:00:00+00:00 (gdpr)"),
+        "{}",
+        r.stdout
+    );
+}
