@@ -366,6 +366,24 @@ pub enum RequestsCommand {
         #[arg(long = "set", value_name = "TARGET=VALUE")]
         sets: Vec<String>,
     },
+    /// Confirm that a person carried out a manual step of a request.
+    ///
+    /// The note is recorded in the journal and, when the request is resumed, in its signed
+    /// report. Then continue the request with `dsr resume ID`.
+    ///
+    /// Example: dsr requests confirm 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b paper_archive --note "Shredded, box 12"
+    Confirm {
+        /// The request id
+        id: String,
+        /// The manual system's name in the playbook
+        system: String,
+        /// What was done (no personal data)
+        #[arg(long, required = true)]
+        note: String,
+        /// Who did it [default: DSR_OPERATOR or the login name]
+        #[arg(long, env = "DSR_OPERATOR")]
+        operator: Option<String>,
+    },
     /// The queue of requests waiting for `dsr run-due` (no identities shown).
     ///
     /// Example: dsr requests queue --json

@@ -148,12 +148,24 @@ pub fn load_or_create(dir: &Path) -> Result<(PrivateKey, bool), SignError> {
     if let Some(key) = load(dir)? {
         return Ok((key, false));
     }
-    generate(dir, DEFAULT_SIGNER)?;
+    // Two first runs at once (overlapping `run-due`s) must end with one key: each makes a key
+    // aside, and the first to link its private key into place wins; the other uses that one.
+    create_private_dir(dir).map_err(io_err(dir))?;
+    let aside = dir.join(format!(".new-key-{}", uuid::Uuid::new_v4().simple()));
+    let _ = fs::remove_dir_all(&aside);
+    let (files, _) = generate(&aside, DEFAULT_SIGNER)?;
+    let mine = KeyFiles::in_dir(dir);
+    let won = fs::hard_link(&files.private, &mine.private).is_ok();
+    if won {
+        fs::rename(&files.public, &mine.public).map_err(io_err(dir))?;
+        fs::rename(&files.allowed_signers, &mine.allowed_signers).map_err(io_err(dir))?;
+    }
+    let _ = fs::remove_dir_all(&aside);
     let key = load(dir)?.ok_or_else(|| SignError::BadKey {
         path: dir.join(PRIVATE_FILE).display().to_string(),
         reason: "it vanished right after it was created".into(),
     })?;
-    Ok((key, true))
+    Ok((key, won))
 }
 
 /// The principal recorded in a key's comment (what `allowed_signers` names), or the default.
@@ -242,6 +254,33 @@ pub fn read_public(path: &Path) -> Result<PublicKey, SignError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn first_use_from_many_at_once_ends_with_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let (key, _) = load_or_create(&d).unwrap();
+                    let subject = crate::subject::load_or_create_key(&d).unwrap();
+                    (key.public_key().to_openssh().unwrap(), subject)
+                })
+            })
+            .collect();
+        let got: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(
+            got.windows(2).all(|w| w[0] == w[1]),
+            "different keys were created"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left behind");
+    }
+
     use super::*;
 
     #[test]

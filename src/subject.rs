@@ -36,25 +36,36 @@ pub fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN], SubjectKeyError> 
         source,
     };
     crate::output::bundle::create_private_dir(dir).map_err(io_err)?;
+    let read = |path: &Path| -> Result<[u8; KEY_LEN], SubjectKeyError> {
+        let bytes = fs::read(path).map_err(|source| SubjectKeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        bytes
+            .try_into()
+            .map_err(|_| SubjectKeyError::Corrupt(path.display().to_string()))
+    };
+    if path.exists() {
+        return read(&path);
+    }
+    // Written aside in full, then linked into place: a second dsr starting at the same moment
+    // either wins the link or reads the complete key that did, never a half-written file.
+    let aside = dir.join(format!(".{KEY_FILE}.{}", uuid::Uuid::new_v4().simple()));
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut f) => {
-            let mut key = [0u8; KEY_LEN];
-            rand::rng().fill_bytes(&mut key);
-            f.write_all(&key).map_err(io_err)?;
-            f.sync_all().map_err(io_err)?;
-            Ok(key)
-        }
-        // Another dsr may have just created it: read what is there.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let bytes = fs::read(&path).map_err(io_err)?;
-            bytes
-                .try_into()
-                .map_err(|_| SubjectKeyError::Corrupt(path.display().to_string()))
-        }
+    let mut key = [0u8; KEY_LEN];
+    rand::rng().fill_bytes(&mut key);
+    let mut f = options.open(&aside).map_err(io_err)?;
+    f.write_all(&key).map_err(io_err)?;
+    f.sync_all().map_err(io_err)?;
+    drop(f);
+    let linked = fs::hard_link(&aside, &path);
+    let _ = fs::remove_file(&aside);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read(&path),
         Err(e) => Err(io_err(e)),
     }
 }

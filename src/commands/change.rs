@@ -63,7 +63,13 @@ fn print_preview(read: &ReadPhase) {
             let change = r
                 .problem
                 .clone()
-                .map(|p| format!("FAILED: {p}"))
+                .map(|p| {
+                    if p.starts_with(run::WAITING) {
+                        p
+                    } else {
+                        format!("FAILED: {p}")
+                    }
+                })
                 .unwrap_or_else(|| what_changes(r));
             vec![
                 s.clone(),
@@ -208,6 +214,17 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     } else {
         print_summary(&applied.results);
         println!("Report: {}", report.display());
+        for s in applied
+            .results
+            .iter()
+            .filter(|s| s.status == crate::run::Status::Waiting)
+        {
+            let what = s.error.clone().unwrap_or_default();
+            println!(
+                "{}: {what}. When it is done: dsr requests confirm {request_id} {} --note \"…\", then dsr resume {request_id}",
+                s.system, s.system
+            );
+        }
         if !applied.ok {
             println!(
                 "Some systems did not finish. Run the same command again, or `dsr resume {request_id}`, to continue where it stopped."
@@ -243,6 +260,7 @@ fn print_summary(results: &[SystemResult]) {
                 None => "—",
             };
             let outcome = match (&c.problem, &s.error) {
+                (Some(p), _) if p.starts_with(run::WAITING) => p.clone(),
                 (Some(p), _) => format!("failed: {p}"),
                 (None, Some(e)) => format!("{}: {e}", s.status.name()),
                 (None, None) => s.status.name().to_string(),

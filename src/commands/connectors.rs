@@ -30,6 +30,10 @@ fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
             "Redis keys found by templates (SCAN), deleted with UNLINK",
             &["url"],
         ),
+        ConnectorKind::Manual => (
+            "a step a person carries out, confirmed with `dsr requests confirm`",
+            &["instructions"],
+        ),
         ConnectorKind::Files => (
             "files under a directory, or rows of CSV / JSON-lines files",
             &["path"],

@@ -171,6 +171,7 @@ pub async fn export_one(
         handler: bundle,
         observer,
         cancel: None,
+        confirmed: None,
     };
     let outcomes = run::execute(&cx, &plan, run::Finished::new())
         .await

@@ -124,6 +124,30 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
             .await;
         }
         RequestsCommand::Queue => return super::due::list(global).await,
+        RequestsCommand::Confirm {
+            id,
+            system,
+            note,
+            operator,
+        } => {
+            let state = State::open(&super::state_dir(global)?).await?;
+            let Some(request) = state.journal_get(id).await? else {
+                return Err(UsageError::new(format!("no request {id} in the journal"))
+                    .with_hint("`dsr requests list` shows the requests")
+                    .into());
+            };
+            if request.status != "running" {
+                return Err(UsageError::new(format!(
+                    "request {id} is {}; there is nothing to confirm",
+                    request.status
+                ))
+                .into());
+            }
+            let operator = operator.clone().or_else(|| std::env::var("USER").ok());
+            state.confirm(id, system, note, operator.as_deref()).await?;
+            println!("Confirmed {system} for request {id}. Continue it with `dsr resume {id}`.");
+            return Ok(Exit::Done);
+        }
         _ => {}
     }
     let state = State::open(&super::state_dir(global)?).await?;
@@ -140,7 +164,7 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
                 println!("{}", table(&views, use_colour()));
             }
         }
-        RequestsCommand::Add { .. } | RequestsCommand::Queue => {}
+        RequestsCommand::Add { .. } | RequestsCommand::Queue | RequestsCommand::Confirm { .. } => {}
         RequestsCommand::Show { id } => {
             let Some(row) = state.ledger_get(id).await? else {
                 return Err(UsageError::new(format!("no request with id {id}"))

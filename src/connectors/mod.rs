@@ -40,10 +40,13 @@ pub enum ConnectorKind {
     Opendsr,
     Redis,
     Files,
+    /// A step a person carries out (a paper archive, a vendor reached by email): listed in the
+    /// plan with its instructions; the request waits until someone confirms it.
+    Manual,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 8] = [
+    pub const ALL: [ConnectorKind; 9] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
@@ -52,6 +55,7 @@ impl ConnectorKind {
         ConnectorKind::Opendsr,
         ConnectorKind::Redis,
         ConnectorKind::Files,
+        ConnectorKind::Manual,
     ];
 
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
@@ -67,6 +71,7 @@ impl ConnectorKind {
             "opendsr" | "opengdpr" => Some(Self::Opendsr),
             "redis" => Some(Self::Redis),
             "files" => Some(Self::Files),
+            "manual" => Some(Self::Manual),
             _ => None,
         }
     }
@@ -81,6 +86,7 @@ impl ConnectorKind {
             Self::Opendsr => "opendsr",
             Self::Redis => "redis",
             Self::Files => "files",
+            Self::Manual => "manual",
         }
     }
 
@@ -277,5 +283,23 @@ pub async fn open(
         )?),
         ConnectorKind::Redis => Arc::new(redis::RedisConnector::open(system, url)?),
         ConnectorKind::Files => Arc::new(files::FilesConnector::open(system, base_dir)?),
+        ConnectorKind::Manual => Arc::new(ManualConnector),
     })
+}
+
+/// A person's step: the executor never calls it to find records (it asks the request's
+/// confirmations instead), and there is nothing for it to write.
+pub struct ManualConnector;
+
+#[async_trait::async_trait]
+impl Connector for ManualConnector {
+    async fn find(
+        &self,
+        _req: &FindRequest<'_>,
+        _sink: &mut dyn RowSink,
+    ) -> Result<u64, ConnectorError> {
+        Err(ConnectorError::Unsupported(
+            "reading records from a manual step",
+        ))
+    }
 }

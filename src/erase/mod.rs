@@ -236,8 +236,8 @@ pub fn preview(
                 verified: None,
                 notes: Vec::new(),
                 problem: match outcome.status {
-                    Status::Failed | Status::Skipped
-                        if outcome.reason.is_some() && outcome.status == Status::Failed =>
+                    Status::Failed | Status::Waiting | Status::Skipped
+                        if outcome.reason.is_some() && outcome.status != Status::Skipped =>
                     {
                         outcome.reason.clone()
                     }
@@ -316,6 +316,15 @@ async fn write_system(
         error: None,
         collections: Vec::new(),
     };
+    if let Some(w) = read
+        .iter()
+        .find(|o| o.system == system && o.status == Status::Waiting)
+    {
+        out.status = Status::Waiting;
+        out.error = w.reason.clone();
+        out.collections = results;
+        return out;
+    }
     let read_failed = read.iter().filter(|o| o.system == system).find(|o| {
         o.status == Status::Failed
             || o.reason

@@ -178,6 +178,10 @@ impl<'a> Engine<'a> {
         before: Option<Before>,
     ) -> anyhow::Result<ReadPhase> {
         let journal = self.state.map(|s| (s, opened.id.as_str()));
+        let confirmed = match self.state {
+            Some(state) => state.confirmations(&opened.id).await?,
+            None => BTreeMap::new(),
+        };
         let mut handler = ReadHandler::new(&self.rules, self.hash_key.clone(), journal);
         handler.before = before;
         if let Ok(mut p) = handler.planned.lock() {
@@ -190,6 +194,7 @@ impl<'a> Engine<'a> {
             handler: &handler,
             observer,
             cancel,
+            confirmed: Some(&confirmed),
         };
         let outcomes = run::execute(&cx, plan, std::mem::take(&mut opened.finished))
             .await
@@ -240,9 +245,15 @@ impl<'a> Engine<'a> {
             resumed: opened.resumed,
         })
         .await;
-        let ok = results.iter().all(|r| r.status != Status::Failed) && !read.failed;
+        let ok = results
+            .iter()
+            .all(|r| matches!(r.status, Status::Done | Status::Skipped))
+            && !read.failed;
+        let waiting = results.iter().any(|r| r.status == Status::Waiting);
         let outcome = if ok {
             Status::Done
+        } else if waiting && results.iter().all(|r| r.status != Status::Failed) && !read.failed {
+            Status::Waiting
         } else if results.iter().any(|r| r.status == Status::Done) {
             Status::Partial
         } else {
@@ -289,10 +300,12 @@ fn report_changes(results: &[SystemResult]) -> BTreeMap<CollectionId, Changes> {
     for s in results {
         for c in &s.collections {
             let changed = c.deleted + c.masked + c.updated > 0;
-            let error = c
+            // A manual step that waits is not an error: the report says `waiting`.
+            let problem = c
                 .problem
                 .clone()
-                .or_else(|| if changed { s.error.clone() } else { None });
+                .filter(|p| !p.starts_with(crate::run::WAITING));
+            let error = problem.or_else(|| if changed { s.error.clone() } else { None });
             let some = |n: u64| (n > 0).then_some(n);
             out.insert(
                 CollectionId {

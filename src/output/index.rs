@@ -69,6 +69,12 @@ for how long, and who receives it. The data itself is in the files listed, as JS
             .unwrap_or_else(|| sys.name.clone());
         let _ = writeln!(h, "<section><h2>{}</h2>", esc(&title));
         match status {
+            Status::Waiting => {
+                let _ = writeln!(
+                    h,
+                    "<p class=\"warn\">A member of our staff is collecting this part by hand. We will send it to you when it is done.</p>"
+                );
+            }
             Status::Failed | Status::Partial => {
                 let _ = writeln!(
                     h,

@@ -145,6 +145,10 @@ pub struct Changes {
 /// The overall status: done only when every system is done or skipped for a reason that is not
 /// a failure.
 pub fn overall(outcomes: &[StepOutcome]) -> Status {
+    let failing = outcomes.iter().any(|o| o.status == Status::Failed);
+    if !failing && outcomes.iter().any(|o| o.status == Status::Waiting) {
+        return Status::Waiting;
+    }
     if outcomes.iter().any(|o| {
         o.status == Status::Failed
             || o.reason

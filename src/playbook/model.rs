@@ -90,6 +90,9 @@ pub struct System {
     /// Default schema (PostgreSQL) or database (MySQL) for unqualified table names.
     #[serde(default)]
     pub schema: Option<String>,
+    /// Manual systems: what the person carrying out the step must do.
+    #[serde(default)]
+    pub instructions: Option<String>,
     /// What the system is, in words the person understands.
     #[serde(default)]
     pub description: Option<String>,

@@ -904,6 +904,33 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
     }
     match kind {
         ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr => {}
+        ConnectorKind::Manual => {
+            if sys
+                .instructions
+                .as_deref()
+                .is_none_or(|i| i.trim().is_empty())
+            {
+                c.at_key(
+                    &base,
+                    "a manual system needs `instructions`: what the person must do",
+                    Some("e.g. `instructions: Shred the contract in archive box 12`".into()),
+                );
+            }
+            for (f, set) in [
+                ("url", sys.url.is_some()),
+                ("path", sys.path.is_some()),
+                ("seed", sys.seed.is_some()),
+                ("schema", sys.schema.is_some()),
+            ] {
+                if set {
+                    c.at_key(
+                        &p(f),
+                        format!("`{f}` does not apply to manual systems"),
+                        None,
+                    );
+                }
+            }
+        }
         ConnectorKind::Files => {
             if sys.path.is_none() {
                 c.at_key(

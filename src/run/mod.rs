@@ -131,6 +131,9 @@ impl<'a> ConnectorSet<'a> {
     }
 }
 
+/// The reason a manual step gives while it waits; what follows is its instructions.
+pub const WAITING: &str = "waiting for a person: ";
+
 /// Steps already finished in an earlier run of the same request (from the journal).
 pub type Finished = BTreeMap<CollectionId, (StepOutcome, Provided)>;
 
@@ -143,6 +146,8 @@ pub struct Context<'a> {
     pub observer: &'a dyn Observer,
     /// Flips to true on Ctrl-C: no new step starts; running ones finish.
     pub cancel: Option<watch::Receiver<bool>>,
+    /// Manual systems a person has confirmed for this request: system -> note.
+    pub confirmed: Option<&'a BTreeMap<String, String>>,
 }
 
 struct Shared<'a> {
@@ -237,6 +242,7 @@ pub async fn execute(
 /// Whether a finished step stops the steps that wait for it.
 fn blocks(o: &StepOutcome) -> bool {
     o.status == Status::Failed
+        || o.status == Status::Waiting
         || o.status == Status::Skipped
             && o.reason
                 .as_deref()
@@ -331,6 +337,11 @@ async fn run_step(
     let mut values = Provided::new();
     let mut payload = None;
     match attempt_all(shared, step, &inputs, &mut outcome, &mut values).await {
+        Err(reason) if reason.starts_with(WAITING) => {
+            outcome.status = Status::Waiting;
+            outcome.reason = Some(reason);
+            outcome.records = 0;
+        }
         Err(reason) => {
             outcome.status = Status::Failed;
             outcome.reason = Some(reason);
@@ -365,6 +376,23 @@ async fn attempt_all(
     if inputs.is_empty() {
         let mut sink = cx.handler.open(&step.id, &[]).map_err(|e| e.to_string())?;
         return sink.finish().map_err(|e| e.to_string());
+    }
+    if system.kind == crate::connectors::ConnectorKind::Manual {
+        let mut sink = cx.handler.open(&step.id, &[]).map_err(|e| e.to_string())?;
+        return match cx.confirmed.and_then(|c| c.get(&step.system)) {
+            Some(note) => {
+                outcome.reason = Some(format!("confirmed: {note}"));
+                sink.finish().map_err(|e| e.to_string())
+            }
+            None => Err(format!(
+                "{WAITING}{}",
+                system
+                    .config
+                    .instructions
+                    .as_deref()
+                    .unwrap_or("a person must carry this out")
+            )),
+        };
     }
     let connector = cx.connectors.get(&step.system).await?;
     let keys = if cx.handler.wants_keys() {

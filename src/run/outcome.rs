@@ -9,6 +9,8 @@ pub enum Status {
     Partial,
     Failed,
     Skipped,
+    /// A manual step no one has confirmed yet.
+    Waiting,
 }
 
 impl Status {
@@ -18,6 +20,7 @@ impl Status {
             Status::Partial => "partial",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Waiting => "waiting",
         }
     }
 }
@@ -45,6 +48,10 @@ pub fn system_status<'a>(steps: impl IntoIterator<Item = &'a StepOutcome>) -> St
     let statuses: Vec<Status> = steps.into_iter().map(|s| s.status).collect();
     let failed = statuses.iter().filter(|s| **s == Status::Failed).count();
     let done = statuses.iter().filter(|s| **s == Status::Done).count();
+    let waiting = statuses.contains(&Status::Waiting);
+    if failed == 0 && waiting {
+        return Status::Waiting;
+    }
     if failed > 0 && done > 0 {
         Status::Partial
     } else if failed > 0 {

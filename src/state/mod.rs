@@ -80,6 +80,15 @@ const MIGRATIONS: &[&str] = &[
         updated TEXT NOT NULL
      );
      CREATE INDEX queue_due ON queue (status, not_before);",
+    // 5: confirmations of manual steps (`dsr requests confirm`).
+    "CREATE TABLE confirmations (
+        request_id TEXT NOT NULL,
+        system TEXT NOT NULL,
+        note TEXT NOT NULL,
+        operator TEXT,
+        at TEXT NOT NULL,
+        PRIMARY KEY (request_id, system)
+     );",
 ];
 
 pub mod journal;
@@ -187,6 +196,50 @@ impl State {
         {
             tracing::debug!(error = %e, "state database checkpoint failed");
         }
+    }
+}
+
+impl State {
+    /// Records that a person carried out a request's manual step.
+    pub async fn confirm(
+        &self,
+        request_id: &str,
+        system: &str,
+        note: &str,
+        operator: Option<&str>,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO confirmations (request_id, system, note, operator, at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (request_id, system) DO UPDATE SET note = excluded.note, operator = excluded.operator, at = excluded.at",
+        )
+        .bind(request_id)
+        .bind(system)
+        .bind(note)
+        .bind(operator)
+        .bind(jiff::Timestamp::now().to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A request's confirmed manual steps: system -> "note (by operator, at time)".
+    pub async fn confirmations(
+        &self,
+        request_id: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StateError> {
+        let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT system, note, operator, at FROM confirmations WHERE request_id = ?",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(system, note, operator, at)| {
+                let by = operator.map(|o| format!(" by {o}")).unwrap_or_default();
+                (system, format!("{note} ({}{by})", &at[..at.len().min(19)]))
+            })
+            .collect())
     }
 }
 

@@ -27,6 +27,7 @@ fn help_of_every_command_has_an_example() {
         "run-due",
         "requests add",
         "requests queue",
+        "requests confirm",
     ] {
         let r = run(ws.dsr().args(cmd.split(' ')).arg("--help"));
         assert_eq!(r.code, 0, "{cmd}");

@@ -975,3 +975,114 @@ fn the_plan_says_when_a_connector_cannot_do_the_action() {
             .all(|s| s["skip"].is_null())
     );
 }
+
+/// A manual step: the plan lists it, the erase waits for it (exit 1, ledger `waiting`), a
+/// person confirms it, and `dsr resume` finishes the request with the note in the report.
+#[test]
+fn a_manual_step_waits_for_a_person_and_is_recorded() {
+    let ws = crate::export_sqlite::demo_workspace();
+    let pb = r#"version: 1
+organisation: Acme Tea Ltd
+identities: [email]
+systems:
+  newsletter:
+    connector: sqlite
+    path: demo/data/newsletter.db
+    seed: demo/newsletter.sql
+    purpose: Newsletter
+    legal_basis: consent
+    retention: Until you unsubscribe
+    collections:
+      subscribers:
+        match: { email: identity.email }
+        erase: delete
+  paper_archive:
+    connector: manual
+    instructions: Shred the signed contract in the archive box for this customer
+    purpose: Signed contracts
+    legal_basis: contract
+    retention: 6 years
+    collections:
+      contracts:
+        match: { email: identity.email }
+        erase: delete
+"#;
+    ws.write("manual.yaml", pb);
+    let r = run(ws.dsr().args([
+        "--json",
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "manual.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    assert_eq!(out["outcome"], "waiting");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    let paper = out["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["system"] == "paper_archive")
+        .unwrap();
+    assert_eq!(paper["status"], "waiting");
+    assert!(
+        paper["error"]
+            .as_str()
+            .unwrap()
+            .contains("Shred the signed contract"),
+        "{paper}"
+    );
+    let list = run(ws.dsr().args(["--json", "requests", "list"]));
+    assert!(list.stdout.contains("\"waiting\""), "{}", list.stdout);
+
+    let bad = run(ws.dsr().args([
+        "requests",
+        "confirm",
+        "no-such-request",
+        "paper_archive",
+        "--note",
+        "x",
+    ]));
+    assert_eq!(bad.code, 2);
+    let c = run(ws.dsr().args([
+        "requests",
+        "confirm",
+        &id,
+        "paper_archive",
+        "--note",
+        "Shredded, box 12",
+        "--operator",
+        "dpo",
+    ]));
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    let r = run(ws.dsr().args([
+        "--json",
+        "resume",
+        &id,
+        "--playbook",
+        "manual.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    assert_eq!(out["outcome"], "done");
+    let report = std::fs::read_to_string(out["report"].as_str().unwrap()).unwrap();
+    assert!(
+        report.contains("confirmed: Shredded, box 12") && report.contains("by dpo"),
+        "{report}"
+    );
+    let r = run(ws.dsr().args([
+        "plan",
+        "erase",
+        "bob@example.com",
+        "--playbook",
+        "manual.yaml",
+    ]));
+    assert!(
+        r.stdout.contains("paper_archive.contracts") && r.stdout.contains("manual"),
+        "{}",
+        r.stdout
+    );
+}

@@ -472,7 +472,7 @@ fn connectors_list_and_show() {
     assert_eq!(
         kinds,
         [
-            "postgres", "mysql", "sqlite", "http", "webhook", "opendsr", "redis", "files"
+            "postgres", "mysql", "sqlite", "http", "webhook", "opendsr", "redis", "files", "manual"
         ]
     );
 
