@@ -8,15 +8,14 @@ use crate::error::{Exit, UsageError};
 use crate::evidence::RequestOptions;
 use crate::identity::RequestIdentities;
 use crate::output::progress::Progress;
+use crate::output::tables::render;
 use crate::plan::{self, Action};
 use crate::run;
+use crate::state::State;
 use crate::state::journal::JournalRequest;
-use crate::state::{self, State};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use tabled::builder::Builder;
-use tabled::settings::Style;
 
 /// How a change request was asked for.
 pub struct ChangeRequest<'a> {
@@ -30,17 +29,6 @@ pub struct ChangeRequest<'a> {
     pub out: Option<&'a Path>,
     /// Set by `dsr resume`: the journaled request to continue.
     pub resume: Option<JournalRequest>,
-}
-
-pub fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut b = Builder::default();
-    b.push_record(header.iter().map(|h| h.to_string()));
-    for r in rows {
-        b.push_record(r);
-    }
-    let mut t = b.build();
-    t.with(Style::sharp());
-    t.to_string()
 }
 
 fn what_changes(r: &erase::CollectionResult) -> String {
@@ -107,7 +95,7 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     let state = if req.dry_run {
         None
     } else {
-        Some(State::open(&state::state_dir(global.state_dir.as_deref())?).await?)
+        Some(State::open(&super::state_dir(global)?).await?)
     };
     let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     let engine = Engine::new(&v, action, &req.sets, &connectors, state.as_ref())?;
@@ -318,7 +306,7 @@ pub async fn start(
 
 /// `dsr resume ID`: continue a journaled request.
 pub async fn resume(global: &Global, id: &str, yes: bool) -> anyhow::Result<Exit> {
-    let state = State::open(&state::state_dir(global.state_dir.as_deref())?).await?;
+    let state = State::open(&super::state_dir(global)?).await?;
     let Some(r) = state.journal_get(id).await? else {
         return Err(UsageError::new(format!("no request {id} in the journal"))
             .with_hint("dsr keeps requests in its state directory; check --state-dir")

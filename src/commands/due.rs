@@ -106,7 +106,7 @@ pub async fn list(global: &Global) -> anyhow::Result<Exit> {
             .collect();
         println!(
             "{}",
-            super::change::render(
+            crate::output::tables::render(
                 &[
                     "id",
                     "action",
