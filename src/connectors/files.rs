@@ -509,14 +509,7 @@ impl FilesConnector {
     fn row_files(&self, collection: &CollectionSpec) -> Result<Vec<PathBuf>, ConnectorError> {
         let mut out = BTreeSet::new();
         for t in &collection.templates {
-            let text: String = t
-                .parts
-                .iter()
-                .map(|p| match p {
-                    template::Part::Text(t) => t.as_str(),
-                    template::Part::Placeholder(_) => "",
-                })
-                .collect();
+            let text = row_pattern(t);
             let found = glob_files(&self.root, &text)
                 .map_err(|e| io_error("list", &text, &e, std::iter::empty()))?;
             if found.is_empty() && !has_wildcard(&text) {
@@ -582,14 +575,15 @@ impl FilesConnector {
         Ok(count)
     }
 
-    /// Rewrites one row file without the rows whose fingerprint is in `drop`; returns how many
-    /// rows it left out. Written to a temporary file beside it, then renamed over it.
+    /// Rewrites one row file without the rows whose fingerprint is in `drop`, and returns the
+    /// record of it. Written to a temporary file beside it, then renamed over it; a file with
+    /// none of those rows is left as it was.
     fn rewrite(
         &self,
         rel: &str,
         format: FileFormat,
         drop: &BTreeSet<String>,
-    ) -> Result<u64, ConnectorError> {
+    ) -> Result<Rewrite, ConnectorError> {
         let path = self.root.join(rel);
         let err = |what: &str, e: &io::Error| io_error(what, rel, e, std::iter::empty());
         let meta = fs::symlink_metadata(&path).map_err(|e| err("read", &e))?;
@@ -613,7 +607,8 @@ impl FilesConnector {
             file.set_permissions(meta.permissions())
                 .map_err(|e| err("write beside", &e))?;
             let mut out = BufWriter::with_capacity(256 * 1024, file);
-            let mut removed = 0u64;
+            let mut record = Rewrite::default();
+            let (mut before, mut after) = (Sha256::new(), Sha256::new());
             let mut write_err: Option<io::Error> = None;
             scan(
                 &path,
@@ -623,11 +618,17 @@ impl FilesConnector {
                     let bytes = match piece {
                         Piece::Other(raw) => raw,
                         Piece::Row { raw, .. } if drop.contains(&fingerprint(raw)) => {
-                            removed += 1;
+                            before.update(raw);
+                            record.bytes_before += raw.len() as u64;
+                            record.removed += 1;
                             return Ok(());
                         }
                         Piece::Row { raw, .. } => raw,
                     };
+                    before.update(bytes);
+                    after.update(bytes);
+                    record.bytes_before += bytes.len() as u64;
+                    record.bytes_after += bytes.len() as u64;
                     if let Err(e) = out.write_all(bytes) {
                         write_err = Some(e);
                         return Err(ConnectorError::Unsupported("stop"));
@@ -643,14 +644,16 @@ impl FilesConnector {
                 .into_inner()
                 .map_err(|e| err("write beside", e.error()))?;
             file.sync_all().map_err(|e| err("write beside", &e))?;
-            Ok::<u64, ConnectorError>(removed)
+            record.sha256_before = hex::encode(before.finalize());
+            record.sha256_after = hex::encode(after.finalize());
+            Ok::<Rewrite, ConnectorError>(record)
         })();
         match result {
-            Ok(0) => {
+            Ok(record) if record.removed == 0 => {
                 let _ = fs::remove_file(&tmp);
-                Ok(0)
+                Ok(record)
             }
-            Ok(removed) => {
+            Ok(record) => {
                 fs::rename(&tmp, &path).map_err(|e| {
                     let _ = fs::remove_file(&tmp);
                     err("replace", &e)
@@ -658,7 +661,7 @@ impl FilesConnector {
                 if let Ok(d) = File::open(dir) {
                     let _ = d.sync_all();
                 }
-                Ok(removed)
+                Ok(record)
             }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
@@ -667,10 +670,14 @@ impl FilesConnector {
         }
     }
 
-    fn write_all(&self, writes: &[WriteRequest<'_>]) -> Result<Vec<u64>, ConnectorError> {
-        let mut counts = Vec::new();
+    fn write_all(
+        &self,
+        writes: &[WriteRequest<'_>],
+    ) -> Result<Vec<super::WriteOutcome>, ConnectorError> {
+        let mut outcomes = Vec::new();
         for w in writes {
             let mut changed = 0;
+            let mut notes = Vec::new();
             match w.collection.format {
                 None => {
                     for c in w.changes {
@@ -707,14 +714,23 @@ impl FilesConnector {
                         })?;
                         by_file.entry(rel).or_default().insert(row.to_string());
                     }
+                    let named = !w
+                        .collection
+                        .templates
+                        .iter()
+                        .any(|t| has_wildcard(&row_pattern(t)));
                     for (rel, drop) in by_file {
-                        changed += self.rewrite(&rel, format, &drop)?;
+                        let record = self.rewrite(&rel, format, &drop)?;
+                        changed += record.removed;
+                        if record.removed > 0 {
+                            notes.push(record.note(named.then_some(rel.as_str())));
+                        }
                     }
                 }
             }
-            counts.push(changed);
+            outcomes.push(super::WriteOutcome { changed, notes });
         }
-        Ok(counts)
+        Ok(outcomes)
     }
 
     /// Removes the directories a delete left empty, deepest first, but none of the
@@ -774,6 +790,46 @@ impl FilesConnector {
             }
         }
         Ok(count)
+    }
+}
+
+/// A row collection's path pattern: its template's text (row files are shared by many
+/// people, so their path takes no values).
+fn row_pattern(t: &Template) -> String {
+    t.parts
+        .iter()
+        .map(|p| match p {
+            template::Part::Text(t) => t.as_str(),
+            template::Part::Placeholder(_) => "",
+        })
+        .collect()
+}
+
+/// The record of one row file's rewrite, for the signed report: what was removed, and the
+/// file's SHA-256 before and after, so an auditor can match them against copies or backups.
+#[derive(Debug, Default)]
+struct Rewrite {
+    removed: u64,
+    bytes_before: u64,
+    bytes_after: u64,
+    sha256_before: String,
+    sha256_after: String,
+}
+
+impl Rewrite {
+    /// The report's note. `path` is given when the playbook names the file exactly; a file
+    /// found by a wildcard is not named, since its name is not the playbook's own text.
+    fn note(&self, path: Option<&str>) -> String {
+        let file = path.map_or_else(|| "a row file".to_string(), str::to_string);
+        format!(
+            "rewrote {file} without {} row{}: {} -> {} bytes, sha256 {} -> {}",
+            self.removed,
+            if self.removed == 1 { "" } else { "s" },
+            self.bytes_before,
+            self.bytes_after,
+            self.sha256_before,
+            self.sha256_after
+        )
     }
 }
 
@@ -858,14 +914,7 @@ impl Connector for FilesConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<super::WriteOutcome>, ConnectorError> {
-        let counts = blocking(|| self.write_all(writes))?;
-        Ok(counts
-            .into_iter()
-            .map(|changed| super::WriteOutcome {
-                changed,
-                notes: Vec::new(),
-            })
-            .collect())
+        blocking(|| self.write_all(writes))
     }
 
     async fn find_by_keys(
@@ -944,7 +993,10 @@ mod tests {
             "id,email\n0,n@x\n9,m@x\n1,b@x\n2,a@x\n3,c@x\n",
         )
         .unwrap();
-        assert_eq!(c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap(), 1);
+        assert_eq!(
+            c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap().removed,
+            1
+        );
         assert_eq!(
             fs::read_to_string(dir.path().join("f.csv")).unwrap(),
             "id,email\n0,n@x\n9,m@x\n1,b@x\n3,c@x\n"
@@ -962,14 +1014,23 @@ mod tests {
         let drop: BTreeSet<String> = [fingerprint(b"1,a@x"), fingerprint(b"3,a@x")]
             .into_iter()
             .collect();
-        assert_eq!(c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap(), 2);
+        let record = c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap();
+        let after = b"id,email\n\n2,\"b\nb@x\"\n4,c@x";
+        assert_eq!(record.removed, 2);
+        assert_eq!(fs::read(dir.path().join("f.csv")).unwrap(), after);
+        // The record's hashes and sizes are those of the whole file before and after.
+        assert_eq!(record.sha256_before, hex::encode(Sha256::digest(text)));
+        assert_eq!(record.sha256_after, hex::encode(Sha256::digest(after)));
         assert_eq!(
-            fs::read(dir.path().join("f.csv")).unwrap(),
-            b"id,email\n\n2,\"b\nb@x\"\n4,c@x"
+            (record.bytes_before, record.bytes_after),
+            (text.len() as u64, after.len() as u64)
         );
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
-        assert_eq!(c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap(), 0);
+        assert_eq!(
+            c.rewrite("f.csv", FileFormat::Csv, &drop).unwrap().removed,
+            0
+        );
     }
 
     #[test]

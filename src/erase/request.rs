@@ -319,6 +319,7 @@ fn report_changes(results: &[SystemResult]) -> BTreeMap<CollectionId, Changes> {
                     updated: some(c.updated),
                     verified_erased: c.verified,
                     error,
+                    notes: c.notes.clone(),
                 },
             );
         }

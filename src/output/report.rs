@@ -122,6 +122,10 @@ pub struct CollectionReport {
     /// Whether a lookup after the change found every record as intended (erase and correct).
     pub verified_erased: Option<bool>,
     pub errors: Vec<String>,
+    /// Facts the system reported about the change (erase jobs, rewritten files with their
+    /// hashes); never personal data. Left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub attempts: u32,
     pub started: Option<String>,
     pub finished: Option<String>,
@@ -140,6 +144,8 @@ pub struct Changes {
     pub verified_erased: Option<bool>,
     /// Why the write phase failed for this collection (the step then counts as failed).
     pub error: Option<String>,
+    /// Facts the system reported about the change.
+    pub notes: Vec<String>,
 }
 
 /// The overall status: done only when every system is done or skipped for a reason that is not
@@ -237,6 +243,7 @@ fn collection_report(
             (Status::Failed, Some(r)) => vec![r.clone()],
             _ => Vec::new(),
         },
+        notes: changes.notes.clone(),
         attempts: o.attempts,
         started: o.started.clone(),
         finished: o.finished.clone(),
@@ -442,6 +449,20 @@ pub fn markdown(r: &Report) -> String {
                 c.duration_ms
             );
         }
+    }
+    let notes: Vec<String> = r
+        .systems
+        .iter()
+        .flat_map(|s| {
+            s.collections.iter().flat_map(move |c| {
+                c.notes
+                    .iter()
+                    .map(move |n| format!("- {}.{}: {n}", s.name, c.collection))
+            })
+        })
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(m, "\n## What the systems reported\n\n{}", notes.join("\n"));
     }
     let _ = writeln!(m, "\n## Files\n");
     for f in &r.files {

@@ -160,6 +160,49 @@ fn files_erase_deletes_files_and_rewrites_rows_leaving_others_byte_for_byte() {
         .map(|c| c["deleted"].as_u64().unwrap())
         .collect();
     assert_eq!(deleted, [2, 2, 3], "customers, events, uploads");
+    // The signed report records each rewrite: the file, the rows removed, and its hashes.
+    let notes = |i: usize| disk["collections"][i]["notes"].clone();
+    assert_eq!(
+        notes(0),
+        serde_json::json!([format!(
+            "rewrote crm/customers.csv without 2 rows: {} -> {} bytes, sha256 {} -> {}",
+            CSV.len(),
+            CSV_WITHOUT_ALICE.len(),
+            sha(CSV.as_bytes()),
+            sha(CSV_WITHOUT_ALICE.as_bytes())
+        )]),
+        "{disk}"
+    );
+    let events_after = "{\"email\":\"bob@example.com\",\"event\":\"login\",\"n\":2}\n";
+    assert_eq!(
+        notes(1),
+        serde_json::json!([format!(
+            "rewrote a row file without 2 rows: {} -> {} bytes, sha256 {} -> {}",
+            JSONL.len(),
+            events_after.len(),
+            sha(JSONL.as_bytes()),
+            sha(events_after.as_bytes())
+        )]),
+        "a file found by a wildcard is not named"
+    );
+    assert_eq!(
+        notes(2),
+        Value::Null,
+        "deleted files need no rewrite record"
+    );
+    let signed = read_json(Path::new(out["report"].as_str().unwrap()));
+    let text = signed.to_string();
+    assert!(
+        text.contains(&sha(CSV_WITHOUT_ALICE.as_bytes())) && text.contains(&sha(JSONL.as_bytes())),
+        "the signed report carries the rewrite records: {signed}"
+    );
+    let md =
+        fs::read_to_string(Path::new(out["report"].as_str().unwrap()).with_file_name("report.md"))
+            .unwrap();
+    assert!(
+        md.contains("- disk.customers: rewrote crm/customers.csv without 2 rows"),
+        "{md}"
+    );
 
     assert_eq!(
         fs::read_to_string(data.join("crm/customers.csv")).unwrap(),
