@@ -38,6 +38,14 @@ fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
             "files under a directory, or rows of CSV / JSON-lines files",
             &["path"],
         ),
+        ConnectorKind::S3 => (
+            "objects in an S3-compatible bucket, found by key templates or metadata; every version erased",
+            &[
+                "bucket",
+                "endpoint, region, path_style (optional)",
+                "AWS credentials from the environment or profile",
+            ],
+        ),
         ConnectorKind::Opendsr => (
             "processor speaking OpenDSR: access/erasure requests, polled",
             &[
