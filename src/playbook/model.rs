@@ -132,7 +132,8 @@ pub struct System {
     /// us-east-1.
     #[serde(default)]
     pub region: Option<String>,
-    /// S3: path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need.
+    /// S3: path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need
+    /// [default: true when an endpoint is set here or in `AWS_ENDPOINT_URL`, else false].
     #[serde(default)]
     pub path_style: Option<bool>,
     /// The tables (or resources) that hold personal data.

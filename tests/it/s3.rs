@@ -32,12 +32,17 @@ fn client() -> Client {
 /// A bucket of its own for each test (they share one server).
 fn bucket(name: &str, versioned: bool) -> String {
     let bucket = format!("{name}-{}", std::process::id());
+    create_bucket(&bucket, versioned);
+    bucket
+}
+
+pub fn create_bucket(bucket: &str, versioned: bool) {
     runtime().block_on(async {
         let c = client();
-        c.create_bucket().bucket(&bucket).send().await.unwrap();
+        c.create_bucket().bucket(bucket).send().await.unwrap();
         if versioned {
             c.put_bucket_versioning()
-                .bucket(&bucket)
+                .bucket(bucket)
                 .versioning_configuration(
                     aws_sdk_s3::types::VersioningConfiguration::builder()
                         .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
@@ -48,10 +53,9 @@ fn bucket(name: &str, versioned: bool) -> String {
                 .unwrap();
         }
     });
-    bucket
 }
 
-fn put(bucket: &str, key: &str, body: &[u8], meta: &[(&str, &str)]) {
+pub fn put(bucket: &str, key: &str, body: &[u8], meta: &[(&str, &str)]) {
     runtime().block_on(async {
         let mut req = client()
             .put_object()
@@ -65,7 +69,7 @@ fn put(bucket: &str, key: &str, body: &[u8], meta: &[(&str, &str)]) {
     });
 }
 
-fn delete(bucket: &str, key: &str) {
+pub fn delete(bucket: &str, key: &str) {
     runtime().block_on(async {
         client()
             .delete_object()
@@ -77,7 +81,7 @@ fn delete(bucket: &str, key: &str) {
     });
 }
 
-fn get(bucket: &str, key: &str) -> Option<Vec<u8>> {
+pub fn get(bucket: &str, key: &str) -> Option<Vec<u8>> {
     runtime().block_on(async {
         let out = client().get_object().bucket(bucket).key(key).send().await;
         match out {
@@ -89,7 +93,7 @@ fn get(bucket: &str, key: &str) -> Option<Vec<u8>> {
 
 /// Every stored version and delete marker under `prefix`: key -> (content of each version,
 /// newest first; number of delete markers).
-fn versions(bucket: &str, prefix: &str) -> BTreeMap<String, (Vec<Vec<u8>>, usize)> {
+pub fn versions(bucket: &str, prefix: &str) -> BTreeMap<String, (Vec<Vec<u8>>, usize)> {
     runtime().block_on(async {
         let c = client();
         let out = c

@@ -179,7 +179,14 @@ impl S3Connector {
         Ok(Self {
             settings: Settings {
                 bucket,
-                path_style: cfg.path_style.unwrap_or(endpoint.is_some()),
+                // S3-compatible stores mostly need path-style addressing; AWS itself prefers
+                // virtual-hosted buckets.
+                path_style: cfg.path_style.unwrap_or(
+                    endpoint.is_some()
+                        || ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+                            .iter()
+                            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty())),
+                ),
                 endpoint,
                 region: cfg.region.clone(),
             },
