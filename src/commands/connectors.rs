@@ -39,11 +39,11 @@ fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
             &["path"],
         ),
         ConnectorKind::S3 => (
-            "objects in an S3-compatible bucket, found by key templates or metadata; every version erased",
+            "objects in an S3(-compatible) bucket, by key template or metadata",
             &[
                 "bucket",
                 "endpoint, region, path_style (optional)",
-                "AWS credentials from the environment or profile",
+                "AWS credentials (environment, profile)",
             ],
         ),
         ConnectorKind::Opendsr => (
