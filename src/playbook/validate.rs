@@ -1332,6 +1332,31 @@ fn check_store_settings(
             );
         }
     }
+    if is(ConnectorKind::S3) {
+        use crate::connectors::s3::RECORD_COLUMNS;
+        let hint = || {
+            Some(format!(
+                "an object's record has: {}",
+                RECORD_COLUMNS.join(", ")
+            ))
+        };
+        for f in coll.fields.keys() {
+            if !RECORD_COLUMNS.contains(&f.as_str()) {
+                let p: Vec<&str> = base.iter().copied().chain(["fields", f.as_str()]).collect();
+                c.at_key(&p, format!("'{f}' is not a column of s3 records"), hint());
+            }
+        }
+        for (name, col) in &coll.provides {
+            if !RECORD_COLUMNS.contains(&col.as_str()) {
+                let p: Vec<&str> = base
+                    .iter()
+                    .copied()
+                    .chain(["provides", name.as_str()])
+                    .collect();
+                c.at_value(&p, format!("'{col}' is not a column of s3 records"), hint());
+            }
+        }
+    }
     if coll.metadata.as_ref().is_some_and(Vec::is_empty) && is(ConnectorKind::S3) {
         c.at_value(
             &at("metadata"),

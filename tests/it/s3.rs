@@ -459,6 +459,12 @@ fn s3_playbook_errors_name_the_line_and_field() {
             "put a `{NAME}` in it, or select the person's objects by `metadata:`",
             ":14:",
         ),
+        (
+            "",
+            "      uploads:\n        keys: [\"uploads/{user_id}/\"]\n        match: { user_id: identity.user_id }\n        fields: { owner: { category: contact.email } }\n",
+            "'owner' is not a column of s3 records",
+            ":16:",
+        ),
     ] {
         playbook(&ws, "b", extra, collections);
         let r = dsr(&ws, &["validate", "--playbook", "pb.yaml"]);
