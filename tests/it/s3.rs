@@ -491,6 +491,7 @@ fn s3_a_missing_bucket_fails_clearly_and_corrections_are_skipped() {
     let r = dsr(
         &ws,
         &[
+            "-vv",
             "--json",
             "export",
             "alice@example.com",
@@ -508,7 +509,13 @@ fn s3_a_missing_bucket_fails_clearly_and_corrections_are_skipped() {
         "{}",
         r.stdout
     );
-    assert!(!r.stdout.contains("testing"), "no credential in the report");
+    let report = std::fs::read_to_string(ws.path().join("b/report.json")).unwrap();
+    for text in [&r.stdout, &r.stderr, &report] {
+        assert!(
+            !text.contains("dsr-test-secret-key"),
+            "no credential in output, logs or the report"
+        );
+    }
     let r = dsr(
         &ws,
         &[

@@ -321,7 +321,7 @@ fn start_moto() -> String {
 /// moto accepts, and no profile or instance metadata lookups.
 pub const S3_ENV: [(&str, &str); 4] = [
     ("AWS_ACCESS_KEY_ID", "testing"),
-    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "dsr-test-secret-key"),
     ("AWS_REGION", "us-east-1"),
     ("AWS_EC2_METADATA_DISABLED", "true"),
 ];
