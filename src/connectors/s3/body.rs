@@ -93,6 +93,13 @@ impl<'a> ObjectReader<'a> {
         let answer = self.handle.block_on(tokio::time::timeout(self.idle, call));
         let out = match answer {
             Err(_) => return Err(self.fail(ConnectorError::Timeout(self.idle))),
+            Ok(Err(e)) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                // Deleted since it was listed: listing again (a retry) gives the truth.
+                return Err(self.fail(ConnectorError::Query {
+                    message: "an object was deleted while it was being read".into(),
+                    transient: true,
+                }));
+            }
             Ok(Err(e)) => {
                 let e = classify("read an object", e, self.values.iter().copied());
                 return Err(self.fail(e));
