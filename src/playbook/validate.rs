@@ -899,7 +899,11 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
                 c.at_key(
                     &p("auth"),
                     "`auth` applies to http and webhook systems only",
-                    Some("database credentials go in `url`, by reference".into()),
+                    Some(if kind == ConnectorKind::S3 {
+                        "s3 credentials come from the AWS environment or profile (AWS_ACCESS_KEY_ID, AWS_PROFILE)".into()
+                    } else {
+                        "database credentials go in `url`, by reference".into()
+                    }),
                 );
             }
         }
