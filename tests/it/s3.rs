@@ -2,7 +2,8 @@
 //! [`crate::support::moto_endpoint`]): objects by key templates and by user metadata copied
 //! into the bundle byte for byte with their hashes, erase and verification on unversioned and
 //! versioned buckets (every version and delete marker gone), other people's objects untouched,
-//! a large object streamed in bounded memory, and playbook errors with their lines.
+//! a large object streamed in bounded memory, a throttled store retried, and playbook errors
+//! with their lines.
 
 use crate::support::{
     S3_ENV, Workspace, assert_manifest_matches, moto_endpoint, peak_rss_kib, read_json, run,
@@ -154,21 +155,25 @@ fn dsr(ws: &Workspace, args: &[&str]) -> crate::support::Ran {
     run(&mut cmd)
 }
 
+/// `dsr export` for Alice (user 42) into `b`, with `flags` first.
+fn try_export(ws: &Workspace, flags: &[&str]) -> crate::support::Ran {
+    let mut args = flags.to_vec();
+    args.extend([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--id",
+        "user_id=42",
+        "--playbook",
+        "pb.yaml",
+        "--out",
+        "b",
+    ]);
+    dsr(ws, &args)
+}
+
 fn export(ws: &Workspace) -> Value {
-    let r = dsr(
-        ws,
-        &[
-            "--json",
-            "export",
-            "alice@example.com",
-            "--id",
-            "user_id=42",
-            "--playbook",
-            "pb.yaml",
-            "--out",
-            "b",
-        ],
-    );
+    let r = try_export(ws, &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_manifest_matches(&ws.path().join("b"));
     read_json(&ws.path().join("b/store/uploads.json"))
@@ -357,18 +362,7 @@ fn s3_objects_selected_by_metadata_and_bounded_by_max_keys() {
     // More candidates than `max_keys`: an error, not a silent cut.
     let capped = Workspace::new();
     playbook(&capped, &b, "    max_keys: 2\n", collection);
-    let r = dsr(
-        &capped,
-        &[
-            "--json",
-            "export",
-            "alice@example.com",
-            "--playbook",
-            "pb.yaml",
-            "--out",
-            "b",
-        ],
-    );
+    let r = try_export(&capped, &[]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("more than 2 objects match"),
@@ -488,21 +482,7 @@ fn s3_playbook_errors_name_the_line_and_field() {
 fn s3_a_missing_bucket_fails_clearly_and_corrections_are_skipped() {
     let ws = Workspace::new();
     playbook(&ws, &format!("absent-{}", std::process::id()), "", UPLOADS);
-    let r = dsr(
-        &ws,
-        &[
-            "-vv",
-            "--json",
-            "export",
-            "alice@example.com",
-            "--id",
-            "user_id=42",
-            "--playbook",
-            "pb.yaml",
-            "--out",
-            "b",
-        ],
-    );
+    let r = try_export(&ws, &["-vv"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("the bucket does not exist"),
@@ -534,4 +514,102 @@ fn s3_a_missing_bucket_fails_clearly_and_corrections_are_skipped() {
         r.stdout,
         r.stderr
     );
+}
+
+/// A store that answers the first `busy` requests with 503 SlowDown and passes the rest to
+/// the test server: the endpoint, and how many requests were throttled.
+fn throttling_proxy(busy: u32) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use axum::body::{Body, to_bytes};
+    use axum::extract::Request;
+    use axum::response::Response;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let left = Arc::new(AtomicU32::new(busy));
+    let throttled = Arc::new(AtomicU32::new(0));
+    let upstream = moto_endpoint().to_string();
+    let (l, t) = (left.clone(), throttled.clone());
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (l, t, upstream) = (l.clone(), t.clone(), upstream.clone());
+        async move {
+            if l.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                t.fetch_add(1, Ordering::SeqCst);
+                return Response::builder()
+                    .status(503)
+                    .header("content-type", "application/xml")
+                    .body(Body::from(
+                        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                    ))
+                    .unwrap();
+            }
+            let (parts, body) = req.into_parts();
+            let url = format!(
+                "{upstream}{}",
+                parts.uri.path_and_query().map_or("/", |p| p.as_str())
+            );
+            let body = to_bytes(body, usize::MAX).await.unwrap();
+            let mut out = reqwest::Client::new().request(parts.method, url).body(body);
+            for (k, v) in &parts.headers {
+                if k != "host" {
+                    out = out.header(k, v);
+                }
+            }
+            let answer = out.send().await.unwrap();
+            let mut resp = Response::builder().status(answer.status());
+            for (k, v) in answer.headers() {
+                resp = resp.header(k, v);
+            }
+            resp.body(Body::from(answer.bytes().await.unwrap()))
+                .unwrap()
+        }
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://{addr}"), throttled)
+}
+
+/// The uploads playbook with the store at `endpoint`.
+fn playbook_at(ws: &Workspace, bucket: &str, endpoint: &str, extra: &str) {
+    playbook(ws, bucket, extra, UPLOADS);
+    let text = std::fs::read_to_string(ws.path().join("pb.yaml")).unwrap();
+    ws.write(
+        "pb.yaml",
+        &text.replace("${env:DSR_TEST_S3_ENDPOINT}", endpoint),
+    );
+}
+
+#[test]
+fn s3_a_throttled_store_is_retried_and_the_export_is_complete() {
+    let b = bucket("busy", false);
+    put(&b, "uploads/42/a.txt", b"alice", &[]);
+    let (endpoint, throttled) = throttling_proxy(1);
+    let ws = Workspace::new();
+    playbook_at(&ws, &b, &endpoint, "    retries: 2\n");
+    let records = by_key(&export(&ws));
+    assert_eq!(throttled.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(records["uploads/42/a.txt"]["sha256"], sha(b"alice"));
+    let report = read_json(&ws.path().join("b/report.json"));
+    let coll = &report["systems"][0]["collections"][0];
+    assert_eq!(coll["attempts"], 2, "{coll}");
+
+    // Busy for longer than the retries: a failure that says so.
+    let (endpoint, _) = throttling_proxy(100);
+    let busy = Workspace::new();
+    playbook_at(&busy, &b, &endpoint, "    retries: 1\n");
+    let r = try_export(&busy, &[]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("SlowDown (the store is busy)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("after 2 attempts"), "{}", r.stdout);
 }
