@@ -489,79 +489,64 @@ impl S3Connector {
             }
             let mut sha256 = None;
             if let Some(current) = &entry.current {
-                let (hash, fetched) = body::blocking(|handle| {
-                    let reader = ObjectReader::new(
-                        client,
-                        self.bucket(),
-                        key,
-                        current.version_id.as_deref(),
-                        if versioned {
-                            None
-                        } else {
-                            current.etag.as_deref()
-                        },
-                        idle,
-                        &values,
-                        handle,
-                    );
-                    let mut hashing = HashingReader {
-                        inner: reader,
-                        hasher: Sha256::new(),
-                        bytes: 0,
-                    };
-                    let kept = sink.file(&body::file_name(key), &mut hashing);
-                    if let Some(e) = hashing.inner.error.take() {
-                        return Err(e);
-                    }
-                    let kept = kept?;
-                    let fetched = hashing.inner.headers.take();
-                    Ok((
-                        (kept && fetched.is_some()).then(|| hex::encode(hashing.hasher.finalize())),
-                        fetched,
-                    ))
-                })?;
+                let (hash, fetched) =
+                    self.copy(client, key, current, versioned, idle, &values, sink)?;
                 sha256 = hash;
                 if fetched.is_some() {
                     headers = fetched;
                 }
             }
-            let current = entry.current.as_ref();
-            let mut row = Row::new();
-            for c in RECORD_COLUMNS.iter().copied().filter(|c| wanted(c)) {
-                let v = match c {
-                    "key" => Value::String(key.clone()),
-                    "size" => current
-                        .and_then(|c| c.size)
-                        .map_or(Value::Null, Value::from),
-                    "etag" => text(current.and_then(|c| c.etag.as_deref())),
-                    "last_modified" => text(current.and_then(|c| c.last_modified.as_deref())),
-                    "content_type" => {
-                        text(headers.as_ref().and_then(|h| h.content_type.as_deref()))
-                    }
-                    "metadata" => headers.as_ref().map_or(Value::Null, |h| {
-                        Value::Object(
-                            h.metadata
-                                .iter()
-                                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                                .collect(),
-                        )
-                    }),
-                    "sha256" => text(sha256.as_deref()),
-                    "version_id" => text(current.and_then(|c| c.version_id.as_deref())),
-                    _ => {
-                        if versioned {
-                            Value::from(entry.version_ids.len())
-                        } else {
-                            Value::Null
-                        }
-                    }
-                };
-                row.insert(c.to_string(), v);
-            }
+            let row = record(key, entry, headers.as_ref(), sha256, versioned, &wanted);
             sink.row(row)?;
             count += 1;
         }
         Ok(count)
+    }
+
+    /// Offers the current object to the sink as a file (downloaded only if the sink reads it);
+    /// the SHA-256 of what the sink kept, and what the download said about the object.
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &self,
+        client: &Client,
+        key: &str,
+        current: &Current,
+        versioned: bool,
+        idle: Duration,
+        values: &[&Value],
+        sink: &mut dyn RowSink,
+    ) -> Result<(Option<String>, Option<Headers>), ConnectorError> {
+        body::blocking(|handle| {
+            // Read as listed: that version, or that ETag (else the step is retried).
+            let if_match = if versioned {
+                None
+            } else {
+                current.etag.as_deref()
+            };
+            let reader = ObjectReader::new(
+                client,
+                self.bucket(),
+                key,
+                current.version_id.as_deref(),
+                if_match,
+                idle,
+                values,
+                handle,
+            );
+            let mut hashing = HashingReader {
+                inner: reader,
+                hasher: Sha256::new(),
+                bytes: 0,
+            };
+            let kept = sink.file(&body::file_name(key), &mut hashing);
+            if let Some(e) = hashing.inner.error.take() {
+                return Err(e);
+            }
+            let kept = kept?;
+            let fetched = hashing.inner.headers.take();
+            let hash = (kept && fetched.is_some()).then(|| hex::encode(hashing.hasher.finalize()));
+            Ok((hash, fetched))
+        })
     }
 
     /// What is stored under exactly `key` now.
@@ -657,6 +642,44 @@ impl S3Connector {
         }
         Ok(outcomes)
     }
+}
+
+/// One object's record: the columns `wanted` keeps.
+fn record(
+    key: &str,
+    entry: &Entry,
+    headers: Option<&Headers>,
+    sha256: Option<String>,
+    versioned: bool,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Row {
+    let current = entry.current.as_ref();
+    let mut row = Row::new();
+    for c in RECORD_COLUMNS.iter().copied().filter(|c| wanted(c)) {
+        let v = match c {
+            "key" => Value::String(key.to_string()),
+            "size" => current
+                .and_then(|c| c.size)
+                .map_or(Value::Null, Value::from),
+            "etag" => text(current.and_then(|c| c.etag.as_deref())),
+            "last_modified" => text(current.and_then(|c| c.last_modified.as_deref())),
+            "content_type" => text(headers.and_then(|h| h.content_type.as_deref())),
+            "metadata" => headers.map_or(Value::Null, |h| {
+                Value::Object(
+                    h.metadata
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect(),
+                )
+            }),
+            "sha256" => text(sha256.as_deref()),
+            "version_id" => text(current.and_then(|c| c.version_id.as_deref())),
+            _ if versioned => Value::from(entry.version_ids.len()),
+            _ => Value::Null,
+        };
+        row.insert(c.to_string(), v);
+    }
+    row
 }
 
 fn identifier(key: &str, version_id: Option<String>) -> Result<ObjectIdentifier, ConnectorError> {
