@@ -149,9 +149,18 @@ fn dsr(ws: &Workspace, args: &[&str]) -> crate::support::Ran {
     let mut cmd = ws.dsr();
     cmd.envs(S3_ENV)
         .env("DSR_TEST_S3_ENDPOINT", moto_endpoint())
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
         .args(args);
+    // Nothing from the developer's own AWS setup.
+    for v in [
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ] {
+        cmd.env_remove(v);
+    }
     run(&mut cmd)
 }
 
