@@ -2,7 +2,8 @@
 //! [`crate::support::moto_endpoint`]): objects by key templates and by user metadata copied
 //! into the bundle byte for byte with their hashes, erase and verification on unversioned and
 //! versioned buckets (every version and delete marker gone), other people's objects untouched,
-//! a large object streamed in bounded memory, a throttled store retried, and playbook errors
+//! wildcard templates, a large object streamed in bounded memory, a throttled store retried,
+//! and playbook errors
 //! with their lines.
 
 use crate::support::{
@@ -621,4 +622,32 @@ fn s3_a_throttled_store_is_retried_and_the_export_is_complete() {
         r.stdout
     );
     assert!(r.stdout.contains("after 2 attempts"), "{}", r.stdout);
+}
+
+#[test]
+fn s3_wildcard_templates_keep_only_the_keys_they_match() {
+    let b = bucket("wildcards", false);
+    for k in [
+        "logs/42-2024.gz",
+        "logs/42-2025/01.gz",
+        "logs/420-2024.gz",
+        "logs/42-notes.txt",
+    ] {
+        put(&b, k, k.as_bytes(), &[]);
+    }
+    let ws = Workspace::new();
+    playbook(
+        &ws,
+        &b,
+        "",
+        "      uploads:\n        keys: [\"logs/{user_id}-*.gz\"]\n        match: { user_id: identity.user_id }\n        erase: delete\n",
+    );
+    let records = by_key(&export(&ws));
+    assert_eq!(
+        records.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["logs/42-2024.gz", "logs/42-2025/01.gz"],
+        "`*` matches across `/`; 420 and .txt do not match"
+    );
+    assert_eq!(erase(&ws)["collections"][0]["deleted"], 2);
+    assert!(get(&b, "logs/420-2024.gz").is_some() && get(&b, "logs/42-notes.txt").is_some());
 }
