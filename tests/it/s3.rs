@@ -3,8 +3,7 @@
 //! into the bundle byte for byte with their hashes, erase and verification on unversioned and
 //! versioned buckets (every version and delete marker gone), other people's objects untouched,
 //! wildcard templates, a large object streamed in bounded memory, a throttled store retried,
-//! and playbook errors
-//! with their lines.
+//! and playbook errors with their lines.
 
 use crate::support::{
     S3_ENV, Workspace, assert_manifest_matches, moto_endpoint, peak_rss_kib, read_json, run,
