@@ -150,8 +150,12 @@ fn init_logging(verbose: u8, quiet: bool) {
         (_, 1) => "info",
         _ => "debug",
     };
-    // Only dsr's own events: driver internals may log query text with values in it.
-    let filter = tracing_subscriber::EnvFilter::new(format!("warn,dsr={level}"));
+    // Only dsr's own events: driver internals may log query text with values in it. The AWS
+    // SDK warns about every credential source it tries and does not find (instance metadata
+    // off an EC2 host, ...); dsr reports the failure that matters.
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "warn,aws_config=error,aws_smithy_runtime=error,dsr={level}"
+    ));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

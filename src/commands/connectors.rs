@@ -38,6 +38,14 @@ fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
             "files under a directory, or rows of CSV / JSON-lines files",
             &["path"],
         ),
+        ConnectorKind::S3 => (
+            "objects in an S3(-compatible) bucket, by key template or metadata",
+            &[
+                "bucket",
+                "endpoint, region, path_style (optional)",
+                "AWS credentials (environment, profile)",
+            ],
+        ),
         ConnectorKind::Opendsr => (
             "processor speaking OpenDSR: access/erasure requests, polled",
             &[

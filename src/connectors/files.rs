@@ -228,10 +228,10 @@ fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<
 }
 
 /// A reader that hashes and counts what passes through.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
+pub(super) struct HashingReader<R> {
+    pub(super) inner: R,
+    pub(super) hasher: Sha256,
+    pub(super) bytes: u64,
 }
 
 impl<R: Read> Read for HashingReader<R> {

@@ -9,6 +9,7 @@ pub mod mysql;
 pub mod opendsr;
 pub mod postgres;
 pub mod redis;
+pub mod s3;
 pub mod sql;
 pub mod sqlite;
 pub mod template;
@@ -40,13 +41,15 @@ pub enum ConnectorKind {
     Opendsr,
     Redis,
     Files,
+    /// Objects in an S3-compatible bucket.
+    S3,
     /// A step a person carries out (a paper archive, a vendor reached by email): listed in the
     /// plan with its instructions; the request waits until someone confirms it.
     Manual,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 9] = [
+    pub const ALL: [ConnectorKind; 10] = [
         ConnectorKind::Postgres,
         ConnectorKind::Mysql,
         ConnectorKind::Sqlite,
@@ -55,6 +58,7 @@ impl ConnectorKind {
         ConnectorKind::Opendsr,
         ConnectorKind::Redis,
         ConnectorKind::Files,
+        ConnectorKind::S3,
         ConnectorKind::Manual,
     ];
 
@@ -71,6 +75,7 @@ impl ConnectorKind {
             "opendsr" | "opengdpr" => Some(Self::Opendsr),
             "redis" => Some(Self::Redis),
             "files" => Some(Self::Files),
+            "s3" => Some(Self::S3),
             "manual" => Some(Self::Manual),
             _ => None,
         }
@@ -86,6 +91,7 @@ impl ConnectorKind {
             Self::Opendsr => "opendsr",
             Self::Redis => "redis",
             Self::Files => "files",
+            Self::S3 => "s3",
             Self::Manual => "manual",
         }
     }
@@ -93,9 +99,10 @@ impl ConnectorKind {
     /// Whether this kind can carry out `action` at all; the plan skips (with the reason) the
     /// steps of a kind that cannot.
     pub fn supports(self, action: crate::plan::Action) -> bool {
+        // Objects are opaque: there is no field in them to correct.
         !matches!(
             (self, action),
-            (Self::Opendsr, crate::plan::Action::Correct)
+            (Self::Opendsr | Self::S3, crate::plan::Action::Correct)
         )
     }
 
@@ -255,6 +262,26 @@ pub trait Connector: Send + Sync {
     }
 }
 
+/// Awaits `f` for at most `idle`; past it, the call counts as hung.
+pub(crate) async fn timed<T>(
+    idle: Duration,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T, ConnectorError> {
+    tokio::time::timeout(idle, f)
+        .await
+        .map_err(|_| ConnectorError::Timeout(idle))
+}
+
+/// For stores whose records are addressed by one `key` column (Redis keys, object keys).
+pub(crate) fn check_key_only(kind: &str, key_columns: &[String]) -> Result<(), ConnectorError> {
+    if key_columns != ["key"] {
+        return Err(ConnectorError::Config(format!(
+            "{kind} records are addressed by `key` only"
+        )));
+    }
+    Ok(())
+}
+
 /// Opens the connector for a system. Connections are made lazily, on the first call, so that
 /// a system that is down fails its own steps and nothing else.
 pub async fn open(
@@ -283,6 +310,7 @@ pub async fn open(
         )?),
         ConnectorKind::Redis => Arc::new(redis::RedisConnector::open(system, url)?),
         ConnectorKind::Files => Arc::new(files::FilesConnector::open(system, base_dir)?),
+        ConnectorKind::S3 => Arc::new(s3::S3Connector::open(system, base_dir)?),
         ConnectorKind::Manual => Arc::new(ManualConnector),
     })
 }

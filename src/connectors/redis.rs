@@ -20,7 +20,7 @@
 
 use super::sql::{exact_number, scrub, value_text};
 use super::template::{self, Template};
-use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
+use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest, timed};
 use crate::playbook::interpolate::Secret;
 use crate::playbook::{CollectionSpec, SystemSpec};
 use redis::Value as R;
@@ -540,22 +540,8 @@ fn expand(
     t.expand(values, template::escape_glob, |_| true, MAX_PATTERNS)
 }
 
-async fn timed<T>(
-    idle: Duration,
-    f: impl std::future::Future<Output = T>,
-) -> Result<T, ConnectorError> {
-    tokio::time::timeout(idle, f)
-        .await
-        .map_err(|_| ConnectorError::Timeout(idle))
-}
-
 fn check_key_columns(key_columns: &[String]) -> Result<(), ConnectorError> {
-    if key_columns != ["key"] {
-        return Err(ConnectorError::Config(
-            "redis records are addressed by `key` only".into(),
-        ));
-    }
-    Ok(())
+    super::check_key_only("redis", key_columns)
 }
 
 #[async_trait::async_trait]

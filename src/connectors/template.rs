@@ -47,6 +47,16 @@ pub struct Template {
 impl Template {
     /// Parses a template; see the module docs for the syntax.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let t = Self::parse_fixed(text)?;
+        if !t.parts.iter().any(|p| matches!(p, Part::Placeholder(_))) {
+            return Err(TemplateError::NoPlaceholder);
+        }
+        Ok(t)
+    }
+
+    /// Parses a template that may lack a placeholder, for stores where something else (object
+    /// metadata) selects the person's records.
+    pub fn parse_fixed(text: &str) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut chars = text.chars().peekable();
@@ -89,9 +99,6 @@ impl Template {
         }
         if !literal.is_empty() {
             parts.push(Part::Text(literal));
-        }
-        if !parts.iter().any(|p| matches!(p, Part::Placeholder(_))) {
-            return Err(TemplateError::NoPlaceholder);
         }
         Ok(Self { parts })
     }

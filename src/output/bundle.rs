@@ -282,9 +282,15 @@ impl RowSink for CollectionWriter {
             hasher: Sha256::new(),
             bytes: 0,
         };
-        io::copy(content, &mut w)?;
-        w.flush()?;
-        w.inner.get_ref().sync_all()?;
+        let copied = io::copy(content, &mut w)
+            .and_then(|_| w.flush())
+            .and_then(|_| w.inner.get_ref().sync_all());
+        if let Err(e) = copied {
+            // A source that broke off (a download, a file that vanished) leaves no partial copy.
+            drop(w);
+            let _ = fs::remove_file(&path);
+            return Err(e.into());
+        }
         self.attached.push(FileEntry {
             path: relative,
             bytes: w.bytes,
@@ -361,6 +367,30 @@ mod tests {
         assert_eq!(safe_name("../etc"), "___etc");
         assert_eq!(safe_name(".."), "__unnamed");
         assert_eq!(safe_name(""), "_unnamed");
+    }
+
+    #[test]
+    fn a_file_whose_source_breaks_off_leaves_nothing_behind() {
+        struct Broken(u8);
+        impl io::Read for Broken {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("connection reset"));
+                }
+                self.0 -= 1;
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = Bundle::create(&dir.path().join("b")).unwrap();
+        let id = CollectionId {
+            system: "store".into(),
+            collection: "uploads".into(),
+        };
+        let mut sink = bundle.open(&id, &[]).unwrap();
+        assert!(sink.file("a/b.bin", &mut Broken(3)).is_err());
+        assert!(!dir.path().join("b/store/uploads/a/b.bin").exists());
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub struct DeadlinePolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct System {
-    /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`, `http`, `webhook`, `redis`, `files`, or
+    /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`, `http`, `webhook`, `redis`, `files`, `s3`, or
     /// the name of a shipped SaaS definition (`stripe`, `zendesk`, ...).
     pub connector: String,
     /// `http` only: the definition file (relative to the playbook) describing the API.
@@ -117,10 +117,25 @@ pub struct System {
     /// How many times a transient failure is retried.
     #[serde(default)]
     pub retries: Option<u32>,
-    /// Redis: the most keys one collection may match for one request; more is an error, not a
-    /// silent cut (default 10000).
+    /// Redis and S3: the most keys (objects) one collection may match for one request; more is
+    /// an error, not a silent cut (default 10000).
     #[serde(default)]
     pub max_keys: Option<u64>,
+    /// S3: the bucket. Credentials come from the standard AWS chain, never the playbook.
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// S3: the endpoint of an S3-compatible store (MinIO, Ceph, ...); AWS when absent. May
+    /// hold `${env:VAR}` references.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// S3: the bucket's region; else the AWS chain's (`AWS_REGION`, the profile), else
+    /// us-east-1.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// S3: path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need
+    /// [default: true when an endpoint is set here or in `AWS_ENDPOINT_URL`, else false].
+    #[serde(default)]
+    pub path_style: Option<bool>,
     /// The tables (or resources) that hold personal data.
     #[serde(default)]
     pub collections: BTreeMap<String, Collection>,
@@ -139,10 +154,15 @@ pub struct Collection {
     /// HTTP connectors: the definition's resource when it differs from the collection name.
     #[serde(default)]
     pub resource: Option<String>,
-    /// Redis: key templates such as `session:{email}:*`; each `{NAME}` takes the values of the
-    /// `match` entry `NAME`.
+    /// Redis: key templates such as `session:{email}:*`; S3: object key templates such as
+    /// `uploads/{user_id}/` (a prefix) or `avatars/{user_id}.png`. Each `{NAME}` takes the
+    /// values of the `match` entry `NAME`.
     #[serde(default)]
     pub keys: Option<Vec<String>>,
+    /// S3: `match` entries compared with the objects' user metadata (`x-amz-meta-NAME`)
+    /// rather than put into a key template.
+    #[serde(default)]
+    pub metadata: Option<Vec<String>>,
     /// Files: a path template under the system's directory, such as `uploads/{user_id}/*`; with
     /// `format`, the file (or files, with `*`) whose rows are the records.
     #[serde(default)]

@@ -8,7 +8,7 @@ use super::load::Loaded;
 use super::model::{self, RawErase};
 use crate::connectors::ConnectorKind;
 use crate::connectors::http::definition::{self as http_def, Definition};
-use crate::connectors::template::Template;
+use crate::connectors::template::{Template, TemplateError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -463,12 +463,30 @@ fn check_system(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<
     if let Some(kind) = kind {
         check_location(c, name, sys, kind);
     }
-    if sys.max_keys.is_some() && kind.is_some_and(|k| k != ConnectorKind::Redis) {
+    if sys.max_keys.is_some()
+        && kind.is_some_and(|k| !matches!(k, ConnectorKind::Redis | ConnectorKind::S3))
+    {
         c.at_key(
             &path(&["max_keys"]),
-            "`max_keys` applies to redis systems only",
+            "`max_keys` applies to redis and s3 systems only",
             None,
         );
+    }
+    if kind.is_some_and(|k| k != ConnectorKind::S3) {
+        for (f, set) in [
+            ("bucket", sys.bucket.is_some()),
+            ("endpoint", sys.endpoint.is_some()),
+            ("region", sys.region.is_some()),
+            ("path_style", sys.path_style.is_some()),
+        ] {
+            if set {
+                c.at_key(
+                    &path(&[f]),
+                    format!("`{f}` applies to s3 systems only"),
+                    None,
+                );
+            }
+        }
     }
     if sys.max_keys == Some(0) {
         c.at_value(&path(&["max_keys"]), "max_keys must be at least 1", None);
@@ -881,7 +899,11 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
                 c.at_key(
                     &p("auth"),
                     "`auth` applies to http and webhook systems only",
-                    Some("database credentials go in `url`, by reference".into()),
+                    Some(if kind == ConnectorKind::S3 {
+                        "s3 credentials come from the AWS environment or profile (AWS_ACCESS_KEY_ID, AWS_PROFILE)".into()
+                    } else {
+                        "database credentials go in `url`, by reference".into()
+                    }),
                 );
             }
         }
@@ -939,20 +961,19 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
                     Some("e.g. `path: /srv/app/data` or a path relative to the playbook".into()),
                 );
             }
-            for (f, set) in [
-                ("url", sys.url.is_some()),
-                ("seed", sys.seed.is_some()),
-                ("schema", sys.schema.is_some()),
-            ] {
-                if set {
-                    c.at_key(
-                        &p(f),
-                        format!("`{f}` does not apply to files systems"),
-                        None,
-                    );
-                }
-            }
+            refuse_fields(
+                c,
+                name,
+                "files",
+                &[
+                    ("url", sys.url.is_some()),
+                    ("seed", sys.seed.is_some()),
+                    ("schema", sys.schema.is_some()),
+                ],
+                None,
+            );
         }
+        ConnectorKind::S3 => check_s3_location(c, name, sys),
         ConnectorKind::Sqlite => {
             if sys.url.is_some() == sys.path.is_some() {
                 c.at_key(
@@ -991,6 +1012,77 @@ fn check_location(c: &mut Checker<'_>, name: &str, sys: &model::System, kind: Co
                     Some("choose the database number in the url: redis://host:6379/2".into()),
                 );
             }
+        }
+    }
+}
+
+/// An s3 system names its bucket and, for S3-compatible stores, an http(s) endpoint; its
+/// credentials come from the AWS chain, so nothing here may hold one.
+fn check_s3_location(c: &mut Checker<'_>, name: &str, sys: &model::System) {
+    let base = ["systems", name];
+    let p = |f: &'static str| -> [&str; 3] { [base[0], base[1], f] };
+    match &sys.bucket {
+        None => c.at_key(
+            &base,
+            "an s3 system needs `bucket`",
+            Some(
+                "e.g. `bucket: acme-uploads`; credentials come from the AWS environment or profile"
+                    .into(),
+            ),
+        ),
+        Some(b) if b.is_empty() || b.contains(['/', ' ', '\t']) => c.at_value(
+            &p("bucket"),
+            format!("'{b}' is not a bucket name"),
+            Some("write the bucket's name only, e.g. `bucket: acme-uploads`".into()),
+        ),
+        Some(_) => {}
+    }
+    if let Some(e) = &sys.endpoint {
+        check_references(c, &p("endpoint"), e);
+        let web = e.starts_with("http://") || e.starts_with("https://");
+        if !web && !interpolate::has_references(e) {
+            c.at_value(
+                &p("endpoint"),
+                format!("'{e}' is not an http(s) URL"),
+                Some("e.g. `endpoint: http://127.0.0.1:9000` for MinIO".into()),
+            );
+        } else if inline_password(e) {
+            c.at_value(
+                &p("endpoint"),
+                "the endpoint holds a password inline",
+                Some("credentials come from the AWS environment or profile".into()),
+            );
+        }
+    }
+    refuse_fields(
+        c,
+        name,
+        "s3",
+        &[
+            ("url", sys.url.is_some()),
+            ("path", sys.path.is_some()),
+            ("seed", sys.seed.is_some()),
+            ("schema", sys.schema.is_some()),
+        ],
+        Some("name the store with `bucket` (and `endpoint` for S3-compatible stores)"),
+    );
+}
+
+/// Settings of other kinds that a system of kind `owner` has no use for.
+fn refuse_fields(
+    c: &mut Checker<'_>,
+    name: &str,
+    owner: &str,
+    fields: &[(&'static str, bool)],
+    hint: Option<&str>,
+) {
+    for (f, set) in fields {
+        if *set {
+            c.at_key(
+                &["systems", name, f],
+                format!("`{f}` does not apply to {owner} systems"),
+                hint.map(String::from),
+            );
         }
     }
 }
@@ -1188,8 +1280,14 @@ fn check_store_settings(
     only(
         c,
         "keys",
-        coll.keys.is_some() && !is(ConnectorKind::Redis),
-        "redis",
+        coll.keys.is_some() && !is(ConnectorKind::Redis) && !is(ConnectorKind::S3),
+        "redis and s3",
+    );
+    only(
+        c,
+        "metadata",
+        coll.metadata.is_some() && !is(ConnectorKind::S3),
+        "s3",
     );
     only(
         c,
@@ -1203,21 +1301,72 @@ fn check_store_settings(
         coll.format.is_some() && !is(ConnectorKind::Files),
         "files",
     );
-    if is(ConnectorKind::Redis) || is(ConnectorKind::Files) {
+    if is(ConnectorKind::Redis) || is(ConnectorKind::Files) || is(ConnectorKind::S3) {
         for (f, set) in [("table", coll.table.is_some()), ("key", coll.key.is_some())] {
             if set {
                 c.at_key(
                     &at(f),
                     format!("`{f}` does not apply to {} systems", kind.name()),
-                    Some(if is(ConnectorKind::Redis) {
-                        "a Redis record is addressed by its key; list key templates under `keys:`"
-                            .into()
-                    } else {
-                        "a file is addressed by its path; write `path:`".into()
+                    Some(match kind {
+                        ConnectorKind::Redis => "a Redis record is addressed by its key; list key templates under `keys:`"
+                            .into(),
+                        ConnectorKind::S3 => "an object is addressed by its key; list key templates under `keys:`".into(),
+                        _ => "a file is addressed by its path; write `path:`".into(),
                     }),
                 );
             }
         }
+    }
+    let metadata: &[String] = match &coll.metadata {
+        Some(m) if is(ConnectorKind::S3) => m,
+        _ => &[],
+    };
+    for m in metadata {
+        if !coll.match_on.contains_key(m) {
+            let names: Vec<&str> = coll.match_on.keys().map(String::as_str).collect();
+            c.at_value(
+                &at("metadata"),
+                format!("metadata entry '{m}' is not an entry of `match`"),
+                Some(match did_you_mean(m, names.iter().copied()) {
+                    Some(s) => format!("did you mean '{s}'?"),
+                    None => format!(
+                        "name the metadata in `match`, e.g. `match: {{ {m}: identity.email }}`"
+                    ),
+                }),
+            );
+        }
+    }
+    if is(ConnectorKind::S3) {
+        use crate::connectors::s3::RECORD_COLUMNS;
+        let hint = || {
+            Some(format!(
+                "an object's record has: {}",
+                RECORD_COLUMNS.join(", ")
+            ))
+        };
+        for f in coll.fields.keys() {
+            if !RECORD_COLUMNS.contains(&f.as_str()) {
+                let p: Vec<&str> = base.iter().copied().chain(["fields", f.as_str()]).collect();
+                c.at_key(&p, format!("'{f}' is not a column of s3 records"), hint());
+            }
+        }
+        for (name, col) in &coll.provides {
+            if !RECORD_COLUMNS.contains(&col.as_str()) {
+                let p: Vec<&str> = base
+                    .iter()
+                    .copied()
+                    .chain(["provides", name.as_str()])
+                    .collect();
+                c.at_value(&p, format!("'{col}' is not a column of s3 records"), hint());
+            }
+        }
+    }
+    if coll.metadata.as_ref().is_some_and(Vec::is_empty) && is(ConnectorKind::S3) {
+        c.at_value(
+            &at("metadata"),
+            "`metadata` is empty",
+            Some("list the `match` entries compared with the objects' user metadata".into()),
+        );
     }
     let format = match (&coll.format, is(ConnectorKind::Files)) {
         (Some(f), true) => match FileFormat::parse(f) {
@@ -1241,6 +1390,17 @@ fn check_store_settings(
                     base,
                     "a redis collection needs `keys:`, the key templates its records are found by",
                     Some("e.g. `keys: [\"session:{email}:*\", \"profile:{email}\"]` with `match: { email: identity.email }`".into()),
+                );
+                Vec::new()
+            }
+        },
+        ConnectorKind::S3 => match &coll.keys {
+            Some(keys) if !keys.is_empty() => keys.iter().map(|k| (at("keys"), k)).collect(),
+            _ => {
+                c.at_key(
+                    base,
+                    "an s3 collection needs `keys:`, the object key templates its objects are found by",
+                    Some("e.g. `keys: [\"uploads/{user_id}/\", \"avatars/{user_id}.png\"]` with `match: { user_id: users.id }`".into()),
                 );
                 Vec::new()
             }
@@ -1280,7 +1440,20 @@ fn check_store_settings(
             }
             continue;
         }
-        match Template::parse(text) {
+        // With a metadata filter, the metadata selects the person's objects: the keys may
+        // name a fixed prefix (`documents/`).
+        let parsed = match Template::parse(text) {
+            Err(TemplateError::NoPlaceholder) if !metadata.is_empty() => {
+                Template::parse_fixed(text)
+            }
+            other => other,
+        };
+        match parsed {
+            Err(TemplateError::NoPlaceholder) if is(ConnectorKind::S3) => c.at_value(
+                &p,
+                format!("'{text}': {}", TemplateError::NoPlaceholder),
+                Some("put a `{NAME}` in it, or select the person's objects by `metadata:`".into()),
+            ),
             Err(e) => c.at_value(&p, format!("'{text}': {e}"), template_hint()),
             Ok(t) => {
                 let mut ok = true;
@@ -1314,7 +1487,10 @@ fn check_store_settings(
             }
         }
     }
-    if format.is_none() && (is(ConnectorKind::Redis) || is(ConnectorKind::Files)) {
+    used.extend(metadata.iter().cloned());
+    if format.is_none()
+        && (is(ConnectorKind::Redis) || is(ConnectorKind::Files) || is(ConnectorKind::S3))
+    {
         for col in coll.match_on.keys() {
             if !used.contains(col) && !templates.is_empty() {
                 let mut p = at("match");
@@ -1333,6 +1509,13 @@ fn check_store_settings(
                 &at("erase"),
                 "files collections support `delete` and `keep`, not `mask`",
                 Some("a masked row would no longer match its fingerprint, so it could not be verified".into()),
+            );
+        }
+        (Some(RawErase::Detailed(d)), ConnectorKind::S3) if d.mask.is_some() => {
+            c.at_value(
+                &at("erase"),
+                "s3 collections support `delete` and `keep`, not `mask`",
+                Some("objects are opaque: dsr cannot change what is inside them; use `erase: delete`".into()),
             );
         }
         (Some(RawErase::Detailed(d)), ConnectorKind::Redis) => {

@@ -3,7 +3,7 @@
 //! files atomically, verification, other people's data byte for byte, symbolic links never
 //! followed, playbook errors with lines, and flat memory over a 100 MB CSV.
 
-use crate::support::{HEADER, Workspace, assert_manifest_matches, read_json, run};
+use crate::support::{HEADER, Workspace, assert_manifest_matches, peak_rss_kib, read_json, run};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -292,49 +292,11 @@ systems:
         "pb.yaml:16:15: systems.disk.collections.b.path: 'exports/{email}.csv' has a placeholder, but with `format:`",
         "pb.yaml:21:17: systems.disk.collections.c.format: unknown file format 'xml'",
         "pb.yaml:23:16: systems.disk.collections.c.erase: files collections support `delete` and `keep`, not `mask`",
-        "pb.yaml:25:9: systems.disk.collections.d.keys: `keys` applies to redis systems only",
+        "pb.yaml:25:9: systems.disk.collections.d.keys: `keys` applies to redis and s3 systems only",
         "pb.yaml:24:7: systems.disk.collections.d: a files collection needs `path:`",
     ] {
         assert!(r.stderr.contains(e), "missing {e:?} in:\n{}", r.stderr);
     }
-}
-
-/// Peak resident memory of one dsr run, in KiB, measured by GNU time.
-fn peak_rss_kib(ws: &Workspace, args: &[&str]) -> (i32, String, u64) {
-    let time = Path::new("/usr/bin/time");
-    assert!(
-        time.exists(),
-        "GNU time is needed to measure memory: apt-get install time"
-    );
-    let report = ws.path().join("rss.txt");
-    let dsr = assert_cmd::cargo::cargo_bin("dsr");
-    let out = std::process::Command::new(time)
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&report)
-        .arg(dsr)
-        .args(args)
-        .current_dir(ws.path())
-        .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
-        .env_remove("DSR_PLAYBOOK")
-        .output()
-        .unwrap();
-    let kib = fs::read_to_string(&report)
-        .unwrap()
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .expect("GNU time's %M");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        kib,
-    )
 }
 
 /// A ~100 MB CSV with a few of Alice's rows spread through it: export and erase stream it, so
@@ -369,6 +331,7 @@ fn files_a_100_mb_csv_is_exported_and_rewritten_in_flat_memory() {
 
     let (code, out, kib) = peak_rss_kib(
         &ws,
+        &[],
         &[
             "--no-progress",
             "export",
@@ -386,6 +349,7 @@ fn files_a_100_mb_csv_is_exported_and_rewritten_in_flat_memory() {
 
     let (code, out, kib) = peak_rss_kib(
         &ws,
+        &[],
         &[
             "--no-progress",
             "erase",

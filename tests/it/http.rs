@@ -472,7 +472,8 @@ fn connectors_list_and_show() {
     assert_eq!(
         kinds,
         [
-            "postgres", "mysql", "sqlite", "http", "webhook", "opendsr", "redis", "files", "manual"
+            "postgres", "mysql", "sqlite", "http", "webhook", "opendsr", "redis", "files", "s3",
+            "manual"
         ]
     );
 

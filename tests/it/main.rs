@@ -4,7 +4,7 @@
 //! `DSR_TEST_MYSQL_URL` (defaults: the local servers). Each test creates and drops its own
 //! schema or database. A server that is down fails the test with a message saying how to
 //! start it; nothing is skipped silently. Redis tests use `DSR_TEST_REDIS_URL` and a key prefix
-//! of their own.
+//! of their own. Object storage tests start moto (an S3-compatible server) themselves.
 
 mod bad_inputs;
 mod batch;
@@ -24,6 +24,7 @@ mod hygiene;
 mod map;
 mod opendsr;
 mod redis;
+mod s3;
 mod saas;
 mod stores_example;
 mod support;

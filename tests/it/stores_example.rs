@@ -1,8 +1,11 @@
-//! `playbooks/examples/stores.yaml` against seed data made here: files on disk and Redis keys
-//! (under the `example:` prefix, which only this test uses).
+//! `playbooks/examples/stores.yaml` against seed data made here: files on disk, Redis keys
+//! (under the `example:` prefix, which only this test uses) and a versioned bucket on the
+//! tests' own S3-compatible server.
 
+use crate::s3::{create_bucket, delete, get, put, versions};
 use crate::support::{
-    Workspace, assert_manifest_matches, read_json, redis_clear, redis_conn, repo, run,
+    S3_ENV, Workspace, assert_manifest_matches, moto_endpoint, read_json, redis_clear, redis_conn,
+    repo, run,
 };
 use serde_json::Value;
 use std::fs;
@@ -15,6 +18,9 @@ fn redis(args: &[&str]) {
     }
     let _: redis::Value = cmd.query(&mut c).unwrap();
 }
+
+/// The example's bucket.
+const BUCKET: &str = "acme-tea-media";
 
 fn seed(ws: &Workspace) {
     fs::copy(
@@ -32,6 +38,32 @@ fn seed(ws: &Workspace) {
         "stores-data/logs/app.jsonl",
         "{\"email\":\"alice@example.com\",\"action\":\"login\"}\n{\"email\":\"bob@example.com\",\"action\":\"login\"}\n",
     );
+    // The server is the test run's own, so the example's fixed bucket name is free.
+    let bucket = BUCKET;
+    create_bucket(bucket, true);
+    put(bucket, "avatars/7.jpg", b"alice's old face", &[]);
+    put(bucket, "avatars/7.jpg", b"alice's face", &[]);
+    put(bucket, "photos/7/teapot.jpg", b"teapot", &[]);
+    put(bucket, "avatars/8.jpg", b"bob's face", &[]);
+    put(
+        bucket,
+        "receipts/r1.pdf",
+        b"alice's receipt",
+        &[("customer", "alice@example.com")],
+    );
+    put(
+        bucket,
+        "receipts/r2.pdf",
+        b"bob's receipt",
+        &[("customer", "bob@example.com")],
+    );
+    put(
+        bucket,
+        "receipts/r3.pdf",
+        b"deleted receipt",
+        &[("customer", "alice@example.com")],
+    );
+    delete(bucket, "receipts/r3.pdf");
     redis_clear("example:");
     redis(&[
         "SET",
@@ -69,7 +101,9 @@ fn the_stores_example_exports_and_erases_across_redis_and_files() {
     let v = run(ws
         .dsr()
         .args(["validate", "stores.yaml"])
-        .env("REDIS_URL", &url));
+        .env("REDIS_URL", &url)
+        .envs(S3_ENV)
+        .env("AWS_ENDPOINT_URL", moto_endpoint()));
     assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
 
     let r = run(ws
@@ -83,7 +117,9 @@ fn the_stores_example_exports_and_erases_across_redis_and_files() {
             "--out",
             "b",
         ])
-        .env("REDIS_URL", &url));
+        .env("REDIS_URL", &url)
+        .envs(S3_ENV)
+        .env("AWS_ENDPOINT_URL", moto_endpoint()));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let out: Value = serde_json::from_str(&r.stdout).unwrap();
     let records: Vec<(String, u64)> = out["steps"]
@@ -107,6 +143,9 @@ fn the_stores_example_exports_and_erases_across_redis_and_files() {
         ("uploads.audit_log", 1),
         ("cache.sessions", 1),
         ("cache.profile", 1),
+        ("media.photos", 2),
+        // r3 was deleted in the app, but its old version still holds her data.
+        ("media.receipts", 2),
     ] {
         assert!(
             records.contains(&(step.to_string(), n)),
@@ -123,6 +162,15 @@ fn the_stores_example_exports_and_erases_across_redis_and_files() {
         read_json(&b.join("cache/profile.json"))[0]["value"]["plan"],
         "tea"
     );
+    assert_eq!(
+        fs::read_to_string(b.join("media/photos/avatars/7.jpg")).unwrap(),
+        "alice's face"
+    );
+    assert_eq!(read_json(&b.join("media/photos.json"))[0]["versions"], 2);
+    assert_eq!(
+        fs::read_to_string(b.join("media/receipts/receipts/r1.pdf")).unwrap(),
+        "alice's receipt"
+    );
 
     let r = run(ws
         .dsr()
@@ -134,7 +182,9 @@ fn the_stores_example_exports_and_erases_across_redis_and_files() {
             "stores.yaml",
             "--yes",
         ])
-        .env("REDIS_URL", &url));
+        .env("REDIS_URL", &url)
+        .envs(S3_ENV)
+        .env("AWS_ENDPOINT_URL", moto_endpoint()));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let data = ws.path().join("stores-data");
     assert_eq!(
@@ -168,4 +218,11 @@ fn the_stores_example_exports_and_erases_across_redis_and_files() {
         .unwrap();
     assert_eq!(bob.as_deref(), Some("Bob"));
     redis_clear("example:");
+    let left: Vec<String> = versions(BUCKET, "").into_keys().collect();
+    assert_eq!(
+        left,
+        ["avatars/8.jpg", "receipts/r2.pdf"],
+        "every version of her photos and receipts is gone, the deleted receipt's too"
+    );
+    assert_eq!(get(BUCKET, "avatars/8.jpg").unwrap(), b"bob's face");
 }

@@ -230,3 +230,98 @@ pub fn redis_clear(prefix: &str) {
         let _: () = redis::cmd("DEL").arg(k).query(&mut c).unwrap();
     }
 }
+
+/// Peak resident memory of one dsr run, in KiB, measured by GNU time.
+pub fn peak_rss_kib(ws: &Workspace, env: &[(&str, &str)], args: &[&str]) -> (i32, String, u64) {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "GNU time is needed to measure memory: apt-get install time"
+    );
+    let report = ws.path().join("rss.txt");
+    let dsr = assert_cmd::cargo::cargo_bin("dsr");
+    let out = std::process::Command::new(time)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(dsr)
+        .args(args)
+        .current_dir(ws.path())
+        .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
+        .env_remove("DSR_PLAYBOOK")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let kib = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("GNU time's %M");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        kib,
+    )
+}
+
+/// The S3-compatible server the object storage tests use: moto in server mode, started once
+/// per test run on a free port and stopped when the tests exit (it reads its standard input
+/// until the test process closes it). Its endpoint.
+pub fn moto_endpoint() -> &'static str {
+    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINT.get_or_init(start_moto)
+}
+
+const MOTO_SCRIPT: &str = "
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+";
+
+fn start_moto() -> String {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let log = std::env::temp_dir().join(format!("dsr-test-moto-{}.log", std::process::id()));
+    let advice = "install it with `python3 -m pip install 'moto[server]'` (scripts/test does when it is missing)";
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(MOTO_SCRIPT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("moto log file"))
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 for the S3 test server moto ({e}); {advice}")
+        });
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("moto stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("moto output");
+    let Ok(port) = line.trim().parse::<u16>() else {
+        let why = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("the S3 test server moto did not start: {advice}\n{why}");
+    };
+    // Kept open for as long as the tests run; moto exits when it closes.
+    std::mem::forget(child.stdin.take());
+    std::mem::forget(child);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The environment an S3 test's dsr (and the tests' own client) runs with: fake credentials
+/// moto accepts, and no profile or instance metadata lookups.
+pub const S3_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "dsr-test-secret-key"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
