@@ -42,6 +42,10 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let g = &cli.global;
+    // `validate` reports a bad `ledger:` with its line instead.
+    if !matches!(cli.command, Command::Validate { .. }) {
+        dsr::commands::configure_ledger(g)?;
+    }
     match &cli.command {
         Command::Validate { file, connect } => {
             runtime()?.block_on(dsr::commands::validate::run(g, file.as_deref(), *connect))
@@ -117,8 +121,28 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }
         Command::Connectors { command } => dsr::commands::connectors::run(g, command),
-        Command::RunDue { out } => {
-            runtime()?.block_on(dsr::commands::due::run_due(g, out.as_deref()))
+        Command::RunDue { out, queue } => {
+            let runner = dsr::commands::due::Runner {
+                lease: queue.lease,
+                jobs: queue.jobs,
+                poll: None,
+                grace: std::time::Duration::from_secs(20),
+            };
+            runtime()?.block_on(dsr::commands::due::run_queue(g, out.as_deref(), &runner))
+        }
+        Command::Worker {
+            out,
+            queue,
+            poll,
+            grace,
+        } => {
+            let runner = dsr::commands::due::Runner {
+                lease: queue.lease,
+                jobs: queue.jobs,
+                poll: Some(*poll),
+                grace: *grace,
+            };
+            runtime()?.block_on(dsr::commands::due::run_queue(g, out.as_deref(), &runner))
         }
         Command::Batch {
             action,
