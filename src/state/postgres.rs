@@ -207,20 +207,23 @@ impl PgLedger {
         &self.schema
     }
 
-    /// Connects and migrates.
+    /// Connects and migrates. The first connection is made directly, so that a ledger that
+    /// cannot be reached is an error at once rather than after the pool's retries.
     pub async fn connect(&self) -> Result<PgPool, StateError> {
+        use sqlx::Connection;
         let wrap = |source| StateError::Ledger {
             shown: self.shown.clone(),
             source,
         };
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(self.options.clone())
+        let mut first = sqlx::PgConnection::connect_with(&self.options)
             .await
             .map_err(wrap)?;
-        migrate(&pool, &self.schema).await.map_err(wrap)?;
-        Ok(pool)
+        migrate(&mut first, &self.schema).await.map_err(wrap)?;
+        let _ = first.close().await;
+        Ok(PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(self.options.clone()))
     }
 }
 
@@ -232,8 +235,9 @@ fn lock_key(schema: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
-async fn migrate(pool: &PgPool, schema: &str) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+async fn migrate(conn: &mut sqlx::PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(lock_key(schema))
         .execute(&mut *tx)
