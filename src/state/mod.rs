@@ -126,6 +126,17 @@ pub enum StateError {
     NoHome,
     #[error("cannot use the shared ledger at {shown}: {source}")]
     Ledger { shown: String, source: sqlx::Error },
+    #[error(
+        "the {what} in {path} is not the one the shared ledger's other workers use (fingerprint {mine}, the ledger's {theirs})\n  hint: give every machine on one ledger the same key files (see \"Sharing keys\" in the README)"
+    )]
+    KeyMismatch {
+        what: &'static str,
+        path: String,
+        mine: String,
+        theirs: String,
+    },
+    #[error("cannot read the keys in the state directory: {0}")]
+    Keys(String),
 }
 
 /// Where dsr keeps its state.
@@ -168,10 +179,12 @@ impl State {
                 source,
             })?;
         if let Some(pool) = postgres::shared_pool().await? {
-            return Ok(Self {
+            let state = Self {
                 dir: dir.to_path_buf(),
                 pool: Pool::Postgres(pool),
-            });
+            };
+            state.check_shared_keys().await?;
+            return Ok(state);
         }
         let file = dir.join(DB_FILE);
         private_db_file(&file).map_err(|source| StateError::Dir {
@@ -208,6 +221,61 @@ impl State {
             dir: dir.to_path_buf(),
             pool: Pool::Postgres(ledger.connect().await?),
         })
+    }
+}
+
+impl State {
+    /// On a shared ledger every worker must hash subjects and sign reports with the same keys,
+    /// or the ledger would hold one person under several hashes and reports under several
+    /// signers. The first worker records the fingerprints of its keys in the ledger; a worker
+    /// whose keys differ stops here. The subject key is created on first use as always; the
+    /// signing key is checked once this machine has one.
+    pub async fn check_shared_keys(&self) -> Result<(), StateError> {
+        use sha2::{Digest, Sha256};
+        static CHECKED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        if CHECKED.initialized() {
+            return Ok(());
+        }
+        let key = crate::subject::load_or_create_key(&self.dir)
+            .map_err(|e| StateError::Keys(e.to_string()))?;
+        let subject = hex::encode(
+            &Sha256::digest([b"dsr subject key fingerprint ".as_slice(), &key].concat())[..16],
+        );
+        self.same_key("subject key", crate::subject::KEY_FILE, &subject)
+            .await?;
+        let signing =
+            crate::signing::load(&self.dir).map_err(|e| StateError::Keys(e.to_string()))?;
+        if let Some(signing) = signing {
+            let fp = crate::signing::fingerprint(signing.public_key());
+            self.same_key("signing key", crate::signing::PRIVATE_FILE, &fp)
+                .await?;
+            let _ = CHECKED.set(());
+        }
+        Ok(())
+    }
+
+    async fn same_key(&self, what: &'static str, file: &str, mine: &str) -> Result<(), StateError> {
+        let name = format!("key:{file}");
+        let theirs: String = on_pool!(&self.pool, p => {
+            sqlx::query("INSERT INTO dsr_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(&name)
+                .bind(mine)
+                .execute(p)
+                .await?;
+            sqlx::query_scalar("SELECT value FROM dsr_meta WHERE key = $1")
+                .bind(&name)
+                .fetch_one(p)
+                .await
+        })?;
+        if theirs != mine {
+            return Err(StateError::KeyMismatch {
+                what,
+                path: self.dir.join(file).display().to_string(),
+                mine: mine.to_string(),
+                theirs,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -124,6 +124,19 @@ fn the_playbook_names_the_ledger_and_the_flag_overrides_it() {
         !ws.path().join(".dsr-state/state.db").exists(),
         "nothing went to the embedded ledger"
     );
+    // A machine with keys of its own would hash and sign differently: it is refused.
+    let r = run(ws
+        .dsr()
+        .env("TEST_LEDGER_URL", &ledger.url)
+        .env("DSR_STATE_DIR", ws.path().join("elsewhere"))
+        .args(["--playbook", "demo.yaml", "requests", "queue"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("subject-hmac.key is not the one the shared ledger's other workers use"),
+        "{}",
+        r.stderr
+    );
     // Without the variable the playbook's ledger cannot be resolved: an error, not a silent
     // switch to the embedded ledger.
     let r = run(ws
