@@ -24,7 +24,7 @@ pub struct Global {
     #[arg(long, global = true, env = "DSR_PLAYBOOK", value_name = "FILE")]
     pub playbook: Option<PathBuf>,
 
-    /// Where dsr keeps its ledger, journal and keys [default: $XDG_STATE_HOME/dsr or ~/.local/state/dsr]
+    /// Where dsr keeps its keys, audit log and (without --ledger) its ledger and journal [default: $XDG_STATE_HOME/dsr or ~/.local/state/dsr]
     #[arg(long, global = true, env = "DSR_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -336,7 +336,7 @@ pub enum Command {
     /// another worker to resume; a second signal stops it at once. --json prints one line per
     /// finished request.
     ///
-    /// Example: dsr worker --ledger "$DSR_LEDGER" --playbook /etc/dsr/playbook.yaml --jobs 4 --json
+    /// Example: dsr worker --ledger postgres://dsr@db.internal/ops --playbook /etc/dsr/playbook.yaml --jobs 4 --json
     Worker {
         /// Where reports and export bundles go [default: ./dsr-requests]
         #[arg(long, value_name = "DIR")]

@@ -242,10 +242,22 @@ async fn migrate(conn: &mut sqlx::PgConnection, schema: &str) -> Result<(), sqlx
         .bind(lock_key(schema))
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(MIGRATIONS[0]).execute(&mut *tx).await?;
+    // Only what is missing is created, so that once migrated the user needs no CREATE rights.
+    let (has_schema, has_meta): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), \
+                to_regclass(quote_ident($1) || '.dsr_meta') IS NOT NULL",
+    )
+    .bind(schema)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !has_schema {
+        sqlx::raw_sql(&format!("CREATE SCHEMA \"{schema}\""))
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !has_meta {
+        sqlx::raw_sql(MIGRATIONS[0]).execute(&mut *tx).await?;
+    }
     let done: Option<String> =
         sqlx::query_scalar("SELECT value FROM dsr_meta WHERE key = 'schema_version'")
             .fetch_optional(&mut *tx)
