@@ -212,6 +212,32 @@ fn ledger_mistakes_are_clear_and_never_show_the_password() {
     );
 }
 
+/// The Stripe example playbook, as `pb.yaml`, pointed at the fake at `url`.
+fn stripe_workspace(url: &str) -> crate::support::Workspace {
+    crate::saas::example(
+        "stripe.yaml",
+        url,
+        &[("STRIPE_API_KEY", fakes::stripe::KEY)],
+    )
+    .0
+}
+
+/// `dsr requests add erase EMAIL` on `ledger`; the request id.
+fn queue_erase(ws: &crate::support::Workspace, ledger: &Ledger, email: &str) -> String {
+    let r = run(ws.dsr().env("DSR_LEDGER", &ledger.url).args([
+        "--json",
+        "--playbook",
+        "pb.yaml",
+        "requests",
+        "add",
+        "erase",
+        email,
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["request_id"].as_str().unwrap().to_string()
+}
+
 /// A `dsr worker` process whose JSON lines are collected as they come.
 struct Worker {
     child: Child,
@@ -220,10 +246,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(ws: &crate::support::Workspace, ledger: &Ledger, out: &str, lease: &str) -> Self {
+    fn start(ws: &crate::support::Workspace, ledger: &Ledger, out: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("dsr"))
             .args(["--json", "--playbook", "pb.yaml", "worker", "--jobs", "2"])
-            .args(["--poll", "200ms", "--lease", lease, "--out", out])
+            .args(["--poll", "200ms", "--out", out])
+            .args(extra)
             .current_dir(ws.path())
             .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
             .env("DSR_LEDGER", &ledger.url)
@@ -301,11 +328,7 @@ fn three_workers_share_one_queue_and_take_over_a_dead_workers_requests() {
         .map(|i| json!({"id": format!("cus_{i:03}"), "object": "customer", "email": format!("person{i:03}@example.com"), "name": format!("Person {i}")}))
         .collect();
     fake.seed("customers", customers);
-    let (ws, _) = crate::saas::example(
-        "stripe.yaml",
-        &url,
-        &[("STRIPE_API_KEY", fakes::stripe::KEY)],
-    );
+    let ws = stripe_workspace(&url);
 
     // Queue everyone, eight `requests add` at a time.
     let queued: Mutex<BTreeSet<String>> = Mutex::default();
@@ -314,21 +337,8 @@ fn three_workers_share_one_queue_and_take_over_a_dead_workers_requests() {
             let (ws, ledger, queued) = (&ws, &ledger, &queued);
             scope.spawn(move || {
                 for i in (lane..PEOPLE).step_by(8) {
-                    let r = run(ws.dsr().env("DSR_LEDGER", &ledger.url).args([
-                        "--json",
-                        "--playbook",
-                        "pb.yaml",
-                        "requests",
-                        "add",
-                        "erase",
-                        &format!("person{i:03}@example.com"),
-                    ]));
-                    assert_eq!(r.code, 0, "{}", r.stderr);
-                    let v: Value = serde_json::from_str(&r.stdout).unwrap();
-                    queued
-                        .lock()
-                        .unwrap()
-                        .insert(v["request_id"].as_str().unwrap().to_string());
+                    let id = queue_erase(ws, ledger, &format!("person{i:03}@example.com"));
+                    queued.lock().unwrap().insert(id);
                 }
             });
         }
@@ -342,12 +352,12 @@ fn three_workers_share_one_queue_and_take_over_a_dead_workers_requests() {
         .count();
     assert_eq!(deletes_before, 0, "queuing runs nothing");
 
-    let lease = "3s";
-    let doomed = Worker::start(&ws, &ledger, "out-0", lease);
+    let lease = ["--lease", "3s"];
+    let doomed = Worker::start(&ws, &ledger, "out-0", &lease);
     let doomed_pid = doomed.pid();
     let survivors = [
-        Worker::start(&ws, &ledger, "out-1", lease),
-        Worker::start(&ws, &ledger, "out-2", lease),
+        Worker::start(&ws, &ledger, "out-1", &lease),
+        Worker::start(&ws, &ledger, "out-2", &lease),
     ];
     let done = || ledger.count("{s}.queue WHERE status = 'done'");
     // Kill the first worker once the run is well under way and it holds claims.
@@ -432,4 +442,79 @@ fn three_workers_share_one_queue_and_take_over_a_dead_workers_requests() {
         ledger.count("{s}.journal_steps WHERE provided IS NOT NULL OR changes IS NOT NULL"),
         0
     );
+}
+
+/// A request slower than the lease keeps its claim while its worker renews it; on SIGTERM the
+/// worker hands it back and another worker finishes it, writing once.
+#[test]
+fn a_slow_request_keeps_its_claim_and_is_handed_back_on_sigterm() {
+    let ledger = Ledger::new("handback");
+    let (fake, url) = fakes::stripe::start();
+    let ws = stripe_workspace(&url);
+    let id = queue_erase(&ws, &ledger, "bob@example.com");
+    // The first call of the request is told to come back in 30 seconds.
+    *fake.retry_after.lock().unwrap() = "30".into();
+    fake.throttle.store(1, std::sync::atomic::Ordering::SeqCst);
+    let slow = Worker::start(
+        &ws,
+        &ledger,
+        "out-slow",
+        &["--lease", "3s", "--grace", "200ms"],
+    );
+    let row = |column: &str| {
+        ledger.strings(&format!(
+            "SELECT {column}::text FROM {{s}}.queue WHERE id = '{id}'"
+        ))[0]
+            .clone()
+    };
+    wait_for("the claim", Duration::from_secs(20), || {
+        row("status") == "claimed"
+    });
+    let first_lease = row("lease_until");
+    let other = Worker::start(&ws, &ledger, "out-other", &["--lease", "3s"]);
+    // The lease is renewed past its first end, and nobody takes the request over.
+    wait_for(
+        "a renewal past the first lease",
+        Duration::from_secs(15),
+        || {
+            let now = ledger.strings(
+                "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            )[0]
+            .clone();
+            now > first_lease && row("lease_until") > now
+        },
+    );
+    assert_eq!(
+        row("attempts"),
+        "1",
+        "not taken over while its worker lives"
+    );
+    assert!(row("claimed_by").contains(&format!(":{}:", slow.pid())));
+
+    slow.signal(libc::SIGTERM);
+    let (code, lines) = slow.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "a clean stop");
+    assert!(lines.is_empty(), "it finished nothing: {lines:?}");
+    wait_for(
+        "the other worker to finish it",
+        Duration::from_secs(30),
+        || row("status") == "done",
+    );
+    assert!(row("claimed_by").contains(&format!(":{}:", other.pid())));
+    assert_eq!(
+        row("attempts"),
+        "1",
+        "the handed-back attempt does not count"
+    );
+    let deletes = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("DELETE /v1/customers/cus_B1"))
+        .count();
+    assert_eq!(deletes, 1);
+    other.signal(libc::SIGTERM);
+    let (code, lines) = other.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["request_id"], id.as_str());
 }
