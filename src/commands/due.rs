@@ -250,11 +250,20 @@ async fn lane(
 ) -> anyhow::Result<(u32, u32)> {
     let (mut ran, mut failed) = (0, 0);
     while !*stop.borrow() {
-        let Some(claimed) = ctx
-            .state
-            .queue_claim(&ctx.worker, jiff::Timestamp::now(), ctx.lease)
-            .await?
-        else {
+        let claim = match ctx.state.clock().await {
+            Ok(now) => ctx.state.queue_claim(&ctx.worker, now, ctx.lease).await,
+            Err(e) => Err(e),
+        };
+        let claimed = match claim {
+            Ok(c) => c,
+            // A worker outlives a database outage: it looks again after the poll interval.
+            Err(e) if ctx.runner.poll.is_some() => {
+                tracing::warn!(error = %e, "cannot claim from the ledger; trying again");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(claimed) = claimed else {
             let Some(poll) = ctx.runner.poll else {
                 break;
             };
@@ -285,12 +294,21 @@ async fn lane(
             ),
             Err(e) => (false, "failed".to_string(), Some(format!("{e:#}"))),
         };
-        if !ctx
+        match ctx
             .state
             .queue_finish(&claimed.id, &ctx.worker, done, error.as_deref())
-            .await?
+            .await
         {
-            tracing::warn!(request = %claimed.id, "the claim was taken over before the request finished here");
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(request = %claimed.id, "the claim was taken over before the request finished here")
+            }
+            // The claim then runs out and another worker finds the request finished in the
+            // journal.
+            Err(e) if ctx.runner.poll.is_some() => {
+                tracing::warn!(request = %claimed.id, error = %e, "cannot record the request as finished")
+            }
+            Err(e) => return Err(e.into()),
         }
         if !done {
             failed += 1;

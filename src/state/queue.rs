@@ -59,6 +59,21 @@ const CLAIMABLE: &str =
     "((status = 'queued' AND not_before <= $4) OR (status = 'claimed' AND lease_until < $4))";
 
 impl State {
+    /// The time leases are measured by: on a shared ledger the database server's clock, so
+    /// that workers whose clocks disagree still agree on when a lease runs out; otherwise this
+    /// machine's.
+    pub async fn clock(&self) -> Result<Timestamp, StateError> {
+        let super::Pool::Postgres(p) = &self.pool else {
+            return Ok(Timestamp::now());
+        };
+        let text: String = sqlx::query_scalar(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+        )
+        .fetch_one(p)
+        .await?;
+        Ok(text.parse().unwrap_or_else(|_| Timestamp::now()))
+    }
+
     pub async fn queue_add(
         &self,
         id: &str,
@@ -136,7 +151,7 @@ impl State {
         worker: &str,
         lease: SignedDuration,
     ) -> Result<bool, StateError> {
-        let now = Timestamp::now();
+        let now = self.clock().await?;
         self.update_claim(
             "UPDATE queue SET lease_until = $4, updated = $3 WHERE id = $1 AND claimed_by = $2 AND status = 'claimed'",
             id,
@@ -154,7 +169,7 @@ impl State {
              WHERE id = $1 AND claimed_by = $2 AND status = 'claimed'",
             id,
             worker,
-            &[&stamp(Timestamp::now())],
+            &[&stamp(self.clock().await?)],
         )
         .await
     }
@@ -169,7 +184,7 @@ impl State {
         done: bool,
         error: Option<&str>,
     ) -> Result<bool, StateError> {
-        let now = Timestamp::now();
+        let now = self.clock().await?;
         if done {
             return self.update_claim(
                 "UPDATE queue SET status = 'done', request = NULL, lease_until = NULL, last_error = NULL, updated = $3 \
@@ -304,6 +319,9 @@ mod tests {
     #[tokio::test]
     async fn a_renewed_claim_holds_and_a_released_one_is_due_again() {
         on_both("renew", |s| async move {
+            // Leases are measured by the ledger's clock (here, the same machine's).
+            let skew = s.clock().await.unwrap().duration_since(Timestamp::now());
+            assert!(skew.abs() < SignedDuration::from_secs(5), "{skew:?}");
             let lease = SignedDuration::from_secs(30);
             s.queue_add("r1", "erase", "h", &args(), None, Timestamp::now())
                 .await
