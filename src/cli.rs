@@ -334,7 +334,7 @@ pub enum Command {
     /// once their leases run out. On SIGTERM or Ctrl-C a worker claims nothing more, lets the
     /// requests in hand finish for up to --grace, then hands the rest back to the queue for
     /// another worker to resume; a second signal stops it at once. --json prints one line per
-    /// finished request.
+    /// finished request. Exit 0 when stopped, 1 when some of the requests it ran did not finish.
     ///
     /// Example: dsr worker --ledger postgres://dsr@db.internal/ops --playbook /etc/dsr/playbook.yaml --jobs 4 --json
     Worker {

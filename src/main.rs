@@ -42,10 +42,20 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let g = &cli.global;
-    // `validate` reports a bad `ledger:` with its line instead.
-    if !matches!(cli.command, Command::Validate { .. }) {
-        dsr::commands::configure_ledger(g)?;
-    }
+    // The commands that use the ledger also read the playbook's `ledger:` (`validate` reports a
+    // bad one with its line instead).
+    let uses_ledger = matches!(
+        cli.command,
+        Command::Export { .. }
+            | Command::Erase { .. }
+            | Command::Correct { .. }
+            | Command::Resume { .. }
+            | Command::Batch { .. }
+            | Command::RunDue { .. }
+            | Command::Worker { .. }
+            | Command::Requests { .. }
+    );
+    dsr::commands::configure_ledger(g, uses_ledger)?;
     match &cli.command {
         Command::Validate { file, connect } => {
             runtime()?.block_on(dsr::commands::validate::run(g, file.as_deref(), *connect))

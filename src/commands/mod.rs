@@ -56,7 +56,8 @@ pub fn open_playbook_offline(
 /// Points this process at the shared ledger, if one is named: `--ledger` / `DSR_LEDGER`, else
 /// the playbook's `ledger:`. Without one, the embedded ledger in the state directory is used.
 /// A playbook that names a ledger is validated first, so a mistake there points at its line.
-pub fn configure_ledger(global: &Global) -> anyhow::Result<()> {
+/// `from_playbook`: whether to look in the playbook (commands that use no ledger do not).
+pub fn configure_ledger(global: &Global, from_playbook: bool) -> anyhow::Result<()> {
     use crate::state::postgres::{self, PgLedger};
     if let Some(url) = &global.ledger {
         let ledger: PgLedger = url.parse().map_err(|e| {
@@ -65,6 +66,9 @@ pub fn configure_ledger(global: &Global) -> anyhow::Result<()> {
             )
         })?;
         postgres::configure(ledger);
+        return Ok(());
+    }
+    if !from_playbook {
         return Ok(());
     }
     // A playbook that cannot be read is the command's to report.

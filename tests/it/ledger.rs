@@ -144,6 +144,10 @@ fn the_playbook_names_the_ledger_and_the_flag_overrides_it() {
         .args(["--playbook", "demo.yaml", "requests", "queue"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("TEST_LEDGER_URL"), "{}", r.stderr);
+    // Commands that use no ledger and no secrets do not need it.
+    let r = run(ws.dsr().args(["--playbook", "demo.yaml", "map"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Record of processing activities"));
 }
 
 /// Runs `cmd`: it must exit 2 saying `expected`, and never show the password `hunter2`.
