@@ -306,7 +306,8 @@ impl State {
     /// Moves everything from the write-ahead log into the database file and empties the log,
     /// so that cleared data does not linger in old log frames. Best effort: a reader in
     /// another process can keep the log from being emptied; the next finish empties it.
-    /// PostgreSQL has no such log to empty (see the README on VACUUM).
+    /// On the shared ledger it does nothing: PostgreSQL's write-ahead log and dead row versions
+    /// are the server's to manage (see the README on VACUUM).
     pub async fn checkpoint(&self) {
         let Pool::Sqlite(pool) = &self.pool else {
             return;

@@ -185,11 +185,11 @@ impl FromStr for PgLedger {
         if !pairs.is_empty() {
             rest.query_pairs_mut().extend_pairs(pairs);
         }
-        // sqlx's own message could quote the URL; say only what is wrong in general terms.
+        // The driver's own message could quote the URL with its password: not shown.
         let options = PgConnectOptions::from_str(rest.as_str())
             .map_err(|_| {
                 LedgerUrlError::Unreadable(format!(
-                    "'{shown}' is not a connection URL sqlx accepts"
+                    "'{shown}' has settings PostgreSQL connections do not take"
                 ))
             })?
             .options([("search_path", schema.as_str())])
