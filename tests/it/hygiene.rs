@@ -330,6 +330,18 @@ fn the_shared_ledger_keeps_no_password_and_no_identities() {
         "{:?}",
         outputs.last().map(|(_, r)| &r.stderr)
     );
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&outputs[4].1.stdout).unwrap();
+    assert_eq!(listed.len(), 2, "both requests are in the shared ledger");
+    for row in &listed {
+        let id = row["id"].as_str().unwrap();
+        let r = run(ws
+            .dsr()
+            .env("DSR_LEDGER", &ledger)
+            .args(["-vv", "requests", "show", id]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains(id), "{}", r.stdout);
+        outputs.push((format!("requests show {id}"), r));
+    }
     for (name, r) in &outputs {
         for secret in [password.as_str(), "wrong-Hyg13ne"] {
             assert!(
