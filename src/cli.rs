@@ -24,9 +24,21 @@ pub struct Global {
     #[arg(long, global = true, env = "DSR_PLAYBOOK", value_name = "FILE")]
     pub playbook: Option<PathBuf>,
 
-    /// Where dsr keeps its ledger, journal and keys [default: $XDG_STATE_HOME/dsr or ~/.local/state/dsr]
+    /// Where dsr keeps its keys, audit log and (without --ledger) its ledger and journal [default: $XDG_STATE_HOME/dsr or ~/.local/state/dsr]
     #[arg(long, global = true, env = "DSR_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// A shared ledger on PostgreSQL (postgres://USER@HOST/DB?schema=NAME, default schema
+    /// dsr) instead of the embedded one in the state directory; overrides the playbook's
+    /// `ledger:`. Its password is never printed
+    #[arg(
+        long,
+        global = true,
+        env = "DSR_LEDGER",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub ledger: Option<String>,
 
     /// Print machine-readable JSON on stdout instead of tables
     #[arg(long, global = true)]
@@ -48,6 +60,38 @@ pub struct Global {
     /// Print only errors and the essential result
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// How `dsr run-due` and `dsr worker` take requests from the queue.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueueArgs {
+    /// How long a claim holds unless renewed; renewed every third of it while the request
+    /// runs. A dead worker's requests are taken over after this
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_lease)]
+    pub lease: std::time::Duration,
+    /// How many requests this process runs at once
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    match s.strip_suffix('h').and_then(|h| h.parse::<u64>().ok()) {
+        Some(h) if h > 0 => Some(std::time::Duration::from_secs(h * 3600)),
+        _ => crate::playbook::validate::parse_duration(s),
+    }
+    .ok_or_else(|| format!("'{s}' is not a duration; write e.g. 500ms, 30s, 5m or 1h"))
+}
+
+/// A lease: a duration of at least 3 seconds (it is renewed every third of it, in seconds).
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_secs(3) {
+        return Err(format!("'{s}' is too short for a lease; give at least 3s"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,16 +311,45 @@ pub enum Command {
 
     /// Run every queued request that is due, then exit (for cron or a Kubernetes CronJob).
     ///
-    /// Each request is claimed with a lease before it runs, so two overlapping runs never
-    /// take the same one, and a request whose run died is taken over once its lease (1 hour)
-    /// runs out. A request that does not finish is queued again an hour later, up to 5 times.
-    /// Exit 0 when everything due finished, 1 when some did not.
+    /// Each request is claimed with a lease before it runs and the lease is renewed while it
+    /// runs, so overlapping runs (on one machine, or on several sharing a --ledger) never take
+    /// the same one, and a request whose run died is taken over, and resumed from the
+    /// journal, once its lease runs out. A request that does not finish is queued again an
+    /// hour later, up to 5 times. Exit 0 when everything due finished, 1 when some did not.
     ///
     /// Example: dsr run-due --playbook /etc/dsr/playbook.yaml --json
     RunDue {
         /// Where reports and export bundles go [default: ./dsr-requests]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        queue: QueueArgs,
+    },
+
+    /// Keep running queued requests as they fall due, until stopped (SIGTERM or Ctrl-C).
+    ///
+    /// Several workers, on one machine or many, share one queue through a shared ledger
+    /// (--ledger postgres://…): each request is claimed by exactly one of them, with a lease
+    /// that the worker renews while the request runs; a dead worker's requests are taken over
+    /// once their leases run out. On SIGTERM or Ctrl-C a worker claims nothing more, lets the
+    /// requests in hand finish for up to --grace, then hands the rest back to the queue for
+    /// another worker to resume; a second signal stops it at once. --json prints one line per
+    /// finished request. Exit 0 when stopped, 1 when some of the requests it ran did not finish.
+    ///
+    /// Example: dsr worker --ledger postgres://dsr@db.internal/ops --playbook /etc/dsr/playbook.yaml --jobs 4 --json
+    Worker {
+        /// Where reports and export bundles go [default: ./dsr-requests]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// How long to wait before looking again when nothing is due
+        #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
+        poll: std::time::Duration,
+        /// On SIGTERM or Ctrl-C, how long requests in hand may take to finish before they are
+        /// handed back
+        #[arg(long, default_value = "20s", value_name = "DURATION", value_parser = parse_duration)]
+        grace: std::time::Duration,
     },
 
     /// The ledger of requests: deadlines, status, reports.

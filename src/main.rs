@@ -42,6 +42,20 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let g = &cli.global;
+    // The commands that use the ledger also read the playbook's `ledger:` (`validate` reports a
+    // bad one with its line instead).
+    let uses_ledger = matches!(
+        cli.command,
+        Command::Export { .. }
+            | Command::Erase { .. }
+            | Command::Correct { .. }
+            | Command::Resume { .. }
+            | Command::Batch { .. }
+            | Command::RunDue { .. }
+            | Command::Worker { .. }
+            | Command::Requests { .. }
+    );
+    dsr::commands::configure_ledger(g, uses_ledger)?;
     match &cli.command {
         Command::Validate { file, connect } => {
             runtime()?.block_on(dsr::commands::validate::run(g, file.as_deref(), *connect))
@@ -117,8 +131,28 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             runtime()?.block_on(dsr::commands::change::resume(g, id, *yes))
         }
         Command::Connectors { command } => dsr::commands::connectors::run(g, command),
-        Command::RunDue { out } => {
-            runtime()?.block_on(dsr::commands::due::run_due(g, out.as_deref()))
+        Command::RunDue { out, queue } => {
+            let runner = dsr::commands::due::Runner {
+                lease: queue.lease,
+                jobs: queue.jobs,
+                poll: None,
+                grace: std::time::Duration::from_secs(20),
+            };
+            runtime()?.block_on(dsr::commands::due::run_queue(g, out.as_deref(), &runner))
+        }
+        Command::Worker {
+            out,
+            queue,
+            poll,
+            grace,
+        } => {
+            let runner = dsr::commands::due::Runner {
+                lease: queue.lease,
+                jobs: queue.jobs,
+                poll: Some(*poll),
+                grace: *grace,
+            };
+            runtime()?.block_on(dsr::commands::due::run_queue(g, out.as_deref(), &runner))
         }
         Command::Batch {
             action,

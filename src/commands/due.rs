@@ -123,8 +123,44 @@ pub async fn list(global: &Global) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// `dsr run-due`: claims due requests one at a time until none is left.
-pub async fn run_due(global: &Global, out: Option<&Path>) -> anyhow::Result<Exit> {
+/// How a queue runner behaves: `dsr run-due` stops when nothing is due, `dsr worker` polls.
+pub struct Runner {
+    pub lease: std::time::Duration,
+    pub jobs: u16,
+    /// `None`: stop when nothing is due (`run-due`); `Some`: look again after this long.
+    pub poll: Option<std::time::Duration>,
+    /// After SIGTERM or Ctrl-C, how long requests in hand may take before they are handed back.
+    pub grace: std::time::Duration,
+}
+
+/// What one queue runner shares between its lanes.
+struct Ctx<'a> {
+    global: &'a Global,
+    v: &'a crate::playbook::Validated,
+    state: &'a State,
+    connectors: &'a ConnectorSet<'a>,
+    out: &'a Path,
+    worker: String,
+    lease: jiff::SignedDuration,
+    runner: &'a Runner,
+}
+
+/// How running one claimed request ended.
+enum Ran {
+    Finished(anyhow::Result<(Status, Option<PathBuf>)>),
+    /// The lease ran out and another worker took the request over.
+    Lost,
+    /// Stopping: handed back to the queue unfinished.
+    HandedBack,
+}
+
+/// `dsr run-due` and `dsr worker`: claims due requests, `jobs` at a time, until none is left
+/// (or, polling, until stopped).
+pub async fn run_queue(
+    global: &Global,
+    out: Option<&Path>,
+    runner: &Runner,
+) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
     let state_dir = super::state_dir(global)?;
     let state = State::open(&state_dir).await?;
@@ -134,45 +170,36 @@ pub async fn run_due(global: &Global, out: Option<&Path>) -> anyhow::Result<Exit
     crate::output::bundle::create_private_dir(&out)
         .with_context(|| format!("creating {}", out.display()))?;
     let worker = format!(
-        "{}:{}",
+        "{}:{}:{}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
-        std::process::id()
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
+    let lease = jiff::SignedDuration::try_from(runner.lease)
+        .map_err(|_| UsageError::new("--lease is too long"))?;
     let connectors = ConnectorSet::new(&v, global.concurrency as usize);
-    let mut failed = 0;
-    let mut ran = 0;
-    while let Some(claimed) = state.queue_claim(&worker, jiff::Timestamp::now()).await? {
-        ran += 1;
-        let result = process(&v, &state, &connectors, &claimed, &out).await;
-        let (done, outcome, error) = match &result {
-            Ok((Status::Done, _)) => (true, "done".to_string(), None),
-            Ok((status, _)) => (
-                false,
-                status.name().to_string(),
-                Some(format!("{} systems did not finish", status.name())),
-            ),
-            Err(e) => (false, "failed".to_string(), Some(format!("{e:#}"))),
-        };
-        state
-            .queue_finish(&claimed.id, &worker, done, error.as_deref())
-            .await?;
-        if !done {
-            failed += 1;
-        }
-        let report = result.ok().and_then(|(_, r)| r);
-        if global.json {
-            println!(
-                "{}",
-                serde_json::json!({ "request_id": claimed.id, "action": claimed.action, "outcome": outcome, "report": report, "error": error })
-            );
-        } else if !global.quiet {
-            println!(
-                "{} {}: {outcome}{}",
-                claimed.action,
-                claimed.id,
-                error.map(|e| format!(" ({e})")).unwrap_or_default()
-            );
-        }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let signals = tokio::spawn(stop_on_signal(stop_tx.clone()));
+    let ctx = Ctx {
+        global,
+        v: &v,
+        state: &state,
+        connectors: &connectors,
+        out: &out,
+        worker,
+        lease,
+        runner,
+    };
+    tracing::info!(worker = %ctx.worker, shared = matches!(state.pool, crate::state::Pool::Postgres(_)), "taking requests from the queue");
+    let lanes = (0..runner.jobs).map(|_| lane(&ctx, stop.clone()));
+    let results = futures::future::join_all(lanes).await;
+    signals.abort();
+    drop(stop_tx);
+    let (mut ran, mut failed) = (0, 0);
+    for r in results {
+        let (n, f) = r?;
+        ran += n;
+        failed += f;
     }
     if !global.json && !global.quiet {
         println!("{ran} due requests run, {failed} did not finish.");
@@ -182,6 +209,164 @@ pub async fn run_due(global: &Global, out: Option<&Path>) -> anyhow::Result<Exit
     } else {
         Exit::Done
     })
+}
+
+/// Sets `stop` on the first SIGTERM or Ctrl-C; a second one ends the process at once (claims
+/// in hand then run out with their leases).
+async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
+    async fn signal() {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    signal().await;
+    tracing::warn!("stopping: claiming nothing more; requests in hand finish or are handed back");
+    let _ = stop.send(true);
+    signal().await;
+    std::process::exit(130);
+}
+
+/// One lane: claims and runs one request at a time. Returns how many ran and how many did
+/// not finish.
+async fn lane(
+    ctx: &Ctx<'_>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(u32, u32)> {
+    let (mut ran, mut failed) = (0, 0);
+    while !*stop.borrow() {
+        let claim = match ctx.state.clock().await {
+            Ok(now) => ctx.state.queue_claim(&ctx.worker, now, ctx.lease).await,
+            Err(e) => Err(e),
+        };
+        let claimed = match claim {
+            Ok(c) => c,
+            // A worker outlives a database outage: it looks again after the poll interval.
+            Err(e) if ctx.runner.poll.is_some() => {
+                tracing::warn!(error = %e, "cannot claim from the ledger; trying again");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(claimed) = claimed else {
+            let Some(poll) = ctx.runner.poll else {
+                break;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        };
+        let result = match run_claimed(ctx, &claimed, stop.clone()).await? {
+            Ran::Finished(r) => r,
+            Ran::Lost => {
+                tracing::warn!(request = %claimed.id, "the lease ran out and another worker took the request over");
+                continue;
+            }
+            Ran::HandedBack => {
+                tracing::warn!(request = %claimed.id, "handed back unfinished; another worker resumes it");
+                continue;
+            }
+        };
+        ran += 1;
+        let (done, outcome, error) = match &result {
+            Ok((Status::Done, _)) => (true, "done".to_string(), None),
+            Ok((status, _)) => (
+                false,
+                status.name().to_string(),
+                Some(format!("{} systems did not finish", status.name())),
+            ),
+            Err(e) => (false, "failed".to_string(), Some(format!("{e:#}"))),
+        };
+        match ctx
+            .state
+            .queue_finish(&claimed.id, &ctx.worker, done, error.as_deref())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(request = %claimed.id, "the claim was taken over before the request finished here")
+            }
+            // The claim then runs out and another worker finds the request finished in the
+            // journal.
+            Err(e) if ctx.runner.poll.is_some() => {
+                tracing::warn!(request = %claimed.id, error = %e, "cannot record the request as finished")
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !done {
+            failed += 1;
+        }
+        let report = result.ok().and_then(|(_, r)| r);
+        if ctx.global.json {
+            println!(
+                "{}",
+                serde_json::json!({ "request_id": claimed.id, "action": claimed.action, "outcome": outcome, "report": report, "error": error })
+            );
+        } else if !ctx.global.quiet {
+            println!(
+                "{} {}: {outcome}{}",
+                claimed.action,
+                claimed.id,
+                error.map(|e| format!(" ({e})")).unwrap_or_default()
+            );
+        }
+    }
+    Ok((ran, failed))
+}
+
+/// Runs one claimed request, renewing its lease every third of the lease. Stops working on it
+/// when the claim is lost, and hands it back when stopping takes longer than the grace time.
+async fn run_claimed(
+    ctx: &Ctx<'_>,
+    claimed: &Claimed,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Ran> {
+    let work = process(ctx.v, ctx.state, ctx.connectors, claimed, ctx.out);
+    tokio::pin!(work);
+    let every = ctx.runner.lease / 3;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> =
+        (*stop.borrow()).then(|| Box::pin(tokio::time::sleep(ctx.runner.grace)));
+    loop {
+        tokio::select! {
+            r = &mut work => return Ok(Ran::Finished(r)),
+            _ = beat.tick() => match ctx.state.queue_renew(&claimed.id, &ctx.worker, ctx.lease).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(Ran::Lost),
+                Err(e) => tracing::warn!(request = %claimed.id, error = %e, "could not renew the claim; trying again"),
+            },
+            _ = stop.changed(), if deadline.is_none() => {
+                deadline = Some(Box::pin(tokio::time::sleep(ctx.runner.grace)));
+            }
+            _ = async {
+                match deadline.as_mut() {
+                    Some(d) => d.await,
+                    None => std::future::pending().await,
+                }
+            }, if deadline.is_some() => {
+                ctx.state.queue_release(&claimed.id, &ctx.worker).await?;
+                return Ok(Ran::HandedBack);
+            }
+        }
+    }
 }
 
 async fn process(

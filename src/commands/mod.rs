@@ -52,3 +52,43 @@ pub fn open_playbook_offline(
     let path = playbook_path(global, explicit)?;
     Ok(playbook::open_offline(&path)?)
 }
+
+/// Points this process at the shared ledger, if one is named: `--ledger` / `DSR_LEDGER`, else
+/// the playbook's `ledger:`. Without one, the embedded ledger in the state directory is used.
+/// A playbook that names a ledger is validated first, so a mistake there points at its line.
+/// `from_playbook`: whether to look in the playbook (commands that use no ledger do not).
+pub fn configure_ledger(global: &Global, from_playbook: bool) -> anyhow::Result<()> {
+    use crate::state::postgres::{self, PgLedger};
+    if let Some(url) = &global.ledger {
+        let ledger: PgLedger = url.parse().map_err(|e| {
+            UsageError::new(format!("--ledger: {e}")).with_hint(
+                "write postgres://USER@HOST/DB, optionally with ?schema=NAME (default dsr)",
+            )
+        })?;
+        postgres::configure(ledger);
+        return Ok(());
+    }
+    if !from_playbook {
+        return Ok(());
+    }
+    // A playbook that cannot be read is the command's to report.
+    let Ok(path) = playbook_path(global, None) else {
+        return Ok(());
+    };
+    match playbook::load::load(&path) {
+        Ok(loaded) if loaded.playbook.ledger.is_some() => {}
+        _ => return Ok(()),
+    }
+    let v = playbook::open_offline(&path)?;
+    let Some(template) = &v.loaded.playbook.ledger else {
+        return Ok(());
+    };
+    let url = playbook::interpolate::resolve(template, &v.loaded.dir)
+        .map_err(|e| UsageError::new(format!("{}: ledger: {e}", v.loaded.display_path())))?;
+    let ledger: PgLedger = url
+        .expose()
+        .parse()
+        .map_err(|e| UsageError::new(format!("{}: ledger: {e}", v.loaded.display_path())))?;
+    postgres::configure(ledger);
+    Ok(())
+}

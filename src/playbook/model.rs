@@ -27,6 +27,11 @@ pub struct Playbook {
     /// Secret key for the `hash` mask (keyed HMAC-SHA256), e.g. `${env:DSR_HASH_KEY}`.
     #[serde(default)]
     pub hash_key: Option<String>,
+    /// A shared ledger on PostgreSQL, e.g. `${env:DSR_LEDGER_URL}` or
+    /// `postgres://dsr@db/ops?schema=dsr`; `--ledger` / `DSR_LEDGER` override it. Without it
+    /// the ledger is the embedded database in the state directory.
+    #[serde(default)]
+    pub ledger: Option<String>,
     /// Identity kinds a request may start from (`email`, `phone`, `user_id`, ...).
     pub identities: Vec<String>,
     /// Every system that holds customer data, by name.

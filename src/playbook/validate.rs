@@ -370,6 +370,10 @@ fn check(loaded: Loaded, secrets: bool) -> Result<Validated, Diagnostics> {
         }
     }
 
+    if let Some(ledger) = &pb.ledger {
+        check_ledger(&mut c, ledger);
+    }
+
     let mut systems = BTreeMap::new();
     for (sys_name, sys) in &pb.systems {
         if let Some(spec) = check_system(&mut c, sys_name, sys) {
@@ -1107,6 +1111,29 @@ fn check_connection_files(c: &mut Checker<'_>, name: &str, sys: &model::System) 
             &p("seed"),
             format!("seed file '{seed}' not found"),
             Some("the path is relative to the playbook".into()),
+        );
+    }
+}
+
+/// `ledger:`: a PostgreSQL URL, its password (if any) by reference only.
+fn check_ledger(c: &mut Checker<'_>, ledger: &str) {
+    if inline_password(ledger) {
+        c.at_value(
+            &["ledger"],
+            "the ledger URL holds a password inline",
+            Some("put the URL in the environment and write `ledger: ${env:DSR_LEDGER_URL}`".into()),
+        );
+    }
+    check_references(c, &["ledger"], ledger);
+    if !interpolate::has_references(ledger)
+        && let Err(e) = ledger.parse::<crate::state::postgres::PgLedger>()
+    {
+        c.at_value(
+            &["ledger"],
+            e.to_string(),
+            Some(
+                "write postgres://USER@HOST/DB, optionally with ?schema=NAME (default dsr)".into(),
+            ),
         );
     }
 }

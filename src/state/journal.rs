@@ -56,7 +56,7 @@ impl State {
         args: &RequestArgs,
     ) -> Result<(), StateError> {
         let t = now();
-        sqlx::query("INSERT INTO journal_requests (id, action, subject, playbook_sha256, request, status, created, updated) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)")
+        on_pool!(&self.pool, p => sqlx::query("INSERT INTO journal_requests (id, action, subject, playbook_sha256, request, status, created, updated) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7)")
             .bind(id)
             .bind(action)
             .bind(subject)
@@ -64,8 +64,9 @@ impl State {
             .bind(json(args))
             .bind(&t)
             .bind(&t)
-            .execute(&self.pool)
-            .await?;
+            .execute(p)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -76,14 +77,14 @@ impl State {
         subject: &str,
         playbook_sha: &str,
     ) -> Result<Option<JournalRequest>, StateError> {
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM journal_requests WHERE action = ? AND subject = ? AND playbook_sha256 = ? AND status = 'running' ORDER BY created DESC LIMIT 1",
+        let id: Option<String> = on_pool!(&self.pool, p => sqlx::query_scalar(
+            "SELECT id FROM journal_requests WHERE action = $1 AND subject = $2 AND playbook_sha256 = $3 AND status = 'running' ORDER BY created DESC LIMIT 1",
         )
         .bind(action)
         .bind(subject)
         .bind(playbook_sha)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(p)
+        .await)?;
         match id {
             Some(id) => self.journal_get(&id).await,
             None => Ok(None),
@@ -91,11 +92,10 @@ impl State {
     }
 
     pub async fn journal_get(&self, id: &str) -> Result<Option<JournalRequest>, StateError> {
-        let row: Option<(String, String, String, String, Option<String>, String)> =
-            sqlx::query_as("SELECT id, action, subject, playbook_sha256, request, status FROM journal_requests WHERE id = ?")
+        let row: Option<(String, String, String, String, Option<String>, String)> = on_pool!(&self.pool, p => sqlx::query_as("SELECT id, action, subject, playbook_sha256, request, status FROM journal_requests WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(p)
+                .await)?;
         Ok(row.map(
             |(id, action, subject, playbook_sha256, request, status)| JournalRequest {
                 id,
@@ -116,8 +116,8 @@ impl State {
         provided: &Provided,
         changes: Option<&Value>,
     ) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO journal_steps (request_id, system, collection, outcome, provided, changes) VALUES (?, ?, ?, ?, ?, ?) \
+        on_pool!(&self.pool, p => sqlx::query(
+            "INSERT INTO journal_steps (request_id, system, collection, outcome, provided, changes) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (request_id, system, collection) DO UPDATE SET outcome = excluded.outcome, provided = excluded.provided, changes = excluded.changes",
         )
         .bind(id)
@@ -126,13 +126,15 @@ impl State {
         .bind(json(outcome))
         .bind(json(provided))
         .bind(changes.map(json))
-        .execute(&self.pool)
-        .await?;
-        sqlx::query("UPDATE journal_requests SET updated = ? WHERE id = ?")
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        on_pool!(&self.pool, p => sqlx::query("UPDATE journal_requests SET updated = $1 WHERE id = $2")
             .bind(now())
             .bind(id)
-            .execute(&self.pool)
-            .await?;
+            .execute(p)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -141,12 +143,12 @@ impl State {
         &self,
         id: &str,
     ) -> Result<BTreeMap<CollectionId, (StepOutcome, Provided, StepChanges)>, StateError> {
-        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT outcome, provided, changes FROM journal_steps WHERE request_id = ?",
+        let rows: Vec<(String, Option<String>, Option<String>)> = on_pool!(&self.pool, p => sqlx::query_as(
+            "SELECT outcome, provided, changes FROM journal_steps WHERE request_id = $1",
         )
         .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await)?;
         let mut out = BTreeMap::new();
         for (outcome, provided, changes) in rows {
             let Ok(outcome) = serde_json::from_str::<StepOutcome>(&outcome) else {
@@ -199,16 +201,17 @@ impl State {
         status: &str,
         detail: &Value,
     ) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO journal_writes (request_id, system, status, detail) VALUES (?, ?, ?, ?) \
+        on_pool!(&self.pool, p => sqlx::query(
+            "INSERT INTO journal_writes (request_id, system, status, detail) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (request_id, system) DO UPDATE SET status = excluded.status, detail = excluded.detail",
         )
         .bind(id)
         .bind(system)
         .bind(status)
         .bind(json(detail))
-        .execute(&self.pool)
-        .await?;
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
@@ -216,12 +219,12 @@ impl State {
         &self,
         id: &str,
     ) -> Result<BTreeMap<String, (String, Value)>, StateError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT system, status, detail FROM journal_writes WHERE request_id = ?",
+        let rows: Vec<(String, String, String)> = on_pool!(&self.pool, p => sqlx::query_as(
+            "SELECT system, status, detail FROM journal_writes WHERE request_id = $1",
         )
         .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await)?;
         Ok(rows
             .into_iter()
             .map(|(s, st, d)| (s, (st, serde_json::from_str(&d).unwrap_or(Value::Null))))
@@ -231,22 +234,25 @@ impl State {
     /// Ends a request: its status is set and every piece of personal data it held (identities,
     /// keys, planned changes, provided values) is deleted, in one transaction.
     pub async fn journal_finish(&self, id: &str, status: &str) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE journal_requests SET status = ?, request = NULL, updated = ? WHERE id = ?",
-        )
-        .bind(status)
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE journal_steps SET provided = NULL, changes = NULL WHERE request_id = ?",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let updated = now();
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE journal_requests SET status = $1, request = NULL, updated = $2 WHERE id = $3",
+            )
+            .bind(status)
+            .bind(&updated)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE journal_steps SET provided = NULL, changes = NULL WHERE request_id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
         self.checkpoint().await;
         Ok(())
     }

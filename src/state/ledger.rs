@@ -71,8 +71,8 @@ fn from_tuple(t: Tuple) -> Row {
 impl State {
     /// Records a request as received and in progress.
     pub async fn ledger_insert(&self, row: &Row) -> Result<(), StateError> {
-        sqlx::query(&format!(
-            "INSERT INTO requests ({COLUMNS}, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        on_pool!(&self.pool, p => sqlx::query(&format!(
+            "INSERT INTO requests ({COLUMNS}, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
         ))
         .bind(&row.id)
         .bind(&row.action)
@@ -88,8 +88,9 @@ impl State {
         .bind(serde_json::to_string(&row.outcomes).unwrap_or_else(|_| "{}".into()))
         .bind(&row.report_path)
         .bind(jiff::Timestamp::now().to_string())
-        .execute(&self.pool)
-        .await?;
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
@@ -103,9 +104,9 @@ impl State {
         outcomes: &BTreeMap<String, String>,
         report_path: &str,
     ) -> Result<(), StateError> {
-        sqlx::query(
-            "UPDATE requests SET status = ?, completed = ?, deadline_met = ?, outcomes = ?, \
-             report_path = ? WHERE id = ?",
+        on_pool!(&self.pool, p => sqlx::query(
+            "UPDATE requests SET status = $1, completed = $2, deadline_met = $3, outcomes = $4, \
+             report_path = $5 WHERE id = $6",
         )
         .bind(status)
         .bind(completed)
@@ -113,29 +114,29 @@ impl State {
         .bind(serde_json::to_string(outcomes).unwrap_or_else(|_| "{}".into()))
         .bind(report_path)
         .bind(id)
-        .execute(&self.pool)
-        .await?;
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
     /// Every request, most urgent first: open ones by due date, then finished ones, newest first.
     pub async fn ledger_list(&self) -> Result<Vec<Row>, StateError> {
-        let rows: Vec<Tuple> = sqlx::query_as(&format!(
+        let rows: Vec<Tuple> = on_pool!(&self.pool, p => sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM requests \
              ORDER BY (status = '{IN_PROGRESS}') DESC, \
              CASE WHEN status = '{IN_PROGRESS}' THEN due_utc END ASC, created DESC, id DESC"
         ))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await)?;
         Ok(rows.into_iter().map(from_tuple).collect())
     }
 
     pub async fn ledger_get(&self, id: &str) -> Result<Option<Row>, StateError> {
-        let row: Option<Tuple> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?"))
+        let row: Option<Tuple> = on_pool!(&self.pool, p => sqlx::query_as(&format!("SELECT {COLUMNS} FROM requests WHERE id = $1"))
                 .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(p)
+                .await)?;
         Ok(row.map(from_tuple))
     }
 }
@@ -164,48 +165,49 @@ mod tests {
 
     #[tokio::test]
     async fn records_lists_and_completes_requests() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = State::open(dir.path()).await.unwrap();
-        s.ledger_insert(&row("b", "2026-03-01T00:00:00Z"))
-            .await
-            .unwrap();
-        s.ledger_insert(&row("a", "2026-02-01T00:00:00Z"))
-            .await
-            .unwrap();
-        s.ledger_insert(&row("c", "2026-01-15T00:00:00Z"))
-            .await
-            .unwrap();
-        let mut outcomes = BTreeMap::new();
-        outcomes.insert("shop".to_string(), "done".to_string());
-        s.ledger_complete(
-            "c",
-            "done",
-            "2026-01-10T00:00:00Z",
-            true,
-            &outcomes,
-            "/x/report.json",
-        )
-        .await
-        .unwrap();
-        let ids: Vec<String> = s
-            .ledger_list()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(ids, ["a", "b", "c"]);
-        let c = s.ledger_get("c").await.unwrap().unwrap();
-        assert_eq!(c.status, "done");
-        assert_eq!(c.deadline_met, Some(true));
-        assert_eq!(c.outcomes["shop"], "done");
-        assert_eq!(c.report_path.as_deref(), Some("/x/report.json"));
-        assert!(s.ledger_get("nope").await.unwrap().is_none());
-        // Ids are unique.
-        assert!(
+        crate::state::testing::on_both("ledger", |s| async move {
+            s.ledger_insert(&row("b", "2026-03-01T00:00:00Z"))
+                .await
+                .unwrap();
             s.ledger_insert(&row("a", "2026-02-01T00:00:00Z"))
                 .await
-                .is_err()
-        );
+                .unwrap();
+            s.ledger_insert(&row("c", "2026-01-15T00:00:00Z"))
+                .await
+                .unwrap();
+            let mut outcomes = BTreeMap::new();
+            outcomes.insert("shop".to_string(), "done".to_string());
+            s.ledger_complete(
+                "c",
+                "done",
+                "2026-01-10T00:00:00Z",
+                true,
+                &outcomes,
+                "/x/report.json",
+            )
+            .await
+            .unwrap();
+            let ids: Vec<String> = s
+                .ledger_list()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(ids, ["a", "b", "c"]);
+            let c = s.ledger_get("c").await.unwrap().unwrap();
+            assert_eq!(c.status, "done");
+            assert_eq!(c.deadline_met, Some(true));
+            assert_eq!(c.outcomes["shop"], "done");
+            assert_eq!(c.report_path.as_deref(), Some("/x/report.json"));
+            assert!(s.ledger_get("nope").await.unwrap().is_none());
+            // Ids are unique.
+            assert!(
+                s.ledger_insert(&row("a", "2026-02-01T00:00:00Z"))
+                    .await
+                    .is_err()
+            );
+        })
+        .await;
     }
 }

@@ -1,13 +1,32 @@
-//! dsr's own state: an embedded SQLite database in the state directory that holds the
-//! request ledger and the journal of running requests, plus key material.
+//! dsr's own state: the request ledger, the journal of running requests and the queue, plus
+//! key material.
+//!
+//! The ledger is an embedded SQLite database in the state directory, or, with `--ledger
+//! postgres://…`, tables in PostgreSQL that several workers share (see [`postgres`]). Every
+//! query is written once with `$N` placeholders, which both backends accept; [`on_pool!`]
+//! runs it on whichever pool is open.
 //!
 //! The state directory is `--state-dir`, `DSR_STATE_DIR`, `$XDG_STATE_HOME/dsr`, or
-//! `~/.local/state/dsr`, created 0700. dsr holds personal data here only while a request
-//! runs; a finished request keeps evidence (hashes, counts, outcomes), not the data.
+//! `~/.local/state/dsr`, created 0700; it always holds the key material. dsr holds personal
+//! data in the ledger only while a request runs; a finished request keeps evidence (hashes,
+//! counts, outcomes), not the data.
+
+/// Runs `$body` with `$p` bound to the open pool, whichever backend it is: the same query
+/// text and binds serve SQLite and PostgreSQL.
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::state::Pool::Sqlite($p) => $body,
+            $crate::state::Pool::Postgres($p) => $body,
+        }
+    };
+}
 
 pub mod ledger;
+pub mod postgres;
 
 use crate::output::bundle::create_private_dir;
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -105,6 +124,19 @@ pub enum StateError {
     Db(#[from] sqlx::Error),
     #[error("no state directory: set DSR_STATE_DIR or HOME")]
     NoHome,
+    #[error("cannot use the shared ledger at {shown}: {source}")]
+    Ledger { shown: String, source: sqlx::Error },
+    #[error(
+        "the {what} in {path} is not the one the shared ledger's other workers use (fingerprint {mine}, the ledger's {theirs})\n  hint: give every machine on one ledger the same key files (see \"Sharing keys\" in the README)"
+    )]
+    KeyMismatch {
+        what: &'static str,
+        path: String,
+        mine: String,
+        theirs: String,
+    },
+    #[error("cannot read the keys in the state directory: {0}")]
+    Keys(String),
 }
 
 /// Where dsr keeps its state.
@@ -121,15 +153,24 @@ pub fn state_dir(explicit: Option<&Path>) -> Result<PathBuf, StateError> {
     }
 }
 
-/// The open state database.
+/// The ledger's database: embedded, or shared on PostgreSQL.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The open state: the directory with the key material, and the ledger's database.
 #[derive(Clone)]
 pub struct State {
     pub dir: PathBuf,
-    pub pool: SqlitePool,
+    pub pool: Pool,
 }
 
 impl State {
-    /// Opens (creating if needed) the state directory and database, and migrates it.
+    /// Opens (creating if needed) the state directory and the ledger, and migrates it: the
+    /// shared ledger when one is configured ([`postgres::configure`]), else the embedded
+    /// database in the directory.
     pub async fn open(dir: &Path) -> Result<Self, StateError> {
         create_private_dir(dir)
             .and_then(|()| crate::output::bundle::make_private(dir))
@@ -137,6 +178,14 @@ impl State {
                 path: dir.display().to_string(),
                 source,
             })?;
+        if let Some(pool) = postgres::shared_pool().await? {
+            let state = Self {
+                dir: dir.to_path_buf(),
+                pool: Pool::Postgres(pool),
+            };
+            state.check_shared_keys().await?;
+            return Ok(state);
+        }
         let file = dir.join(DB_FILE);
         private_db_file(&file).map_err(|source| StateError::Dir {
             path: file.display().to_string(),
@@ -157,8 +206,76 @@ impl State {
         migrate(&pool).await?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            pool,
+            pool: Pool::Sqlite(pool),
         })
+    }
+}
+
+impl State {
+    /// Opens `ledger` rather than the process's configured ledger: a fresh pool, migrated.
+    pub async fn open_postgres(
+        dir: &Path,
+        ledger: &postgres::PgLedger,
+    ) -> Result<Self, StateError> {
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            pool: Pool::Postgres(ledger.connect().await?),
+        })
+    }
+}
+
+impl State {
+    /// On a shared ledger every worker must hash subjects and sign reports with the same keys,
+    /// or the ledger would hold one person under several hashes and reports under several
+    /// signers. The first worker records the fingerprints of its keys in the ledger; a worker
+    /// whose keys differ stops here. The subject key is created on first use as always; the
+    /// signing key is checked once this machine has one.
+    pub async fn check_shared_keys(&self) -> Result<(), StateError> {
+        use sha2::{Digest, Sha256};
+        static CHECKED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        if CHECKED.initialized() {
+            return Ok(());
+        }
+        let key = crate::subject::load_or_create_key(&self.dir)
+            .map_err(|e| StateError::Keys(e.to_string()))?;
+        let subject = hex::encode(
+            &Sha256::digest([b"dsr subject key fingerprint ".as_slice(), &key].concat())[..16],
+        );
+        self.same_key("subject key", crate::subject::KEY_FILE, &subject)
+            .await?;
+        let signing =
+            crate::signing::load(&self.dir).map_err(|e| StateError::Keys(e.to_string()))?;
+        if let Some(signing) = signing {
+            let fp = crate::signing::fingerprint(signing.public_key());
+            self.same_key("signing key", crate::signing::PRIVATE_FILE, &fp)
+                .await?;
+            let _ = CHECKED.set(());
+        }
+        Ok(())
+    }
+
+    async fn same_key(&self, what: &'static str, file: &str, mine: &str) -> Result<(), StateError> {
+        let name = format!("key:{file}");
+        let theirs: String = on_pool!(&self.pool, p => {
+            sqlx::query("INSERT INTO dsr_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(&name)
+                .bind(mine)
+                .execute(p)
+                .await?;
+            sqlx::query_scalar("SELECT value FROM dsr_meta WHERE key = $1")
+                .bind(&name)
+                .fetch_one(p)
+                .await
+        })?;
+        if theirs != mine {
+            return Err(StateError::KeyMismatch {
+                what,
+                path: self.dir.join(file).display().to_string(),
+                mine: mine.to_string(),
+                theirs,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -189,9 +306,14 @@ impl State {
     /// Moves everything from the write-ahead log into the database file and empties the log,
     /// so that cleared data does not linger in old log frames. Best effort: a reader in
     /// another process can keep the log from being emptied; the next finish empties it.
+    /// On the shared ledger it does nothing: PostgreSQL's write-ahead log and dead row versions
+    /// are the server's to manage (see the README on VACUUM).
     pub async fn checkpoint(&self) {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return;
+        };
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
+            .execute(pool)
             .await
         {
             tracing::debug!(error = %e, "state database checkpoint failed");
@@ -208,17 +330,19 @@ impl State {
         note: &str,
         operator: Option<&str>,
     ) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO confirmations (request_id, system, note, operator, at) VALUES (?, ?, ?, ?, ?) \
+        let at = jiff::Timestamp::now().to_string();
+        on_pool!(&self.pool, p => sqlx::query(
+            "INSERT INTO confirmations (request_id, system, note, operator, at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (request_id, system) DO UPDATE SET note = excluded.note, operator = excluded.operator, at = excluded.at",
         )
         .bind(request_id)
         .bind(system)
         .bind(note)
         .bind(operator)
-        .bind(jiff::Timestamp::now().to_string())
-        .execute(&self.pool)
-        .await?;
+        .bind(&at)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
@@ -227,12 +351,12 @@ impl State {
         &self,
         request_id: &str,
     ) -> Result<std::collections::BTreeMap<String, String>, StateError> {
-        let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-            "SELECT system, note, operator, at FROM confirmations WHERE request_id = ?",
+        let rows: Vec<(String, String, Option<String>, String)> = on_pool!(&self.pool, p => sqlx::query_as(
+            "SELECT system, note, operator, at FROM confirmations WHERE request_id = $1",
         )
         .bind(request_id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(p)
+        .await)?;
         Ok(rows
             .into_iter()
             .map(|(system, note, operator, at)| {
@@ -258,6 +382,56 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Test ledgers on the test PostgreSQL (`DSR_TEST_PG_URL`), each in a schema of its own that
+/// is dropped afterwards.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn pg_url() -> String {
+        std::env::var("DSR_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    /// A unique schema name and its ledger.
+    pub fn pg_ledger(tag: &str) -> postgres::PgLedger {
+        let schema = format!("dsr_unit_{tag}_{}", uuid::Uuid::new_v4().simple());
+        format!("{}?schema={}", pg_url(), &schema[..schema.len().min(63)])
+            .parse()
+            .unwrap()
+    }
+
+    pub async fn drop_schema(state: &State, ledger: &postgres::PgLedger) {
+        if let Pool::Postgres(p) = &state.pool {
+            sqlx::raw_sql(&format!("DROP SCHEMA \"{}\" CASCADE", ledger.schema()))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Runs `test` on the embedded ledger and on a fresh shared one.
+    pub async fn on_both<F, Fut>(tag: &str, test: F)
+    where
+        F: Fn(State) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let dir = tempfile::tempdir().unwrap();
+        test(State::open(dir.path()).await.unwrap()).await;
+        let ledger = pg_ledger(tag);
+        let state = State::open_postgres(dir.path(), &ledger)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {}: {e}; start it with scripts/services",
+                    pg_url()
+                )
+            });
+        test(state.clone()).await;
+        drop_schema(&state, &ledger).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,8 +441,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
         let s = State::open(&path).await.unwrap();
+        let Pool::Sqlite(pool) = &s.pool else {
+            panic!("the embedded ledger is the default")
+        };
         let v: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&s.pool)
+            .fetch_one(pool)
             .await
             .unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
@@ -294,5 +471,59 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[tokio::test]
+    async fn shared_ledgers_started_together_migrate_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = testing::pg_ledger("migrate");
+        let opens: Vec<_> = (0..4)
+            .map(|_| State::open_postgres(dir.path(), &ledger))
+            .collect();
+        let states = futures::future::join_all(opens).await;
+        let states: Vec<State> = states.into_iter().map(Result::unwrap).collect();
+        let Pool::Postgres(pool) = &states[0].pool else {
+            panic!("a shared ledger")
+        };
+        let version: String =
+            sqlx::query_scalar("SELECT value FROM dsr_meta WHERE key = 'schema_version'")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            version,
+            MIGRATIONS.len().to_string(),
+            "in step with the embedded ledger's migrations"
+        );
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+        )
+        .bind(ledger.schema())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            tables, 7,
+            "dsr_meta, three journal tables, requests, queue, confirmations"
+        );
+        // Opening again changes nothing.
+        State::open_postgres(dir.path(), &ledger).await.unwrap();
+        testing::drop_schema(&states[0], &ledger).await;
+    }
+
+    #[tokio::test]
+    async fn confirmations_on_both_ledgers() {
+        testing::on_both("confirm", |s| async move {
+            s.confirm("r1", "archive", "Shredded", Some("ops"))
+                .await
+                .unwrap();
+            s.confirm("r1", "archive", "Shredded, box 12", None)
+                .await
+                .unwrap();
+            let c = s.confirmations("r1").await.unwrap();
+            assert_eq!(c.len(), 1);
+            assert!(c["archive"].starts_with("Shredded, box 12 ("), "{c:?}");
+        })
+        .await;
     }
 }

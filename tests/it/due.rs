@@ -1,6 +1,6 @@
 //! The queue: `dsr requests add` and `dsr run-due`.
 
-use crate::support::{read_json, run};
+use crate::support::{Workspace, read_json, run};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -12,10 +12,25 @@ fn ids_of(stdout: &str) -> Vec<String> {
         .collect()
 }
 
+/// `dsr` in `ws`, on the shared ledger `ledger` when given.
+pub fn dsr_on(ws: &Workspace, ledger: Option<&str>) -> assert_cmd::Command {
+    let mut cmd = ws.dsr();
+    if let Some(url) = ledger {
+        cmd.env("DSR_LEDGER", url);
+    }
+    cmd
+}
+
 #[test]
 fn run_due_runs_only_what_is_due() {
+    run_due_runs_only_what_is_due_on(None);
+}
+
+/// `requests add` queues, `run-due` runs only what is due, on the embedded ledger or a shared
+/// one.
+pub fn run_due_runs_only_what_is_due_on(ledger: Option<&str>) {
     let ws = crate::export_sqlite::demo_workspace();
-    let r = run(ws.dsr().args([
+    let r = run(dsr_on(&ws, ledger).args([
         "--json",
         "requests",
         "add",
@@ -28,7 +43,7 @@ fn run_due_runs_only_what_is_due() {
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let alice: Value = serde_json::from_str(&r.stdout).unwrap();
-    let r = run(ws.dsr().args([
+    let r = run(dsr_on(&ws, ledger).args([
         "requests",
         "add",
         "erase",
@@ -39,7 +54,7 @@ fn run_due_runs_only_what_is_due() {
         "demo.yaml",
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let bad = run(ws.dsr().args([
+    let bad = run(dsr_on(&ws, ledger).args([
         "requests",
         "add",
         "erase",
@@ -56,9 +71,7 @@ fn run_due_runs_only_what_is_due() {
         bad.stderr
     );
 
-    let r = run(ws
-        .dsr()
-        .args(["--json", "run-due", "--playbook", "demo.yaml"]));
+    let r = run(dsr_on(&ws, ledger).args(["--json", "run-due", "--playbook", "demo.yaml"]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(ids_of(&r.stdout), [alice["request_id"].as_str().unwrap()]);
     let line: Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
@@ -66,7 +79,7 @@ fn run_due_runs_only_what_is_due() {
     let report = read_json(std::path::Path::new(line["report"].as_str().unwrap()));
     assert_eq!(report["action"], "erase");
 
-    let q = run(ws.dsr().args(["--json", "requests", "queue"]));
+    let q = run(dsr_on(&ws, ledger).args(["--json", "requests", "queue"]));
     let queue: Vec<Value> = serde_json::from_str(&q.stdout).unwrap();
     let statuses: Vec<&str> = queue
         .iter()
@@ -78,12 +91,10 @@ fn run_due_runs_only_what_is_due() {
         "the queue listing names no one"
     );
     // Nothing else is due: a second run does nothing.
-    let r = run(ws
-        .dsr()
-        .args(["--json", "run-due", "--playbook", "demo.yaml"]));
+    let r = run(dsr_on(&ws, ledger).args(["--json", "run-due", "--playbook", "demo.yaml"]));
     assert_eq!((r.code, ids_of(&r.stdout).len()), (0, 0));
     // Alice is gone, Bob is not.
-    let r = run(ws.dsr().args([
+    let r = run(dsr_on(&ws, ledger).args([
         "--json",
         "export",
         "bob@example.com",
@@ -101,10 +112,14 @@ fn run_due_runs_only_what_is_due() {
 
 #[test]
 fn two_overlapping_run_dues_never_take_the_same_request() {
+    two_overlapping_run_dues_never_take_the_same_request_on(None);
+}
+
+pub fn two_overlapping_run_dues_never_take_the_same_request_on(ledger: Option<&str>) {
     let ws = crate::export_sqlite::demo_workspace();
     let mut queued = BTreeSet::new();
     for i in 0..16 {
-        let r = run(ws.dsr().args([
+        let r = run(dsr_on(&ws, ledger).args([
             "--json",
             "requests",
             "add",
@@ -122,8 +137,12 @@ fn two_overlapping_run_dues_never_take_the_same_request() {
         cmd.args(["--json", "run-due", "--playbook", "demo.yaml", "--out", out])
             .current_dir(ws.path())
             .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
+            .env_remove("DSR_LEDGER")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        if let Some(url) = ledger {
+            cmd.env("DSR_LEDGER", url);
+        }
         cmd.spawn().unwrap()
     };
     let (a, b) = (spawn("a"), spawn("b"));
@@ -147,7 +166,7 @@ fn two_overlapping_run_dues_never_take_the_same_request() {
     );
     let all: BTreeSet<String> = ran_a.union(&ran_b).cloned().collect();
     assert_eq!(all, queued);
-    let list = run(ws.dsr().args(["--json", "requests", "list"]));
+    let list = run(dsr_on(&ws, ledger).args(["--json", "requests", "list"]));
     let ledger: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(ledger.len(), 16, "one ledger row per request");
 }

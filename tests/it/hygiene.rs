@@ -271,3 +271,103 @@ fn an_existing_empty_out_directory_is_made_private() {
     assert_eq!(mode(&out), 0o700);
     assert!(out.join("accounts/users.json").exists());
 }
+
+/// On a shared ledger whose URL carries a password: the password is never printed (at -vv),
+/// and once the requests have run, neither it nor the person is in the ledger's tables.
+#[test]
+fn the_shared_ledger_keeps_no_password_and_no_identities() {
+    let schema = format!(
+        "dsr_it_hyg_ledger_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let url = pg_url();
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (userinfo, host) = rest.split_once('@').expect("a user in DSR_TEST_PG_URL");
+    // The test server trusts local connections, so any password gets in; one that checks
+    // passwords keeps its own.
+    let ledger = match userinfo.split_once(':') {
+        Some(_) => format!("{url}?schema={schema}"),
+        None => format!("{scheme}://{userinfo}:{PASSWORD}@{host}?schema={schema}"),
+    };
+    let password = ledger
+        .split_once("://")
+        .and_then(|(_, r)| r.split_once('@'))
+        .and_then(|(u, _)| u.split_once(':'))
+        .map(|(_, p)| p.to_string())
+        .unwrap();
+    let ws = crate::export_sqlite::demo_workspace();
+    let sql = format!(
+        "INSERT INTO users (id, email, full_name, phone, birth_date, marketing_opt_in, created_at) VALUES (9001, '{PERSON}', 'Hy Giene', '+44 20 7946 0999', '1990-02-03', 1, '2024-01-01T00:00:00Z');\n"
+    );
+    let text = std::fs::read_to_string(ws.path().join("demo/accounts.sql")).unwrap() + &sql;
+    ws.write("demo/accounts.sql", &text);
+    let mut outputs = Vec::new();
+    for args in [
+        &["requests", "add", "erase", PERSON][..],
+        &["requests", "add", "export", PERSON],
+        &["requests", "queue"],
+        &["run-due", "--lease", "3s"],
+        &["--json", "requests", "list"],
+        &[
+            "--ledger",
+            "postgres://nobody:wrong-Hyg13ne@127.0.0.1:1/x",
+            "requests",
+            "list",
+        ],
+    ] {
+        let r = run(ws
+            .dsr()
+            .env("DSR_LEDGER", &ledger)
+            .arg("-vv")
+            .args(["--playbook", "demo.yaml"])
+            .args(args));
+        outputs.push((args.join(" "), r));
+    }
+    let codes: Vec<i32> = outputs.iter().map(|(_, r)| r.code).collect();
+    assert_eq!(
+        codes,
+        [0, 0, 0, 0, 0, 2],
+        "{:?}",
+        outputs.last().map(|(_, r)| &r.stderr)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&outputs[4].1.stdout).unwrap();
+    assert_eq!(listed.len(), 2, "both requests are in the shared ledger");
+    for row in &listed {
+        let id = row["id"].as_str().unwrap();
+        let r = run(ws
+            .dsr()
+            .env("DSR_LEDGER", &ledger)
+            .args(["-vv", "requests", "show", id]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains(id), "{}", r.stdout);
+        outputs.push((format!("requests show {id}"), r));
+    }
+    for (name, r) in &outputs {
+        for secret in [password.as_str(), "wrong-Hyg13ne"] {
+            assert!(
+                !r.stdout.contains(secret) && !r.stderr.contains(secret),
+                "{name} printed the ledger's password"
+            );
+        }
+        assert!(
+            !r.stdout.contains(PERSON) && !r.stderr.contains(PERSON),
+            "{name} printed the person"
+        );
+    }
+    let rows = crate::support::pg_strings(&format!(
+        "SELECT string_agg(row_to_json(t)::text, ' ') FROM (SELECT * FROM \"{schema}\".queue) t \
+         UNION ALL SELECT string_agg(row_to_json(t)::text, ' ') FROM (SELECT * FROM \"{schema}\".journal_requests) t \
+         UNION ALL SELECT string_agg(row_to_json(t)::text, ' ') FROM (SELECT * FROM \"{schema}\".journal_steps) t \
+         UNION ALL SELECT string_agg(row_to_json(t)::text, ' ') FROM (SELECT * FROM \"{schema}\".requests) t \
+         UNION ALL SELECT string_agg(row_to_json(t)::text, ' ') FROM (SELECT * FROM \"{schema}\".dsr_meta) t"
+    ))
+    .join("\n");
+    assert!(rows.contains("\"status\":\"done\""), "{rows}");
+    assert!(
+        !rows.contains(PERSON),
+        "the person is still in the ledger: {rows}"
+    );
+    assert!(!rows.contains(&password), "the password is in the ledger");
+    assert!(!ws.path().join(".dsr-state/state.db").exists());
+    pg_exec(&[&format!("DROP SCHEMA \"{schema}\" CASCADE")]);
+}

@@ -51,6 +51,7 @@ impl Workspace {
             .env_remove("DSR_PLAYBOOK")
             .env_remove("DSR_CONCURRENCY")
             .env_remove("DSR_OPERATOR")
+            .env_remove("DSR_LEDGER")
             .env("DSR_STATE_DIR", self.path().join(".dsr-state"))
             .env("NO_COLOR", "1")
             .env("DSR_TEST_PG_URL", pg_url())
