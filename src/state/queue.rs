@@ -125,22 +125,40 @@ impl State {
              RETURNING id, action, request"
         );
         let now_text = stamp(now);
-        let row: Option<(String, String, Option<String>)> = on_pool!(&self.pool, p => sqlx::query_as(&sql)
-        .bind(worker)
-        .bind(stamp(now + lease))
-        .bind(&now_text)
-        .bind(&now_text)
-        .fetch_optional(p)
-        .await)?;
-        Ok(row.and_then(|(id, action, request)| {
-            let stored: Stored = serde_json::from_str(request.as_deref()?).ok()?;
-            Some(Claimed {
-                id,
-                action,
-                args: stored.args,
-                received: stored.received,
-            })
-        }))
+        loop {
+            let row: Option<(String, String, Option<String>)> = on_pool!(&self.pool, p => sqlx::query_as(&sql)
+            .bind(worker)
+            .bind(stamp(now + lease))
+            .bind(&now_text)
+            .bind(&now_text)
+            .fetch_optional(p)
+            .await)?;
+            let Some((id, action, request)) = row else {
+                return Ok(None);
+            };
+            match request.as_deref().map(serde_json::from_str::<Stored>) {
+                Some(Ok(stored)) => {
+                    return Ok(Some(Claimed {
+                        id,
+                        action,
+                        args: stored.args,
+                        received: stored.received,
+                    }));
+                }
+                // A request that cannot be read can never run: it fails for good (and its
+                // unreadable data goes) instead of being claimed again at every lease's end.
+                _ => {
+                    self.update_claim(
+                        "UPDATE queue SET status = 'failed', request = NULL, lease_until = NULL, last_error = $4, updated = $3 \
+                         WHERE id = $1 AND claimed_by = $2 AND status = 'claimed'",
+                        &id,
+                        worker,
+                        &[&now_text, "the queued request cannot be read; add it again"],
+                    )
+                    .await?;
+                }
+            }
+        }
     }
 
     /// Extends `worker`'s claim on a request by `lease` from now. False when the claim is no
@@ -268,6 +286,36 @@ mod tests {
             .fetch_one(p)
             .await)
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_request_fails_for_good_and_the_next_is_claimed() {
+        on_both("queue_bad", |s| async move {
+            let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+            let lease = SignedDuration::from_mins(5);
+            for id in ["r1", "r2"] {
+                s.queue_add(id, "erase", "h", &args(), None, "2026-11-30T00:00:00Z".parse().unwrap())
+                    .await
+                    .unwrap();
+            }
+            on_pool!(&s.pool, p => sqlx::query("UPDATE queue SET request = 'not json' WHERE id = 'r1'")
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()))
+            .unwrap();
+            let claimed = s.queue_claim("w1", now, lease).await.unwrap().unwrap();
+            assert_eq!(claimed.id, "r2");
+            let r1 = s.queue_list().await.unwrap().into_iter().find(|q| q.id == "r1").unwrap();
+            assert_eq!(r1.status, "failed");
+            assert!(r1.last_error.unwrap().contains("cannot be read"));
+            assert_eq!(stored_request(&s, "r1").await, None);
+            let later = now + lease + SignedDuration::from_secs(1);
+            assert!(
+                s.queue_claim("w2", later, lease).await.unwrap().unwrap().id == "r2",
+                "r1 is never claimed again"
+            );
+        })
+        .await;
     }
 
     #[tokio::test]
