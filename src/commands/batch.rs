@@ -312,11 +312,10 @@ async fn export(
             .with_context(|| format!("removing the unfinished {}", dir.display()))?;
     }
     let bundle = Bundle::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let state_dir = &shared.state.dir;
     let done = super::export::export_one(
         shared.v,
         shared.connectors,
-        state_dir,
+        shared.state,
         &s.ids,
         id,
         &bundle,

@@ -104,7 +104,9 @@ pub fn write_file(dir: &Path, relative: &str, contents: &[u8]) -> io::Result<Fil
     })
 }
 
-/// The bundle directory and the files written into it so far.
+/// The bundle directory and the files written into it so far. A clone is the same bundle: it
+/// shares the list of files.
+#[derive(Clone)]
 pub struct Bundle {
     dir: PathBuf,
     files: Arc<Mutex<Vec<FileEntry>>>,
