@@ -26,6 +26,7 @@ pub async fn run(
     delivery: &Delivery<'_>,
 ) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
+    // Opened first: the HTTP client is built in the background while the request is set up.
     let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     if !global.quiet {
         // The person reads purpose and retention in index.html: a TODO there is not an answer.
