@@ -279,8 +279,10 @@ def rows(a, work, env, header, results, say):
         f.write(pb)
     wall, rss, out = run(["--json", "export", "big@example.com", "--playbook", "big.yaml", "--out", "big"], work, env)
     step = [s for s in json.loads(out)["steps"] if s["collection"] == "events"][0]
-    rate = step["records"] / (step["duration_ms"] / 1000)
-    results.append((f"export of {step['records']:,} rows from PostgreSQL", f"{rate:,.0f} rows/s ({step['duration_ms'] / 1000:.1f} s)", "", ">= 200,000 rows/s", rate >= 200_000))
+    # Over the whole command, not the step alone: the data files are synced to disk when the
+    # report is written, after the step has finished.
+    rate = step["records"] / wall
+    results.append((f"export of {step['records']:,} rows from PostgreSQL", f"{rate:,.0f} rows/s ({wall:.1f} s; the step {step['duration_ms'] / 1000:.1f} s)", "", ">= 200,000 rows/s", rate >= 200_000))
     results.append(("  peak RSS of that export", f"{rss:.0f} MB", "", "<= 64 MB", rss <= 64))
     psql("DROP SCHEMA dsr_bench CASCADE;")
 

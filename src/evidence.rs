@@ -384,6 +384,12 @@ fn write_report(
     key: &PrivateKey,
     request_id: String,
 ) -> Result<(Report, Vec<u8>), EvidenceError> {
+    bundle
+        .sync_pending()
+        .map_err(|source| EvidenceError::Write {
+            file: "the data files",
+            source,
+        })?;
     let md = bundle
         .add(REPORT_MD, report::markdown(&report).as_bytes())
         .map_err(|source| EvidenceError::Write {
