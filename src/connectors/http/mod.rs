@@ -39,8 +39,6 @@ use template::Vars;
 /// idle connections to a host that several systems share. Timeouts are per system, so they are
 /// set on each request.
 pub fn shared_client() -> Result<reqwest::Client, ConnectorError> {
-    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
-        std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
             reqwest::Client::builder()
@@ -51,6 +49,19 @@ pub fn shared_client() -> Result<reqwest::Client, ConnectorError> {
         })
         .clone()
         .map_err(ConnectorError::Config)
+}
+
+static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+
+/// Waits until the shared client is built, on a blocking thread when it is not yet, so that a
+/// step opening its connector does not hold up the steps running beside it.
+pub async fn shared_client_ready() -> Result<(), ConnectorError> {
+    if CLIENT.get().is_none() {
+        tokio::task::spawn_blocking(shared_client)
+            .await
+            .map_err(|e| ConnectorError::Config(format!("cannot set up the HTTP client: {e}")))??;
+    }
+    Ok(())
 }
 
 /// Builds the shared client on a blocking thread now, while the caller does other work, when
