@@ -30,23 +30,39 @@ PG_URL = os.environ.get("DSR_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/t
 
 
 class Fake:
-    """Per system: people (by email) and items (by person id); every answer waits LATENCY."""
+    """Per system: people (by email) and items (by person id); every answer waits LATENCY.
+
+    Finds look records up in an index, so that the fake's own work per call stays the same
+    whatever the number of records: a scan of 10,000 people took about 1 ms of CPU per call
+    under Python's global lock, which stretched the latency of every call with the batch size.
+    """
 
     def __init__(self, latency):
         self.latency = latency
         self.lock = threading.Lock()
         self.people = {}  # system -> id -> record
         self.items = {}
+        self.index = {}  # (kind, system) -> matched value -> {id: record}
         self.calls = 0
 
     def seed(self, system, people, items):
         with self.lock:
             self.people[system] = {p["id"]: p for p in people}
             self.items[system] = {i["id"]: i for i in items}
+            for kind, records, field in (("people", people, "email"), ("items", items, "person")):
+                by = self.index[(kind, system)] = {}
+                for r in records:
+                    by.setdefault(str(r[field]), {})[r["id"]] = r
 
     def handler(fake):
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # http.server sends the headers and the body of an answer as two writes. With Nagle's
+            # algorithm on, the body waits for the client to acknowledge the headers, and on a
+            # reused connection the client delays that acknowledgement by up to 40 ms: every
+            # call on a kept-alive connection then took 50 ms plus up to 40. Real servers set
+            # TCP_NODELAY; so does the fake now, and its calls take the latency they are given.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -71,18 +87,18 @@ class Fake:
                 system, kind = parts[0], parts[1]
                 table = (fake.people if kind == "people" else fake.items).get(system, {})
                 with fake.lock:
+                    by = fake.index.get((kind, system), {})
                     if len(parts) == 2 and self.command == "GET":
-                        if kind == "people":
-                            data = [p for p in table.values() if p["email"] == q.get("email")]
-                        else:
-                            data = [i for i in table.values() if str(i["person"]) == q.get("person")]
-                        return 200, {"data": data}
+                        value = q.get("email" if kind == "people" else "person")
+                        return 200, {"data": list(by.get(value, {}).values())}
                     if len(parts) == 3:
                         rid = parts[2]
                         if rid not in table:
                             return 404, {"error": "not found"}
                         if self.command == "DELETE":
-                            del table[rid]
+                            record = table.pop(rid)
+                            field = "email" if kind == "people" else "person"
+                            by.get(str(record[field]), {}).pop(rid, None)
                             return 200, {"deleted": True}
                         return 200, table[rid]
                 return 404, {"error": "no such path"}
@@ -170,6 +186,7 @@ def main():
     ap.add_argument("--subjects", type=int, default=1000, help="batch size (the target is set for 10000)")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--only", choices=["export", "batch", "rows"], help="run one measure only")
     a = ap.parse_args()
     if not a.skip_build:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -187,6 +204,24 @@ def main():
     def say(text):
         print(text, file=sys.stderr, flush=True)
 
+    want = lambda part: a.only in (None, part)
+
+    if want("export"):
+        export6(a, work, env, fake, url, header, latency, results, say)
+    if want("batch"):
+        batch(a, work, env, fake, url, header, latency, results, say)
+    server.shutdown()
+    if want("rows"):
+        rows(a, work, env, header, results, say)
+    shutil.rmtree(work, ignore_errors=True)
+
+    width = max(len(r[0]) for r in results)
+    print(f"{'measure'.ljust(width)}  {'result':44}  {'ratio':8}  {'target':18}  met")
+    for name, result, ratio, target, ok in results:
+        print(f"{name.ljust(width)}  {result:44}  {ratio:8}  {target:18}  {'yes' if ok else 'NO'}")
+
+
+def export6(a, work, env, fake, url, header, latency, results, say):
     say("1/3 export over 6 systems ...")
     # 1. One export, 6 systems, two levels.
     pb = header
@@ -205,6 +240,9 @@ def main():
     critical = 2 * latency
     results.append(("export, 6 systems, 2 levels (median of 5)", f"{span * 1000:.0f} ms vs critical path {critical * 1000:.0f} ms", f"{span / critical:.2f} x", "<= 1.10 x", span / critical <= 1.10))
 
+
+
+def batch(a, work, env, fake, url, header, latency, results, say):
     say(f"2/3 batch erase of {a.subjects} subjects ...")
     # 2. Batch erase: N subjects x 5 systems at concurrency 32.
     pb = header
@@ -224,8 +262,9 @@ def main():
     ideal = calls * latency / 32
     results.append((f"batch erase, {a.subjects} subjects x 5 systems, concurrency 32", f"{wall:.1f} s vs ideal {ideal:.1f} s ({calls} calls)", f"{wall / ideal:.2f} x", "<= 1.15 x", wall / ideal <= 1.15))
     results.append(("  peak RSS of that batch", f"{rss:.0f} MB", "", "<= 64 MB", rss <= 64))
-    server.shutdown()
 
+
+def rows(a, work, env, header, results, say):
     say(f"3/3 export of {a.rows:,} rows ...")
     # 3. One subject with many rows from PostgreSQL.
     psql("DROP SCHEMA IF EXISTS dsr_bench CASCADE; CREATE SCHEMA dsr_bench;"
@@ -240,16 +279,12 @@ def main():
         f.write(pb)
     wall, rss, out = run(["--json", "export", "big@example.com", "--playbook", "big.yaml", "--out", "big"], work, env)
     step = [s for s in json.loads(out)["steps"] if s["collection"] == "events"][0]
-    rate = step["records"] / (step["duration_ms"] / 1000)
-    results.append((f"export of {step['records']:,} rows from PostgreSQL", f"{rate:,.0f} rows/s ({step['duration_ms'] / 1000:.1f} s)", "", ">= 200,000 rows/s", rate >= 200_000))
+    # Over the whole command, not the step alone: the data files are synced to disk when the
+    # report is written, after the step has finished.
+    rate = step["records"] / wall
+    results.append((f"export of {step['records']:,} rows from PostgreSQL", f"{rate:,.0f} rows/s ({wall:.1f} s; the step {step['duration_ms'] / 1000:.1f} s)", "", ">= 200,000 rows/s", rate >= 200_000))
     results.append(("  peak RSS of that export", f"{rss:.0f} MB", "", "<= 64 MB", rss <= 64))
     psql("DROP SCHEMA dsr_bench CASCADE;")
-    shutil.rmtree(work, ignore_errors=True)
-
-    width = max(len(r[0]) for r in results)
-    print(f"{'measure'.ljust(width)}  {'result':44}  {'ratio':8}  {'target':18}  met")
-    for name, result, ratio, target, ok in results:
-        print(f"{name.ljust(width)}  {result:44}  {ratio:8}  {target:18}  {'yes' if ok else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ pub struct Event {
     pub deadline_met: Option<bool>,
 }
 
+#[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
 }
@@ -110,14 +111,20 @@ impl AuditLog {
     /// Appends one event under an exclusive lock (several dsr processes may share the state
     /// directory). Returns the new line's `seq`.
     pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
+        self.append_all(std::slice::from_ref(event))
+    }
+
+    /// Appends events in order under one exclusive lock, with one write and one sync for all
+    /// of them: the chain is the same as appending them one by one. Returns the last `seq`.
+    pub fn append_all(&self, events: &[Event]) -> Result<u64, AuditError> {
         let mut options = OpenOptions::new();
         options.read(true).append(true).create(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut f = options.open(&self.path).map_err(self.io())?;
         f.lock().map_err(self.io())?;
-        let (seq, prev) = match last_line(&mut f).map_err(self.io())? {
-            None => (1, GENESIS.to_string()),
+        let (mut seq, mut prev) = match last_line(&mut f).map_err(self.io())? {
+            None => (0, GENESIS.to_string()),
             Some(line) => {
                 let seq = serde_json::from_slice::<serde_json::Value>(&line)
                     .ok()
@@ -125,20 +132,38 @@ impl AuditLog {
                     .ok_or_else(|| AuditError::Corrupt {
                         path: self.path.display().to_string(),
                     })?;
-                (seq + 1, sha256_hex(&line))
+                (seq, sha256_hex(&line))
             }
         };
-        let mut value = serde_json::to_value(event).unwrap_or_default();
-        if let serde_json::Value::Object(map) = &mut value {
-            map.insert("seq".into(), seq.into());
-            map.insert("prev".into(), prev.into());
-            map.insert("at".into(), jiff::Timestamp::now().to_string().into());
+        let mut lines = Vec::new();
+        for event in events {
+            seq += 1;
+            let mut value = serde_json::to_value(event).unwrap_or_default();
+            if let serde_json::Value::Object(map) = &mut value {
+                map.insert("seq".into(), seq.into());
+                map.insert("prev".into(), prev.into());
+                map.insert("at".into(), jiff::Timestamp::now().to_string().into());
+            }
+            let line = crate::output::report::canonical_json(&value).unwrap_or_default();
+            prev = sha256_hex(&line);
+            lines.extend_from_slice(&line);
+            lines.push(b'\n');
         }
-        let mut line = crate::output::report::canonical_json(&value).unwrap_or_default();
-        line.push(b'\n');
-        f.write_all(&line).map_err(self.io())?;
+        f.write_all(&lines).map_err(self.io())?;
         f.sync_data().map_err(self.io())?;
         Ok(seq)
+    }
+
+    /// [`AuditLog::append_all`] on a blocking thread, so that the sync does not hold up the
+    /// async tasks running beside it.
+    pub async fn append_all_async(&self, events: Vec<Event>) -> Result<u64, AuditError> {
+        let log = self.clone();
+        tokio::task::spawn_blocking(move || log.append_all(&events))
+            .await
+            .map_err(|e| AuditError::Io {
+                path: self.path.display().to_string(),
+                source: io::Error::other(e),
+            })?
     }
 }
 

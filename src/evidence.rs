@@ -32,7 +32,7 @@ use crate::subject::{self, SubjectKeyError};
 use sha2::{Digest, Sha256};
 use ssh_key::PrivateKey;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const REPORT_JSON: &str = "report.json";
 pub const REPORT_SIG: &str = "report.json.sig";
@@ -140,33 +140,31 @@ pub struct Begun {
 /// Records a new request: ledger row, `received` and `started` audit events. Loads (or on
 /// first use creates) the signing key first, so a request never runs that cannot be signed.
 pub async fn begin(
-    state_dir: &Path,
+    state: &State,
     ids: &RequestIdentities,
     action: Action,
     request_id: &str,
     deadline: Deadline,
     opts: &RequestOptions,
 ) -> Result<Begun, EvidenceError> {
-    start(state_dir, ids, action, request_id, deadline, opts, false).await
+    start(state, ids, action, request_id, deadline, opts, false).await
 }
 
 /// Picks up a request that is already in the ledger (an erase resumed after a stop): its row
 /// and deadline stay as they were, and the audit log gets a `resumed` event. A request not in
 /// the ledger yet is begun as new.
 pub async fn resume(
-    state_dir: &Path,
+    state: &State,
     ids: &RequestIdentities,
     action: Action,
     request_id: &str,
     v: &Validated,
     opts: &RequestOptions,
 ) -> anyhow::Result<Begun> {
-    let state = State::open(state_dir).await?;
     let existing = state.ledger_get(request_id).await?;
-    drop(state);
     let Some(row) = existing else {
         let deadline = deadline_for(v, opts)?;
-        return Ok(begin(state_dir, ids, action, request_id, deadline, opts).await?);
+        return Ok(begin(state, ids, action, request_id, deadline, opts).await?);
     };
     let original = RequestOptions {
         regulation: Some(row.regulation),
@@ -175,11 +173,11 @@ pub async fn resume(
         ..opts.clone()
     };
     let deadline = deadline_for(v, &original)?;
-    Ok(start(state_dir, ids, action, request_id, deadline, opts, true).await?)
+    Ok(start(state, ids, action, request_id, deadline, opts, true).await?)
 }
 
 async fn start(
-    state_dir: &Path,
+    state: &State,
     ids: &RequestIdentities,
     action: Action,
     request_id: &str,
@@ -187,7 +185,8 @@ async fn start(
     opts: &RequestOptions,
     resumed: bool,
 ) -> Result<Begun, EvidenceError> {
-    let state = State::open(state_dir).await?;
+    let state_dir = state.dir.as_path();
+    let state = state.clone();
     let (key, created) = signing::load_or_create(state_dir)?;
     let hmac_key = subject::load_or_create_key(state_dir)?;
     let subject = SubjectRef {
@@ -208,10 +207,13 @@ async fn start(
         key,
     };
     if resumed {
-        request.audit.append(&audit::Event {
-            operator: request.operator.clone(),
-            ..request.event("resumed")
-        })?;
+        request
+            .audit
+            .append_all_async(vec![audit::Event {
+                operator: request.operator.clone(),
+                ..request.event("resumed")
+            }])
+            .await?;
         return Ok(Begun {
             request,
             key_created: created.then(|| state_dir.to_path_buf()),
@@ -237,17 +239,20 @@ async fn start(
         })
         .await?;
     let base = request.event("received");
-    request.audit.append(&audit::Event {
-        subject: Some(request.subject.hash.clone()),
-        regulation: Some(d.policy.name.clone()),
-        received: Some(d.received.rfc3339()),
-        due: Some(d.due_rfc3339()),
-        ..base
-    })?;
-    request.audit.append(&audit::Event {
-        operator: request.operator.clone(),
-        ..request.event("started")
-    })?;
+    let events = vec![
+        audit::Event {
+            subject: Some(request.subject.hash.clone()),
+            regulation: Some(d.policy.name.clone()),
+            received: Some(d.received.rfc3339()),
+            due: Some(d.due_rfc3339()),
+            ..base
+        },
+        audit::Event {
+            operator: request.operator.clone(),
+            ..request.event("started")
+        },
+    ];
+    request.audit.append_all_async(events).await?;
     Ok(Begun {
         request,
         key_created: created.then(|| state_dir.to_path_buf()),
@@ -282,7 +287,7 @@ impl Request {
         let completed = jiff::Timestamp::now();
         let public = self.key.public_key();
         let files = bundle.files();
-        let mut report = report::build(ReportInput {
+        let report = report::build(ReportInput {
             v,
             action: self.action,
             request_id: &self.id,
@@ -301,42 +306,19 @@ impl Request {
             changes,
             files: &files,
         });
-        let md = bundle
-            .add(REPORT_MD, report::markdown(&report).as_bytes())
-            .map_err(|source| EvidenceError::Write {
-                file: REPORT_MD,
-                source,
-            })?;
-        report.files.push(md);
-        report.files.sort_by(|a, b| a.path.cmp(&b.path));
-        let json = report::canonical_json(&report)?;
-        bundle
-            .add(REPORT_JSON, &json)
-            .map_err(|source| EvidenceError::Write {
-                file: REPORT_JSON,
-                source,
-            })?;
-        let sig = signing::sign(&self.key, &json)?;
-        bundle
-            .add(REPORT_SIG, sig.as_bytes())
-            .map_err(|source| EvidenceError::Write {
-                file: REPORT_SIG,
-                source,
-            })?;
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT.into(),
-            request_id: self.id.clone(),
-            files: bundle.files(),
+        // The files are written and synced on a blocking thread, so that the syncs do not
+        // hold up the requests running beside this one (a batch runs many in one task).
+        let (report, json) = {
+            let bundle = bundle.clone();
+            let key = self.key.clone();
+            let id = self.id.clone();
+            tokio::task::spawn_blocking(move || write_report(report, &bundle, &key, id))
+                .await
+                .map_err(|e| EvidenceError::Write {
+                    file: REPORT_JSON,
+                    source: std::io::Error::other(e),
+                })??
         };
-        bundle::write_file(
-            bundle.dir(),
-            MANIFEST,
-            &serde_json::to_vec_pretty(&manifest)?,
-        )
-        .map_err(|source| EvidenceError::Write {
-            file: MANIFEST,
-            source,
-        })?;
 
         let report_path = std::path::absolute(bundle.dir().join(REPORT_JSON))
             .unwrap_or_else(|_| bundle.dir().join(REPORT_JSON));
@@ -355,21 +337,26 @@ impl Request {
                 &report_path.display().to_string(),
             )
             .await?;
-        for s in &report.systems {
-            let steps = outcomes.iter().filter(|o| o.system == s.name);
-            self.audit.append(&audit::Event {
-                system: Some(s.name.clone()),
-                status: Some(system_status(steps).name().to_string()),
-                records: Some(s.records_found),
-                ..self.event("system_finished")
-            })?;
-        }
-        self.audit.append(&audit::Event {
+        let mut events: Vec<audit::Event> = report
+            .systems
+            .iter()
+            .map(|s| {
+                let steps = outcomes.iter().filter(|o| o.system == s.name);
+                audit::Event {
+                    system: Some(s.name.clone()),
+                    status: Some(system_status(steps).name().to_string()),
+                    records: Some(s.records_found),
+                    ..self.event("system_finished")
+                }
+            })
+            .collect();
+        events.push(audit::Event {
             status: Some(report.outcome.name().to_string()),
             report_sha256: Some(hex::encode(Sha256::digest(&json))),
             deadline_met: Some(report.deadline_met),
             ..self.event("completed")
-        })?;
+        });
+        self.audit.append_all_async(events).await?;
         Ok(Finished {
             report,
             report_path,
@@ -387,4 +374,58 @@ impl From<&crate::cli::RequestArgs> for RequestOptions {
             include_identity: a.include_identity,
         }
     }
+}
+
+/// Writes `report.md`, the canonical `report.json`, its signature and `manifest.json`; returns
+/// the report (with `report.md` in its file list) and the signed bytes.
+fn write_report(
+    mut report: Report,
+    bundle: &Bundle,
+    key: &PrivateKey,
+    request_id: String,
+) -> Result<(Report, Vec<u8>), EvidenceError> {
+    bundle
+        .sync_pending()
+        .map_err(|source| EvidenceError::Write {
+            file: "the data files",
+            source,
+        })?;
+    let md = bundle
+        .add(REPORT_MD, report::markdown(&report).as_bytes())
+        .map_err(|source| EvidenceError::Write {
+            file: REPORT_MD,
+            source,
+        })?;
+    report.files.push(md);
+    report.files.sort_by(|a, b| a.path.cmp(&b.path));
+    let json = report::canonical_json(&report)?;
+    bundle
+        .add(REPORT_JSON, &json)
+        .map_err(|source| EvidenceError::Write {
+            file: REPORT_JSON,
+            source,
+        })?;
+    let sig = signing::sign(key, &json)?;
+    bundle
+        .add(REPORT_SIG, sig.as_bytes())
+        .map_err(|source| EvidenceError::Write {
+            file: REPORT_SIG,
+            source,
+        })?;
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        request_id,
+        files: bundle.files(),
+    };
+    bundle::write_file(
+        bundle.dir(),
+        MANIFEST,
+        &serde_json::to_vec_pretty(&manifest)?,
+    )
+    .map_err(|source| EvidenceError::Write {
+        file: MANIFEST,
+        source,
+    })?;
+
+    Ok((report, json))
 }

@@ -62,7 +62,46 @@ struct Summary<'a> {
     outcomes: BTreeMap<String, usize>,
     /// system -> outcome -> subjects
     systems: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Written by [`summary_json`] one result at a time.
+    #[serde(skip)]
     results: Vec<SubjectOutcome>,
+}
+
+/// The summary's canonical JSON (sorted keys, no whitespace), made one result at a time: the
+/// same bytes as canonicalizing the whole summary, without holding a JSON tree of every
+/// subject's result at once (several KB each, which grew a batch's memory with its size).
+fn summary_json(summary: &Summary<'_>) -> Result<Vec<u8>, serde_json::Error> {
+    use crate::output::report::canonical_json;
+    let serde_json::Value::Object(head) = serde_json::to_value(summary)? else {
+        return Err(serde::ser::Error::custom("the summary is not an object"));
+    };
+    let mut fields: Vec<(String, Option<serde_json::Value>)> =
+        head.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    fields.push(("results".into(), None));
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = vec![b'{'];
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key)?;
+        out.push(b':');
+        match value {
+            Some(v) => out.extend(canonical_json(v)?),
+            None => {
+                out.push(b'[');
+                for (j, r) in summary.results.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    out.extend(canonical_json(r)?);
+                }
+                out.push(b']');
+            }
+        }
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 #[derive(Debug, Serialize)]
@@ -164,7 +203,7 @@ pub async fn run(
     results.sort_by_key(|r| r.line);
 
     let summary = summarise(&shared, file, &bad, results);
-    let json = crate::output::report::canonical_json(&summary)?;
+    let json = summary_json(&summary)?;
     bundle::write_file(&out, "summary.json", &json).context("writing summary.json")?;
     let (key, _) = crate::signing::load_or_create(&state_dir)?;
     let sig = crate::signing::sign(&key, &json)?;
@@ -312,11 +351,10 @@ async fn export(
             .with_context(|| format!("removing the unfinished {}", dir.display()))?;
     }
     let bundle = Bundle::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let state_dir = &shared.state.dir;
     let done = super::export::export_one(
         shared.v,
         shared.connectors,
-        state_dir,
+        shared.state,
         &s.ids,
         id,
         &bundle,
@@ -374,4 +412,43 @@ async fn erase(
         out.error = None;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_canonical_json_with_every_result() {
+        let result = |line: usize, outcome: &str| SubjectOutcome {
+            line,
+            request_id: format!("id-{line}"),
+            outcome: outcome.into(),
+            report: Some(PathBuf::from(format!("out/{line}/report.json"))),
+            systems: BTreeMap::from([("b".into(), "done".into()), ("a".into(), outcome.into())]),
+            error: (outcome == "failed").then(|| "it \"broke\"".into()),
+        };
+        let summary = Summary {
+            format: "dsr-batch-summary/1",
+            action: "erase",
+            file: "people.csv".into(),
+            playbook_sha256: "abc",
+            completed: "2026-11-23T12:00:00Z".into(),
+            subjects: 2,
+            bad_rows: vec![BadRowOut {
+                line: 4,
+                message: "no email".into(),
+            }],
+            outcomes: BTreeMap::from([("done".into(), 1), ("failed".into(), 1)]),
+            systems: BTreeMap::new(),
+            results: vec![result(2, "done"), result(3, "failed")],
+        };
+        let json = summary_json(&summary).unwrap();
+        let mut whole = serde_json::to_value(&summary).unwrap();
+        whole["results"] = serde_json::to_value(&summary.results).unwrap();
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            String::from_utf8(crate::output::report::canonical_json(&whole).unwrap()).unwrap()
+        );
+    }
 }

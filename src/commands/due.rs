@@ -390,7 +390,7 @@ async fn process(
             }
             let bundle = Bundle::create(&dir)?;
             let done = super::export::export_one(
-                v, connectors, &state.dir, &ids, &c.id, &bundle, &options, &Quiet,
+                v, connectors, state, &ids, &c.id, &bundle, &options, &Quiet,
             )
             .await?;
             Ok((

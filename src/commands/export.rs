@@ -26,6 +26,8 @@ pub async fn run(
     delivery: &Delivery<'_>,
 ) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, None)?;
+    // Opened first: the HTTP client is built in the background while the request is set up.
+    let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     if !global.quiet {
         // The person reads purpose and retention in index.html: a TODO there is not an answer.
         for field in super::validate::todos(&v) {
@@ -43,7 +45,7 @@ pub async fn run(
             UsageError::new(e.to_string())
                 .with_hint("age recipients look like age1…; a passphrase file holds one line")
         })?;
-    let state_dir = super::state_dir(global)?;
+    let state = crate::state::State::open(&super::state_dir(global)?).await?;
     let plan = plan::build(&v, Action::Export, &ids);
     let request_id = uuid::Uuid::now_v7().to_string();
     let dir = out
@@ -54,7 +56,6 @@ pub async fn run(
             .with_hint("pass --out with a new or empty directory")
     })?;
 
-    let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     if !global.json && !global.quiet {
         let deadline = evidence::deadline_for(&v, &options)?;
         println!(
@@ -69,7 +70,7 @@ pub async fn run(
     let done = export_one(
         &v,
         &connectors,
-        &state_dir,
+        &state,
         &ids,
         &request_id,
         &bundle,
@@ -146,7 +147,7 @@ pub struct Exported {
 pub async fn export_one(
     v: &crate::playbook::Validated,
     connectors: &run::ConnectorSet<'_>,
-    state_dir: &Path,
+    state: &crate::state::State,
     ids: &crate::identity::RequestIdentities,
     request_id: &str,
     bundle: &Bundle,
@@ -154,7 +155,7 @@ pub async fn export_one(
     observer: &dyn run::Observer,
 ) -> anyhow::Result<Exported> {
     let plan = plan::build(v, Action::Export, ids);
-    let begun = evidence::resume(state_dir, ids, Action::Export, request_id, v, options)
+    let begun = evidence::resume(state, ids, Action::Export, request_id, v, options)
         .await
         .context("recording the request")?;
     if let Some(dir) = &begun.key_created {

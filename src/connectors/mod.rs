@@ -295,6 +295,12 @@ pub async fn open(
         ),
         None => None,
     };
+    if matches!(
+        system.kind,
+        ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr
+    ) {
+        http::shared_client_ready().await?;
+    }
     Ok(match system.kind {
         ConnectorKind::Postgres => Arc::new(postgres::PostgresConnector::open(system, url)?),
         ConnectorKind::Mysql => Arc::new(mysql::MysqlConnector::open(system, url)?),

@@ -32,6 +32,8 @@ pub struct OpenDsrConnector {
     token: Secret,
     regulation: String,
     http: reqwest::Client,
+    /// The system's `timeout:`, set on each call.
+    timeout: Duration,
     retries: u32,
     poll_interval: Duration,
     wait: Duration,
@@ -85,12 +87,7 @@ impl OpenDsrConnector {
                 .and_then(|d| parse_duration(d))
                 .unwrap_or(default)
         };
-        let http = reqwest::Client::builder()
-            .timeout(system.timeout)
-            .user_agent(concat!("dsr/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| ConnectorError::Config("cannot set up the HTTP client".into()))?;
+        let http = super::http::shared_client()?;
         Ok(Self {
             system: system.name.clone(),
             base_url,
@@ -101,6 +98,7 @@ impl OpenDsrConnector {
                 _ => "gdpr".into(),
             },
             http,
+            timeout: system.timeout,
             retries: system.retries,
             poll_interval: duration("poll_interval", DEFAULT_POLL_INTERVAL),
             wait: duration("wait", DEFAULT_WAIT),
@@ -121,6 +119,7 @@ impl OpenDsrConnector {
             let mut rb = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base_url))
+                .timeout(self.timeout)
                 .bearer_auth(self.token.expose());
             if let Some(b) = body {
                 rb = rb.json(b);

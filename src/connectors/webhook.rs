@@ -27,6 +27,8 @@ pub struct WebhookConnector {
     secret: Secret,
     header: String,
     http: reqwest::Client,
+    /// The system's `timeout:`, set on each call.
+    timeout: std::time::Duration,
     retries: u32,
 }
 
@@ -55,12 +57,7 @@ impl WebhookConnector {
             .ok_or_else(|| ConnectorError::Config("no auth.secret".into()))?;
         let secret = interpolate::resolve(secret, base_dir)
             .map_err(|e| ConnectorError::Config(format!("auth: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(system.timeout)
-            .user_agent(concat!("dsr/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| ConnectorError::Config("cannot set up the HTTP client".into()))?;
+        let http = super::http::shared_client()?;
         Ok(Self {
             system: system.name.clone(),
             url,
@@ -71,6 +68,7 @@ impl WebhookConnector {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SIGNATURE_HEADER.into()),
             http,
+            timeout: system.timeout,
             retries: system.retries,
         })
     }
@@ -87,6 +85,7 @@ impl WebhookConnector {
             let sent = self
                 .http
                 .post(self.url.expose())
+                .timeout(self.timeout)
                 .header("content-type", "application/json")
                 .header("X-DSR-Timestamp", ts.to_string())
                 .header(self.header.as_str(), sig)

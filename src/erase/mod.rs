@@ -367,8 +367,8 @@ async fn write_system(
         }
         return out;
     }
-    // Writes and verification count against the same limits as reads.
-    let _permits = connectors.permit(system).await;
+    // Writes and verification count against the same limits as reads: each call holds a
+    // permit while it runs, and only then (the journal's bookkeeping between calls does not).
     let connector = match connectors.get(system).await {
         Ok(c) => c,
         Err(e) => {
@@ -400,7 +400,10 @@ async fn write_system(
         let mut all = true;
         for (cid, p) in &order {
             all &= match v.collection(cid) {
-                Some(c) => verify(connector.as_ref(), c, p, timeout).await.is_ok(),
+                Some(c) => {
+                    let _permits = connectors.permit(system).await;
+                    verify(connector.as_ref(), c, p, timeout).await.is_ok()
+                }
                 None => false,
             };
         }
@@ -427,7 +430,10 @@ async fn write_system(
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            match connector.write(&requests).await {
+            let permits = connectors.permit(system).await;
+            let result = connector.write(&requests).await;
+            drop(permits);
+            match result {
                 Err(e) if e.is_transient() && attempt <= spec.retries => {
                     tokio::time::sleep(retry::backoff(attempt)).await
                 }
@@ -486,6 +492,7 @@ async fn write_system(
         let Some(spec) = v.collection(cid) else {
             continue;
         };
+        let permits = connectors.permit(system).await;
         let check = verify(
             connector.as_ref(),
             spec,
@@ -493,6 +500,7 @@ async fn write_system(
             v.systems.get(system).map(|s| s.timeout).unwrap_or_default(),
         )
         .await;
+        drop(permits);
         if let Some(r) = results.iter_mut().find(|r| r.collection == cid.collection) {
             match check {
                 Ok(()) => r.verified = Some(true),

@@ -225,8 +225,7 @@ impl<'a> Engine<'a> {
         let begun = match self.state {
             Some(state) => {
                 let begun =
-                    evidence::resume(&state.dir, ids, self.action, &opened.id, self.v, options)
-                        .await?;
+                    evidence::resume(state, ids, self.action, &opened.id, self.v, options).await?;
                 if let Some(dir) = &begun.key_created {
                     eprintln!("note: created a signing key in {}", dir.display());
                 }

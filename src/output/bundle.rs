@@ -104,10 +104,14 @@ pub fn write_file(dir: &Path, relative: &str, contents: &[u8]) -> io::Result<Fil
     })
 }
 
-/// The bundle directory and the files written into it so far.
+/// The bundle directory and the files written into it so far. A clone is the same bundle: it
+/// shares the list of files.
+#[derive(Clone)]
 pub struct Bundle {
     dir: PathBuf,
     files: Arc<Mutex<Vec<FileEntry>>>,
+    /// Data files written but not yet synced to disk (see [`Bundle::sync_pending`]).
+    unsynced: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl Bundle {
@@ -127,6 +131,7 @@ impl Bundle {
         Ok(Self {
             dir: dir.to_path_buf(),
             files: Arc::default(),
+            unsynced: Arc::default(),
         })
     }
 
@@ -137,6 +142,7 @@ impl Bundle {
         Ok(Self {
             dir: dir.to_path_buf(),
             files: Arc::default(),
+            unsynced: Arc::default(),
         })
     }
 
@@ -156,6 +162,21 @@ impl Bundle {
             files.retain(|f| f.path != entry.path);
             files.push(entry);
         }
+    }
+
+    /// Syncs to disk every data file whose step finished since the last call. Called before
+    /// the report that lists their hashes is written: a step's files are complete when it
+    /// finishes, and syncing them there would hold up the other steps of the run (they share
+    /// one task), so the syncs wait for this one moment off the run.
+    pub fn sync_pending(&self) -> io::Result<()> {
+        let pending = match self.unsynced.lock() {
+            Ok(mut p) => std::mem::take(&mut *p),
+            Err(_) => Vec::new(),
+        };
+        for path in pending {
+            File::open(&path)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Every file written so far, sorted by path.
@@ -178,6 +199,7 @@ impl Handler for Bundle {
             open: None,
             attached: Vec::new(),
             files: Arc::clone(&self.files),
+            unsynced: Arc::clone(&self.unsynced),
         }))
     }
 }
@@ -199,6 +221,7 @@ struct CollectionWriter {
     /// Files received with [`RowSink::file`], listed when the step finishes.
     attached: Vec<FileEntry>,
     files: Arc<Mutex<Vec<FileEntry>>>,
+    unsynced: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 /// A connector-given file name as a path inside the bundle: `/`-separated normal segments
@@ -335,7 +358,9 @@ impl StepSink for CollectionWriter {
         let mut entries = Vec::new();
         for (ext, mut w) in [("json", files.json), ("csv", csv)] {
             w.flush()?;
-            w.inner.get_ref().sync_all()?;
+            if let Ok(mut u) = self.unsynced.lock() {
+                u.push(self.path(ext));
+            }
             entries.push(FileEntry {
                 path: format!("{}.{ext}", self.stem),
                 bytes: w.bytes,

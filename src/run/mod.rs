@@ -87,6 +87,15 @@ type ConnectorCell = OnceCell<Result<Arc<dyn Connector>, String>>;
 impl<'a> ConnectorSet<'a> {
     /// Connectors for `v`'s systems, with at most `concurrency` calls in flight in total.
     pub fn new(v: &'a Validated, concurrency: usize) -> Self {
+        use crate::connectors::ConnectorKind;
+        if v.systems.values().any(|s| {
+            matches!(
+                s.kind,
+                ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr
+            )
+        }) {
+            crate::connectors::http::warm_up();
+        }
         Self {
             v,
             cells: v

@@ -20,6 +20,8 @@ pub struct Auth {
     cached: Mutex<Option<(Secret, Instant)>>,
     /// Retries of the token call after a 429 or a 5xx.
     retries: u32,
+    /// The system's `timeout:`, for the token call.
+    timeout: Duration,
 }
 
 impl Auth {
@@ -28,6 +30,7 @@ impl Auth {
         secrets: BTreeMap<String, Secret>,
         base_url: &str,
         retries: u32,
+        timeout: Duration,
     ) -> Result<Self, HttpError> {
         for key in def.required_keys() {
             if !secrets.contains_key(*key) {
@@ -62,6 +65,7 @@ impl Auth {
             audience,
             cached: Mutex::new(None),
             retries,
+            timeout,
         })
     }
 
@@ -135,6 +139,7 @@ impl Auth {
             attempt += 1;
             let resp = client
                 .post(&url)
+                .timeout(self.timeout)
                 .form(&form)
                 .send()
                 .await

@@ -21,6 +21,8 @@ pub struct Client {
     pub base_url: String,
     pub insecure_http: bool,
     pub http: reqwest::Client,
+    /// The system's `timeout:`, for each call (from connecting to the end of the answer).
+    pub timeout: Duration,
     pub auth: Auth,
     pub limiter: RateLimiter,
     pub headers: Vec<(String, String)>,
@@ -114,7 +116,7 @@ impl Client {
             Method::Patch => reqwest::Method::PATCH,
             Method::Delete => reqwest::Method::DELETE,
         };
-        let mut rb = self.http.request(method, &url);
+        let mut rb = self.http.request(method, &url).timeout(self.timeout);
         for (k, v) in &self.headers {
             rb = rb.header(
                 k.as_str(),

@@ -33,6 +33,47 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use template::Vars;
 
+/// The HTTP client every connector of the process shares, built once. Building one loads and
+/// parses the system's CA certificates (5 to 15 ms of CPU), so one per system made each
+/// system's first call wait for that, one system after another; one shared client also reuses
+/// idle connections to a host that several systems share. Timeouts are per system, so they are
+/// set on each request.
+pub fn shared_client() -> Result<reqwest::Client, ConnectorError> {
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("dsr/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+        })
+        .clone()
+        .map_err(ConnectorError::Config)
+}
+
+static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+
+/// Waits until the shared client is built, on a blocking thread when it is not yet, so that a
+/// step opening its connector does not hold up the steps running beside it.
+pub async fn shared_client_ready() -> Result<(), ConnectorError> {
+    if CLIENT.get().is_none() {
+        tokio::task::spawn_blocking(shared_client)
+            .await
+            .map_err(|e| ConnectorError::Config(format!("cannot set up the HTTP client: {e}")))??;
+    }
+    Ok(())
+}
+
+/// Builds the shared client on a blocking thread now, while the caller does other work, when
+/// a playbook will need it.
+pub fn warm_up() {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn_blocking(|| {
+            let _ = shared_client();
+        });
+    }
+}
+
 pub struct HttpConnector {
     def: Arc<Definition>,
     client: Client,
@@ -67,18 +108,19 @@ impl HttpConnector {
         for (k, v) in &system.config.auth {
             secrets.insert(k.clone(), resolve("auth", v)?);
         }
-        let auth = auth::Auth::new(&def.auth, secrets, &base_url, system.retries)?;
-        let http = reqwest::Client::builder()
-            .timeout(system.timeout)
-            .user_agent(concat!("dsr/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| ConnectorError::Config("cannot set up the HTTP client".into()))?;
+        let auth = auth::Auth::new(
+            &def.auth,
+            secrets,
+            &base_url,
+            system.retries,
+            system.timeout,
+        )?;
         let client = Client {
             system: system.name.clone(),
             base_url,
             insecure_http: def.insecure_http,
-            http,
+            http: shared_client()?,
+            timeout: system.timeout,
             auth,
             limiter: ratelimit::RateLimiter::new(def.rate_limit.map(|r| (r.per_second, r.burst))),
             headers: def
