@@ -20,9 +20,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose, cli.global.quiet);
-    // Both the HTTP client and the Redis client speak TLS through rustls; with more than one
-    // crypto provider compiled in, rustls needs to be told which one to use.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    dsr::connectors::install_tls_provider();
     match run(&cli) {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(e) => {

@@ -282,6 +282,13 @@ pub(crate) fn check_key_only(kind: &str, key_columns: &[String]) -> Result<(), C
     Ok(())
 }
 
+/// Makes ring the process's rustls crypto provider, once (later calls do nothing). Every TLS
+/// client dsr has (HTTP, Redis, S3) speaks through rustls with ring, so only one provider is
+/// compiled in; the HTTP client asks for the process's provider rather than choosing one.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Opens the connector for a system. Connections are made lazily, on the first call, so that
 /// a system that is down fails its own steps and nothing else.
 pub async fn open(

@@ -41,6 +41,7 @@ use template::Vars;
 pub fn shared_client() -> Result<reqwest::Client, ConnectorError> {
     CLIENT
         .get_or_init(|| {
+            super::install_tls_provider();
             reqwest::Client::builder()
                 .user_agent(concat!("dsr/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
