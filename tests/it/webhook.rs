@@ -118,3 +118,105 @@ fn webhook_with_the_wrong_secret_is_rejected_and_the_secret_never_shown() {
         );
     });
 }
+
+/// A TLS server (OpenSSL's `s_server`) whose certificate no trust store holds.
+struct UntrustedTls {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl UntrustedTls {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let openssl = |args: &[&str]| {
+            let mut c = std::process::Command::new("openssl");
+            c.args(args)
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            c
+        };
+        let made = openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .status()
+        .expect("the openssl command is installed");
+        assert!(made.success(), "openssl made a certificate");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = openssl(&[
+            "s_server",
+            "-accept",
+            &port.to_string(),
+            "-cert",
+            "cert.pem",
+            "-key",
+            "key.pem",
+            "-www",
+        ])
+        .spawn()
+        .unwrap();
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "s_server listens on {port}");
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for UntrustedTls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_untrusted_certificate_fails_at_once_and_says_so() {
+    let tls = UntrustedTls::start();
+    let url = format!("https://127.0.0.1:{}/dsr", tls.port);
+    let (ws, _) = example("webhook.yaml", &url, SECRETS);
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--out",
+        "bundle",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let report = read_json(&ws.path().join("bundle/report.json"));
+    let cards = &report["systems"][0]["collections"][0];
+    let error = cards["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        error.contains("TLS failed: invalid peer certificate"),
+        "the reason is the certificate: {cards}"
+    );
+    assert_eq!(cards["attempts"], 1, "a refused certificate is not retried");
+    assert!(
+        !error.contains("127.0.0.1"),
+        "errors name no address: {error}"
+    );
+}

@@ -34,6 +34,15 @@ pub enum HttpError {
 
 impl HttpError {
     pub fn network(call: &str, e: &reqwest::Error) -> Self {
+        // A refused certificate is a set-up problem that no retry mends; rustls's own words
+        // for it name no host or path.
+        if let Some(tls) = tls_error(e) {
+            return Self::Network {
+                call: call.to_string(),
+                message: format!("TLS failed: {tls}"),
+                transient: false,
+            };
+        }
         let message = if e.is_timeout() {
             "no answer in time".to_string()
         } else if e.is_connect() {
@@ -56,6 +65,26 @@ impl HttpError {
             _ => false,
         }
     }
+}
+
+/// The TLS error under a request's error, if that is what failed. rustls's error reaches
+/// reqwest wrapped in `io::Error`s, whose `source()` skips the wrapped error itself, so the
+/// walk steps into each `io::Error`'s wrapped error instead.
+fn tls_error(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        cause = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 impl From<HttpError> for ConnectorError {
