@@ -132,7 +132,7 @@ impl OpenDsrConnector {
                         tokio::time::sleep(crate::run::retry::backoff(attempt)).await;
                         continue;
                     }
-                    return Err(err);
+                    return Err(err.after(attempt));
                 }
             };
             let status = resp.status().as_u16();
@@ -159,7 +159,8 @@ impl OpenDsrConnector {
                         call: label.into(),
                         status,
                         transient: status == 429 || status >= 500,
-                    });
+                    }
+                    .after(attempt));
                 }
             }
         }

@@ -100,7 +100,7 @@ impl WebhookConnector {
                         tokio::time::sleep(crate::run::retry::backoff(attempt)).await;
                         continue;
                     }
-                    return Err(err.into());
+                    return Err(err.after(attempt).into());
                 }
             };
             let status = resp.status().as_u16();
@@ -127,6 +127,7 @@ impl WebhookConnector {
                         status,
                         transient: status == 429 || status >= 500,
                     }
+                    .after(attempt)
                     .into());
                 }
             }

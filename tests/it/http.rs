@@ -329,7 +329,7 @@ fn server_errors_are_retried_then_succeed() {
 }
 
 #[test]
-fn server_errors_beyond_the_retries_fail_as_transient() {
+fn server_errors_beyond_the_retries_fail_without_retrying_the_step() {
     let (fake, url) = tickets_api();
     for _ in 0..5 {
         fake.bump("fail");
@@ -342,11 +342,46 @@ fn server_errors_beyond_the_retries_fail_as_transient() {
         let err = find(&v, c.as_ref(), "helpdesk", "tickets", &m)
             .await
             .unwrap_err();
-        assert!(err.is_transient());
-        assert_eq!(err.to_string(), "GET /tickets answered HTTP 503");
+        // The call's retries are spent: retrying the step as well would multiply the calls.
+        assert!(!err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "GET /tickets answered HTTP 503 (after 3 calls)"
+        );
         // One call and two retries.
         assert_eq!(fake.count("failed"), 3);
     });
+}
+
+#[test]
+fn a_failing_system_gets_its_retries_once_not_once_per_step_attempt() {
+    let (fake, url) = tickets_api();
+    for _ in 0..5 {
+        fake.bump("fail");
+    }
+    let (ws, _) = helpdesk(&url, DEFINITION);
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--out",
+        "b",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        fake.count("failed"),
+        3,
+        "retries: 2 means three calls in all, not three per step attempt"
+    );
+    let report = read_json(&ws.path().join("b/report.json"));
+    let tickets = &report["systems"][0]["collections"][0];
+    assert_eq!(tickets["attempts"], 1, "{tickets}");
+    assert_eq!(
+        tickets["errors"][0],
+        "GET /tickets answered HTTP 503 (after 3 calls)"
+    );
 }
 
 #[test]

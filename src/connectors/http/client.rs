@@ -212,7 +212,7 @@ impl Client {
                         tokio::time::sleep(crate::run::retry::backoff(attempt)).await;
                         continue;
                     }
-                    return Err(err);
+                    return Err(err.after(attempt));
                 }
             };
             let status = resp.status().as_u16();
@@ -302,7 +302,8 @@ impl Client {
                     call: label,
                     status,
                     transient: true,
-                });
+                }
+                .after(attempt));
             }
             return Err(HttpError::Status {
                 call: label,

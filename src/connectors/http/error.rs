@@ -30,6 +30,10 @@ pub enum HttpError {
     TooManyPages { call: String, max: u32 },
     #[error("{call}: the job did not finish within {seconds}s")]
     JobTimeout { call: String, seconds: u64 },
+    /// A transient failure that the call's own retries did not get past. It is no longer
+    /// transient: the step is not retried on top, which would multiply the calls.
+    #[error("{last}{}", if *calls > 1 { format!(" (after {calls} calls)") } else { String::new() })]
+    Exhausted { last: Box<HttpError>, calls: u32 },
 }
 
 impl HttpError {
@@ -56,6 +60,19 @@ impl HttpError {
             call: call.to_string(),
             message,
             transient: e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+        }
+    }
+
+    /// The error a call gives up with after `calls` tries: a transient one becomes
+    /// [`HttpError::Exhausted`]; any other is returned as it is.
+    pub fn after(self, calls: u32) -> Self {
+        if self.is_transient() {
+            Self::Exhausted {
+                last: Box::new(self),
+                calls,
+            }
+        } else {
+            self
         }
     }
 
@@ -96,6 +113,14 @@ impl From<HttpError> for ConnectorError {
                 message: e.to_string(),
                 transient,
             },
+            HttpError::Exhausted { ref last, .. }
+                if matches!(**last, HttpError::Network { .. }) =>
+            {
+                ConnectorError::Connect {
+                    message: e.to_string(),
+                    transient,
+                }
+            }
             other => ConnectorError::Query {
                 message: other.to_string(),
                 transient,
