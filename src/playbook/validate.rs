@@ -1034,7 +1034,8 @@ fn check_s3_location(c: &mut Checker<'_>, name: &str, sys: &model::System) {
                     .into(),
             ),
         ),
-        Some(b) if b.is_empty() || b.contains(['/', ' ', '\t']) => c.at_value(
+        Some(b) if interpolate::has_references(b) => check_references(c, &p("bucket"), b),
+        Some(b) if !crate::connectors::s3::is_bucket_name(b) => c.at_value(
             &p("bucket"),
             format!("'{b}' is not a bucket name"),
             Some("write the bucket's name only, e.g. `bucket: acme-uploads`".into()),

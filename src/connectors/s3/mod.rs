@@ -151,6 +151,12 @@ fn date(d: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<String> {
     d.and_then(|d| d.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok())
 }
 
+/// Whether `name` can be a bucket's name: not empty, and no `/` or blanks (the store itself
+/// judges the rest).
+pub fn is_bucket_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', ' ', '\t', '\n', '\r'])
+}
+
 fn check_key_columns(key_columns: &[String]) -> Result<(), ConnectorError> {
     super::check_key_only("s3", key_columns)
 }
@@ -158,17 +164,24 @@ fn check_key_columns(key_columns: &[String]) -> Result<(), ConnectorError> {
 impl S3Connector {
     pub fn open(system: &SystemSpec, base_dir: &Path) -> Result<Self, ConnectorError> {
         let cfg = &system.config;
-        let bucket = cfg
-            .bucket
-            .clone()
-            .ok_or_else(|| ConnectorError::Config("no bucket".into()))?;
+        let resolve = |field: &str, t: &str| {
+            interpolate::resolve(t, base_dir)
+                .map(|v| v.expose().to_string())
+                .map_err(|e| ConnectorError::Config(format!("{field}: {e}")))
+        };
+        let bucket = resolve(
+            "bucket",
+            cfg.bucket
+                .as_deref()
+                .ok_or_else(|| ConnectorError::Config("no bucket".into()))?,
+        )?;
+        if !is_bucket_name(&bucket) {
+            return Err(ConnectorError::Config(
+                "bucket: the value it refers to is not a bucket name".into(),
+            ));
+        }
         let endpoint = match &cfg.endpoint {
-            Some(t) => Some(
-                interpolate::resolve(t, base_dir)
-                    .map_err(|e| ConnectorError::Config(e.to_string()))?
-                    .expose()
-                    .to_string(),
-            ),
+            Some(t) => Some(resolve("endpoint", t)?),
             None => None,
         };
         let metadata = cfg
