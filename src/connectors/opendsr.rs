@@ -11,7 +11,7 @@
 //! Export submits an `access` request and records its status and `results_url`; erasure
 //! submits `erasure` for the identities found. OpenDSR has no rectification.
 
-use super::http::client::{MAX_RETRY_AFTER, retry_after};
+use super::http::client::send_retrying;
 use super::http::error::HttpError;
 use super::{Connector, ConnectorError, FindRequest, Row, RowSink, WriteOutcome, WriteRequest};
 use crate::playbook::interpolate::{self, Secret};
@@ -113,57 +113,19 @@ impl OpenDsrConnector {
         label: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), HttpError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut rb = self
+        let (status, text) = send_retrying(&self.system, label, self.retries, || {
+            let rb = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base_url))
                 .timeout(self.timeout)
                 .bearer_auth(self.token.expose());
-            if let Some(b) = body {
-                rb = rb.json(b);
+            match body {
+                Some(b) => rb.json(b),
+                None => rb,
             }
-            let resp = match rb.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    let err = HttpError::network(label, &e);
-                    if err.is_transient() && attempt <= self.retries {
-                        tokio::time::sleep(crate::run::retry::backoff(attempt)).await;
-                        continue;
-                    }
-                    return Err(err.after(attempt));
-                }
-            };
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let text = resp.text().await.unwrap_or_default();
-            match status {
-                200..=299 => {
-                    return Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)));
-                }
-                401 | 403 => {
-                    return Err(HttpError::Auth {
-                        system: self.system.clone(),
-                        status,
-                    });
-                }
-                429 | 500..=599 if attempt <= self.retries => {
-                    let wait = retry_after(&headers, jiff::Timestamp::now())
-                        .filter(|w| *w <= MAX_RETRY_AFTER)
-                        .unwrap_or_else(|| crate::run::retry::backoff(attempt));
-                    tokio::time::sleep(wait).await;
-                }
-                _ => {
-                    return Err(HttpError::Status {
-                        call: label.into(),
-                        status,
-                        transient: status == 429 || status >= 500,
-                    }
-                    .after(attempt));
-                }
-            }
-        }
+        })
+        .await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
     /// Checks the processor supports this request type and these identity types.

@@ -6,7 +6,7 @@
 //! calls. Any 2xx answer means done. On export, a JSON answer's `records` list is the data;
 //! on writes, the answer (truncated) is kept in the outcome's notes for the report.
 
-use super::http::client::retry_after;
+use super::http::client::send_retrying;
 use super::{
     Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
 };
@@ -77,61 +77,19 @@ impl WebhookConnector {
     async fn post(&self, payload: &Value) -> Result<String, ConnectorError> {
         let body = serde_json::to_vec(payload)
             .map_err(|e| ConnectorError::Config(format!("cannot encode the payload: {e}")))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let (_, text) = send_retrying(&self.system, "POST webhook", self.retries, || {
             let ts = jiff::Timestamp::now().as_second();
             let sig = signature(self.secret.expose().as_bytes(), ts, &body);
-            let sent = self
-                .http
+            self.http
                 .post(self.url.expose())
                 .timeout(self.timeout)
                 .header("content-type", "application/json")
                 .header("X-DSR-Timestamp", ts.to_string())
                 .header(self.header.as_str(), sig)
                 .body(body.clone())
-                .send()
-                .await;
-            let resp = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    let err = super::http::error::HttpError::network("POST webhook", &e);
-                    if err.is_transient() && attempt <= self.retries {
-                        tokio::time::sleep(crate::run::retry::backoff(attempt)).await;
-                        continue;
-                    }
-                    return Err(err.after(attempt).into());
-                }
-            };
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let text = resp.text().await.unwrap_or_default();
-            match status {
-                200..=299 => return Ok(text),
-                401 | 403 => {
-                    return Err(super::http::error::HttpError::Auth {
-                        system: self.system.clone(),
-                        status,
-                    }
-                    .into());
-                }
-                429 | 500..=599 if attempt <= self.retries => {
-                    let wait = retry_after(&headers, jiff::Timestamp::now())
-                        .filter(|w| *w <= super::http::client::MAX_RETRY_AFTER)
-                        .unwrap_or_else(|| crate::run::retry::backoff(attempt));
-                    tokio::time::sleep(wait).await;
-                }
-                _ => {
-                    return Err(super::http::error::HttpError::Status {
-                        call: "POST webhook".into(),
-                        status,
-                        transient: status == 429 || status >= 500,
-                    }
-                    .after(attempt)
-                    .into());
-                }
-            }
-        }
+        })
+        .await?;
+        Ok(text)
     }
 
     fn base(&self, action: &str, collection: &CollectionSpec) -> serde_json::Map<String, Value> {

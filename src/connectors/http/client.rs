@@ -354,6 +354,60 @@ pub fn render_json(v: &Value, vars: &Vars) -> Result<Value, template::TemplateEr
     })
 }
 
+/// Sends the request `build` makes, once and up to `retries` more times on network failures
+/// and 429 or 5xx answers (waiting as `Retry-After` says when it is short enough, else
+/// backing off); 401 and 403 fail at once as rejected credentials. `build` is called for each
+/// try, so a request that signs its time is signed afresh. Returns a 2xx answer's status and
+/// text. Calls that spent their retries fail as [`HttpError::Exhausted`].
+pub async fn send_retrying(
+    system: &str,
+    label: &str,
+    retries: u32,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(u16, String), HttpError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let resp = match build().send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let err = HttpError::network(label, &e);
+                if err.is_transient() && attempt <= retries {
+                    tokio::time::sleep(crate::run::retry::backoff(attempt)).await;
+                    continue;
+                }
+                return Err(err.after(attempt));
+            }
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        match status {
+            200..=299 => return Ok((status, text)),
+            401 | 403 => {
+                return Err(HttpError::Auth {
+                    system: system.to_string(),
+                    status,
+                });
+            }
+            429 | 500..=599 if attempt <= retries => {
+                let wait = retry_after(&headers, jiff::Timestamp::now())
+                    .filter(|w| *w <= MAX_RETRY_AFTER)
+                    .unwrap_or_else(|| crate::run::retry::backoff(attempt));
+                tokio::time::sleep(wait).await;
+            }
+            _ => {
+                return Err(HttpError::Status {
+                    call: label.to_string(),
+                    status,
+                    transient: status == 429 || status >= 500,
+                }
+                .after(attempt));
+            }
+        }
+    }
+}
+
 /// The wait a `Retry-After` header asks for: delay-seconds or an HTTP-date.
 pub fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
     let text = headers.get("retry-after")?.to_str().ok()?.trim();
