@@ -17,6 +17,19 @@ impl RequestIdentities {
     }
 }
 
+/// An identity value as dsr compares it: trimmed and in Unicode NFC (so `zoë` typed with a
+/// combining diaeresis is the same person as `zoë` typed with one character); emails also
+/// lower-cased, because people and mail providers treat addresses case-insensitively.
+pub fn normalise_value(kind: &str, value: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let nfc: String = value.trim().nfc().collect();
+    if kind == "email" {
+        nfc.to_lowercase()
+    } else {
+        nfc
+    }
+}
+
 /// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces.
 pub fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
@@ -66,9 +79,10 @@ pub fn parse(
             ))
             .with_hint(format!("the playbook declares: {}", declared.join(", "))));
         }
+        let value = normalise_value(kind, value);
         let values = out.entry(kind.to_string()).or_default();
-        if !values.iter().any(|v| v == value) {
-            values.push(value.to_string());
+        if !values.contains(&value) {
+            values.push(value);
         }
         Ok(())
     };
@@ -118,6 +132,26 @@ mod tests {
         .unwrap();
         assert_eq!(ids.get("email"), ["alice@example.com"]);
         assert_eq!(ids.get("user_id"), ["42"]);
+    }
+
+    #[test]
+    fn normalises_case_and_unicode_form() {
+        let ids = parse(
+            Some(" ALICE@Example.COM "),
+            &[
+                "email=zoe\u{0308}@example.org".into(),
+                "user_id= 42 ".into(),
+            ],
+            &declared(),
+        )
+        .unwrap();
+        assert_eq!(
+            ids.get("email"),
+            ["alice@example.com", "zo\u{eb}@example.org"]
+        );
+        assert_eq!(ids.get("user_id"), ["42"]);
+        // Other kinds keep their case: only emails are case-insensitive by nature.
+        assert_eq!(normalise_value("user_id", "AbC"), "AbC");
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub struct Step {
     pub table: String,
     /// 1 for steps that need only the request's identities; n+1 for steps that wait on wave n.
     pub wave: usize,
-    /// `column = source` for each match entry.
+    /// Each condition of the find: `column = source`, `column = any of …`, or
+    /// `(a, b) = (x, y) of one SYSTEM.COLLECTION row` for columns that match together.
     pub matches: Vec<String>,
     pub waits_for: Vec<String>,
     /// Set when the step cannot run for this request (e.g. it needs an identity not given).
@@ -126,11 +127,7 @@ pub fn build(v: &Validated, action: Action, ids: &RequestIdentities) -> Plan {
                 connector: sys.kind,
                 table: spec.table.to_string(),
                 wave: wave.get(id).copied().unwrap_or(0),
-                matches: spec
-                    .inputs
-                    .iter()
-                    .map(|inp| format!("{} = {}", inp.column, inp.source))
-                    .collect(),
+                matches: spec.terms.iter().map(ToString::to_string).collect(),
                 waits_for: spec.upstream().iter().map(ToString::to_string).collect(),
                 skip: skip.get(id).cloned().flatten(),
                 id: id.clone(),

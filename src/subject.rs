@@ -70,22 +70,15 @@ pub fn load_or_create_key(dir: &Path) -> Result<[u8; KEY_LEN], SubjectKeyError> 
     }
 }
 
-/// Identity values as compared: trimmed; emails lower-cased (mail providers treat addresses
-/// case-insensitively in practice, and people type them both ways); sorted and de-duplicated.
+/// Identity values as compared ([`crate::identity::normalise_value`]), sorted and
+/// de-duplicated.
 pub fn normalise(ids: &RequestIdentities) -> BTreeMap<String, Vec<String>> {
     ids.0
         .iter()
         .map(|(kind, values)| {
             let mut vs: Vec<String> = values
                 .iter()
-                .map(|v| {
-                    let v = v.trim();
-                    if kind == "email" {
-                        v.to_lowercase()
-                    } else {
-                        v.to_string()
-                    }
-                })
+                .map(|v| crate::identity::normalise_value(kind, v))
                 .collect();
             vs.sort();
             vs.dedup();

@@ -457,7 +457,7 @@ impl FilesConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        let values = template::values_by_name(req.matches);
+        let values = template::values_by_name(&req.by_column());
         let err_values: Vec<&Value> = super::sql::find_values(req).collect();
         let files = self.matching_files(&req.collection.templates, &values, &err_values)?;
         let wanted = |c: &str| {
@@ -528,7 +528,7 @@ impl FilesConnector {
     ) -> Result<u64, ConnectorError> {
         let err_values: Vec<&Value> = super::sql::find_values(req).collect();
         let wanted: Vec<(String, BTreeSet<String>)> = req
-            .matches
+            .by_column()
             .iter()
             .map(|(c, vs)| (c.clone(), vs.iter().map(value_text).collect()))
             .collect();

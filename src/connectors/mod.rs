@@ -133,7 +133,50 @@ pub trait RowSink: Send {
 #[error("cannot write the export: {0}")]
 pub struct SinkError(#[from] pub std::io::Error);
 
-/// A find: rows of `table` where any `matches` column equals any of its values.
+/// One condition of a find: rows whose `columns`, taken together, equal one of `tuples`.
+///
+/// A single column with many values is the common case (`email IN (…)`). Several columns come
+/// from one upstream collection's rows (a composite key such as `(region, num)`): they match
+/// row by row, never column by column, so a line of order (eu, 2) is not found because the
+/// person has an order in `eu` and another numbered 2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchGroup {
+    pub columns: Vec<String>,
+    /// Each as long as `columns`; distinct; no nulls (a null never equals anything).
+    pub tuples: Vec<Vec<Value>>,
+    /// Compare `lower(column)` with the (already lower-cased) values; single columns only.
+    pub fold_case: bool,
+}
+
+impl MatchGroup {
+    /// One column compared with each of `values`.
+    pub fn single(column: impl Into<String>, values: Vec<Value>) -> Self {
+        Self {
+            columns: vec![column.into()],
+            tuples: values.into_iter().map(|v| vec![v]).collect(),
+            fold_case: false,
+        }
+    }
+
+    /// Whether `row` satisfies this condition (connectors that filter rows themselves).
+    pub fn matches_row(&self, row: &Row, text: impl Fn(&Value) -> String) -> bool {
+        self.tuples.iter().any(|t| {
+            self.columns.iter().zip(t).all(|(c, want)| {
+                row.get(c).is_some_and(|have| {
+                    let have = text(have);
+                    let want = text(want);
+                    if self.fold_case {
+                        have.to_lowercase() == want
+                    } else {
+                        have == want
+                    }
+                })
+            })
+        })
+    }
+}
+
+/// A find: rows of `table` that satisfy any of `matches`.
 pub struct FindRequest<'a> {
     /// The playbook's collection (non-SQL connectors read their settings from it).
     pub collection: &'a CollectionSpec,
@@ -141,9 +184,27 @@ pub struct FindRequest<'a> {
     pub table: &'a TableName,
     /// `None`: every column.
     pub columns: Option<&'a [String]>,
-    pub matches: &'a [(String, Vec<Value>)],
+    pub matches: &'a [MatchGroup],
     /// Longest wait for the next row (or the first) before the call counts as hung.
     pub idle_timeout: Duration,
+}
+
+impl FindRequest<'_> {
+    /// Each column with the values it is compared with, for connectors whose collections match
+    /// on single columns only (validation refuses composite matches for them).
+    pub fn by_column(&self) -> Vec<(String, Vec<Value>)> {
+        let mut out: Vec<(String, Vec<Value>)> = Vec::new();
+        for g in self.matches {
+            for (i, column) in g.columns.iter().enumerate() {
+                let values = g.tuples.iter().filter_map(|t| t.get(i).cloned());
+                match out.iter_mut().find(|(c, _)| c == column) {
+                    Some((_, v)) => v.extend(values),
+                    None => out.push((column.clone(), values.collect())),
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What a write did.

@@ -252,11 +252,12 @@ impl MysqlConnector {
         for batch in &batches {
             let conditions: Vec<String> = batch
                 .iter()
-                .map(|(col, v)| {
-                    format!(
-                        "t.{} IN ({})",
-                        quote_backtick(col),
-                        vec!["?"; v.len()].join(", ")
+                .map(|g| {
+                    sql::group_condition(
+                        g,
+                        |c| format!("t.{}", quote_backtick(c)),
+                        |e| format!("LOWER({e})"),
+                        &sql::question_marks(g),
                     )
                 })
                 .collect();
@@ -265,7 +266,10 @@ impl MysqlConnector {
                 select.join(", "),
                 conditions.join(" OR ")
             );
-            let binds: Vec<&Value> = batch.iter().flat_map(|(_, v)| v).collect();
+            let binds: Vec<&Value> = batch
+                .iter()
+                .flat_map(|g| g.tuples.iter().flatten())
+                .collect();
             count += self
                 .stream(
                     &query,

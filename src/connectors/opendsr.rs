@@ -243,7 +243,7 @@ impl Connector for OpenDsrConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        let ids = identities(req.matches);
+        let ids = identities(&req.by_column());
         if ids.is_empty() {
             return Ok(0);
         }

@@ -188,23 +188,43 @@ impl PostgresConnector {
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
         for batch in &batches {
+            let mut param = 0;
+            let mut binds: Vec<Vec<Option<String>>> = Vec::new();
             let conditions: Vec<String> = batch
                 .iter()
-                .enumerate()
-                .map(|(i, (col, _))| {
-                    format!(
-                        "t.{} = ANY(${}::text[]::{}[])",
-                        quote_double(col),
-                        i + 1,
-                        cols.type_of(col)
-                    )
+                .map(|g| match g.columns.as_slice() {
+                    // Compared as text, lower-cased: the values are lower-cased already.
+                    [col] if g.fold_case => {
+                        param += 1;
+                        binds.push(texts(g.tuples.iter().flatten()));
+                        format!(
+                            "lower(t.{}::text) = ANY(${param}::text[])",
+                            quote_double(col)
+                        )
+                    }
+                    [col] => {
+                        param += 1;
+                        binds.push(texts(g.tuples.iter().flatten()));
+                        format!(
+                            "t.{} = ANY(${param}::text[]::{}[])",
+                            quote_double(col),
+                            cols.type_of(col)
+                        )
+                    }
+                    many => {
+                        let cond = Self::key_condition(&cols, many, param + 1);
+                        for i in 0..many.len() {
+                            binds.push(texts(g.tuples.iter().map(|t| &t[i])));
+                        }
+                        param += many.len();
+                        cond
+                    }
                 })
                 .collect();
             let query = format!(
                 "SELECT to_json(x)::text FROM (SELECT {select} FROM {table} AS t WHERE {}) AS x",
                 conditions.join(" OR ")
             );
-            let binds = batch.iter().map(|(_, v)| texts(v)).collect();
             count += self
                 .stream(&query, binds, req.idle_timeout, &values, &mut dedup, sink)
                 .await?;

@@ -365,7 +365,7 @@ impl RedisConnector {
         conn: &mut MultiplexedConnection,
         req: &FindRequest<'_>,
     ) -> Result<Vec<Vec<u8>>, ConnectorError> {
-        let values = template::values_by_name(req.matches);
+        let values = template::values_by_name(&req.by_column());
         let idle = req.idle_timeout;
         let err_values: Vec<&Value> = super::sql::find_values(req).collect();
         let classify = |e| classify(e, err_values.iter().copied());

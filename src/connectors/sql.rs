@@ -1,7 +1,7 @@
 //! What the SQL connectors share: identifier quoting, error classification, value scrubbing,
 //! and streaming with an idle timeout.
 
-use super::{ConnectorError, FindRequest};
+use super::{ConnectorError, FindRequest, MatchGroup};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -18,22 +18,32 @@ pub fn quote_backtick(ident: &str) -> String {
 /// How many values go into one `IN (…)` list.
 pub const IN_BATCH: usize = 1000;
 
-/// Splits the match values into batches of at most `size` values in total, keeping each
-/// column's values together with its column.
-pub fn batches(matches: &[(String, Vec<Value>)], size: usize) -> Vec<Vec<(String, Vec<Value>)>> {
+/// Splits the match conditions into batches of at most `size` bound values in total, keeping
+/// each tuple whole and each group's columns with it.
+pub fn batches(matches: &[MatchGroup], size: usize) -> Vec<Vec<MatchGroup>> {
     let mut out = Vec::new();
-    let mut current: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut current: Vec<MatchGroup> = Vec::new();
     let mut count = 0;
-    for (column, values) in matches {
-        for chunk in values.chunks(size.max(1)) {
-            if count + chunk.len() > size && !current.is_empty() {
+    for group in matches {
+        let width = group.columns.len().max(1);
+        let per_batch = (size / width).max(1);
+        for chunk in group.tuples.chunks(per_batch) {
+            let values = chunk.len() * width;
+            if count + values > size && !current.is_empty() {
                 out.push(std::mem::take(&mut current));
                 count = 0;
             }
-            count += chunk.len();
-            match current.iter_mut().find(|(c, _)| c == column) {
-                Some((_, v)) => v.extend(chunk.iter().cloned()),
-                None => current.push((column.clone(), chunk.to_vec())),
+            count += values;
+            match current
+                .iter_mut()
+                .find(|g| g.columns == group.columns && g.fold_case == group.fold_case)
+            {
+                Some(g) => g.tuples.extend(chunk.iter().cloned()),
+                None => current.push(MatchGroup {
+                    columns: group.columns.clone(),
+                    tuples: chunk.to_vec(),
+                    fold_case: group.fold_case,
+                }),
             }
         }
     }
@@ -43,17 +53,45 @@ pub fn batches(matches: &[(String, Vec<Value>)], size: usize) -> Vec<Vec<(String
     out
 }
 
-/// Whether rows can come back twice across batches (a row matched by two columns whose values
-/// landed in different batches), so the connector must drop repeats.
-pub fn needs_dedup(batches: &[Vec<(String, Vec<Value>)>]) -> bool {
+/// Whether rows can come back twice across batches (a row matched by two conditions whose
+/// values landed in different batches), so the connector must drop repeats.
+pub fn needs_dedup(batches: &[Vec<MatchGroup>]) -> bool {
     batches.len() > 1
         && batches
             .iter()
             .flatten()
-            .map(|(c, _)| c)
+            .map(|g| (&g.columns, g.fold_case))
             .collect::<std::collections::BTreeSet<_>>()
             .len()
             > 1
+}
+
+/// The SQL condition for one group: `t.c IN (…)`, `lower(t.c) IN (…)` or
+/// `(t.a, t.b) IN (…)`, with `values` the placeholder list the dialect writes for the tuples.
+pub fn group_condition(
+    group: &MatchGroup,
+    column: impl Fn(&str) -> String,
+    fold: impl Fn(String) -> String,
+    values: &str,
+) -> String {
+    match group.columns.as_slice() {
+        [one] if group.fold_case => format!("{} IN ({values})", fold(column(one))),
+        [one] => format!("{} IN ({values})", column(one)),
+        many => {
+            let lhs: Vec<String> = many.iter().map(|c| column(c)).collect();
+            format!("({}) IN ({values})", lhs.join(", "))
+        }
+    }
+}
+
+/// `?, ?` for single columns, `(?, ?), (?, ?)` for tuples: MySQL's and SQLite's lists.
+pub fn question_marks(group: &MatchGroup) -> String {
+    let width = group.columns.len();
+    if width == 1 {
+        return vec!["?"; group.tuples.len()].join(", ");
+    }
+    let one = format!("({})", vec!["?"; width].join(", "));
+    vec![one; group.tuples.len()].join(", ")
 }
 
 /// A value as text, for databases that compare against text parameters.
@@ -79,7 +117,9 @@ pub fn scrub<'v>(message: &str, values: impl IntoIterator<Item = &'v Value>) -> 
 
 /// The values a find searches for.
 pub fn find_values<'r>(req: &'r FindRequest<'_>) -> impl Iterator<Item = &'r Value> {
-    req.matches.iter().flat_map(|(_, v)| v.iter())
+    req.matches
+        .iter()
+        .flat_map(|g| g.tuples.iter().flat_map(|t| t.iter()))
 }
 
 /// Turns an sqlx error from a find into a connector error.
@@ -261,7 +301,7 @@ pub fn check_columns(
     let wanted = req
         .matches
         .iter()
-        .map(|(c, _)| c)
+        .flat_map(|g| g.columns.iter())
         .chain(req.columns.into_iter().flatten());
     for column in wanted {
         if !existing.iter().any(|e| e == column) {
@@ -308,21 +348,46 @@ mod tests {
     #[test]
     fn batches_keep_columns_and_sizes() {
         let m = vec![
-            ("a".to_string(), vec![json!(1), json!(2), json!(3)]),
-            ("b".to_string(), vec![json!(4)]),
+            MatchGroup::single("a", vec![json!(1), json!(2), json!(3)]),
+            MatchGroup::single("b", vec![json!(4)]),
         ];
         let b = batches(&m, 2);
         assert_eq!(b.len(), 2);
-        assert_eq!(b[0], vec![("a".to_string(), vec![json!(1), json!(2)])]);
+        assert_eq!(
+            b[0],
+            vec![MatchGroup::single("a", vec![json!(1), json!(2)])]
+        );
         assert_eq!(
             b[1],
             vec![
-                ("a".to_string(), vec![json!(3)]),
-                ("b".to_string(), vec![json!(4)])
+                MatchGroup::single("a", vec![json!(3)]),
+                MatchGroup::single("b", vec![json!(4)])
             ]
         );
         assert!(needs_dedup(&b));
         assert!(!needs_dedup(&batches(&m, 10)));
+    }
+
+    #[test]
+    fn tuples_stay_whole_across_batches() {
+        let pair = MatchGroup {
+            columns: vec!["region".into(), "num".into()],
+            tuples: vec![
+                vec![json!("eu"), json!(1)],
+                vec![json!("us"), json!(2)],
+                vec![json!("eu"), json!(3)],
+            ],
+            fold_case: false,
+        };
+        let b = batches(std::slice::from_ref(&pair), 5);
+        // Two tuples (four values) fit in five; the third starts a new batch.
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0][0].tuples.len(), 2);
+        assert_eq!(b[1][0].tuples, vec![vec![json!("eu"), json!(3)]]);
+        assert!(!needs_dedup(&b));
+        assert_eq!(question_marks(&b[1][0]), "(?, ?)");
+        let cond = group_condition(&b[1][0], |c| format!("t.{c}"), |e| e, "(?, ?)");
+        assert_eq!(cond, "(t.region, t.num) IN ((?, ?))");
     }
 
     #[test]

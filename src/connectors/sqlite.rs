@@ -283,11 +283,18 @@ impl Connector for SqliteConnector {
         for batch in &batches {
             let conditions: Vec<String> = batch
                 .iter()
-                .map(|(col, values)| {
-                    format!(
-                        "t.{} IN ({})",
-                        quote_double(col),
-                        vec!["?"; values.len()].join(", ")
+                .map(|g| {
+                    // A tuple list is `VALUES (?, ?), …` in SQLite.
+                    let list = if g.columns.len() > 1 {
+                        format!("VALUES {}", sql::question_marks(g))
+                    } else {
+                        sql::question_marks(g)
+                    };
+                    sql::group_condition(
+                        g,
+                        |c| format!("t.{}", quote_double(c)),
+                        |e| format!("lower({e})"),
+                        &list,
                     )
                 })
                 .collect();
@@ -296,7 +303,10 @@ impl Connector for SqliteConnector {
                 select.join(", "),
                 conditions.join(" OR ")
             );
-            let binds: Vec<&Value> = batch.iter().flat_map(|(_, v)| v).collect();
+            let binds: Vec<&Value> = batch
+                .iter()
+                .flat_map(|g| g.tuples.iter().flatten())
+                .collect();
             count += self
                 .stream(
                     &query,

@@ -141,9 +141,9 @@ impl Connector for WebhookConnector {
     ) -> Result<u64, ConnectorError> {
         let mut payload = self.base("export", req.collection);
         let matches: serde_json::Map<String, Value> = req
-            .matches
-            .iter()
-            .map(|(c, v)| (c.clone(), Value::Array(v.clone())))
+            .by_column()
+            .into_iter()
+            .map(|(c, v)| (c, Value::Array(v)))
             .collect();
         payload.insert("match".into(), Value::Object(matches));
         let text = self.post(&Value::Object(payload)).await?;

@@ -5,7 +5,7 @@
 
 use super::diagnostic::Diagnostic;
 use super::{EraseStrategy, Validated};
-use crate::connectors::{ConnectorError, FindRequest, Row, RowSink, SinkError};
+use crate::connectors::{ConnectorError, FindRequest, MatchGroup, Row, RowSink, SinkError};
 use crate::run::ConnectorSet;
 
 struct Discard;
@@ -61,10 +61,15 @@ pub async fn check(v: &Validated) -> Vec<Diagnostic> {
             columns.extend(masked.iter().cloned());
             columns.sort();
             columns.dedup();
-            let matches: Vec<(String, Vec<serde_json::Value>)> = coll
-                .inputs
+            // No values: the find checks the table and columns and reads nothing.
+            let matches: Vec<MatchGroup> = coll
+                .terms
                 .iter()
-                .map(|i| (i.column.clone(), Vec::new()))
+                .map(|t| MatchGroup {
+                    columns: t.columns(),
+                    tuples: Vec::new(),
+                    fold_case: t.fold_case(),
+                })
                 .collect();
             let req = FindRequest {
                 collection: coll,

@@ -16,7 +16,9 @@ pub mod spans;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use validate::{CollectionId, CollectionSpec, EraseStrategy, Source, SystemSpec, Validated};
+pub use validate::{
+    CollectionId, CollectionSpec, EraseStrategy, MatchTerm, Source, SystemSpec, Validated,
+};
 
 use std::path::Path;
 

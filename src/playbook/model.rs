@@ -141,9 +141,63 @@ pub struct System {
     /// [default: true when an endpoint is set here or in `AWS_ENDPOINT_URL`, else false].
     #[serde(default)]
     pub path_style: Option<bool>,
+    /// SQL systems: how text identities are compared in every collection that does not say
+    /// (`exact` or `insensitive`).
+    #[serde(default)]
+    pub match_case: Option<MatchCase>,
     /// The tables (or resources) that hold personal data.
     #[serde(default)]
     pub collections: BTreeMap<String, Collection>,
+}
+
+/// How a text identity is compared with a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchCase {
+    /// Byte for byte (after the identity's normalisation): a plain index on the column serves.
+    Exact,
+    /// `lower(column)` compared with the lower-cased identity: finds `Alice@Example.com` for
+    /// `alice@example.com`; an index on `lower(column)` keeps it fast.
+    Insensitive,
+}
+
+/// The reference or references one `match` column takes its values from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct References(pub Vec<String>);
+
+impl References {
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for References {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = References;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a reference such as `users.user_id`, or a list of references")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<References, E> {
+                Ok(References(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<References, A::Error> {
+                let mut out = Vec::new();
+                while let Some(r) = seq.next_element::<String>()? {
+                    out.push(r);
+                }
+                if out.is_empty() {
+                    return Err(serde::de::Error::invalid_length(0, &self));
+                }
+                Ok(References(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One table or resource inside a system.
@@ -178,10 +232,16 @@ pub struct Collection {
     /// What the collection holds, in plain words.
     #[serde(default)]
     pub description: Option<String>,
-    /// column -> reference (`identity.email`, `users.user_id`, `app_db.users.user_id`).
-    /// A row matches when any listed column equals any value its reference yields.
+    /// column -> reference (`identity.email`, `users.user_id`, `app_db.users.user_id`), or a
+    /// list of references (`[customers.address_id, orders.ship_to]`). Columns whose references
+    /// name the same upstream collection match together, row by row (a composite key); the
+    /// other entries each match on their own, and a row matches when any of them does.
     #[serde(default, rename = "match")]
-    pub match_on: BTreeMap<String, String>,
+    pub match_on: BTreeMap<String, References>,
+    /// How text identities are compared: `insensitive` (lower-case on both sides) or `exact`
+    /// [default: the system's setting, else insensitive for email and exact for the others].
+    #[serde(default)]
+    pub match_case: Option<MatchCase>,
     /// name -> column: values from the matched rows that later collections can match on.
     #[serde(default)]
     pub provides: BTreeMap<String, String>,

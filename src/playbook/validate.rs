@@ -5,7 +5,7 @@
 use super::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use super::interpolate::{self, Reference};
 use super::load::Loaded;
-use super::model::{self, RawErase};
+use super::model::{self, MatchCase, RawErase};
 use crate::connectors::ConnectorKind;
 use crate::connectors::http::definition::{self as http_def, Definition};
 use crate::connectors::template::{Template, TemplateError};
@@ -65,11 +65,82 @@ impl fmt::Display for Source {
     }
 }
 
-/// One `match` entry: rows whose `column` equals a value from `source`.
+/// One `match` reference: rows whose `column` equals a value from `source`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
     pub column: String,
     pub source: Source,
+    /// Compared case-insensitively (a text identity in a SQL system, unless `match_case: exact`).
+    pub fold_case: bool,
+}
+
+/// One condition of a collection's find; a row is found when any of them holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchTerm {
+    /// `column` equals any value of any of `sources`.
+    Any {
+        column: String,
+        sources: Vec<Source>,
+        fold_case: bool,
+    },
+    /// `columns`, together, equal the values `names` of one row of `from` (a composite key).
+    Row {
+        from: CollectionId,
+        columns: Vec<String>,
+        names: Vec<String>,
+    },
+}
+
+impl MatchTerm {
+    /// The columns this condition compares.
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            MatchTerm::Any { column, .. } => vec![column.clone()],
+            MatchTerm::Row { columns, .. } => columns.clone(),
+        }
+    }
+
+    pub fn fold_case(&self) -> bool {
+        matches!(
+            self,
+            MatchTerm::Any {
+                fold_case: true,
+                ..
+            }
+        )
+    }
+}
+
+impl fmt::Display for MatchTerm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MatchTerm::Any {
+                column,
+                sources,
+                fold_case,
+            } => {
+                let list: Vec<String> = sources.iter().map(ToString::to_string).collect();
+                match list.as_slice() {
+                    [one] => write!(f, "{column} = {one}")?,
+                    many => write!(f, "{column} = any of {}", many.join(", "))?,
+                }
+                if *fold_case {
+                    f.write_str(" (any case)")?;
+                }
+                Ok(())
+            }
+            MatchTerm::Row {
+                from,
+                columns,
+                names,
+            } => write!(
+                f,
+                "({}) = ({}) of one {from} row",
+                columns.join(", "),
+                names.join(", ")
+            ),
+        }
+    }
 }
 
 /// A table name, optionally schema-qualified.
@@ -119,6 +190,8 @@ pub struct CollectionSpec {
     pub id: CollectionId,
     pub table: TableName,
     pub inputs: Vec<Input>,
+    /// The conditions a find uses, built from `inputs`; a row matches when any holds.
+    pub terms: Vec<MatchTerm>,
     pub provides: BTreeMap<String, String>,
     pub fields: BTreeMap<String, model::Field>,
     pub description: Option<String>,
@@ -641,6 +714,7 @@ fn check_resource(
                 if !coll
                     .match_on
                     .values()
+                    .flat_map(|r| r.iter())
                     .any(|r| r.trim() == format!("identity.{kind}")) =>
             {
                 Some(format!(
@@ -1262,6 +1336,7 @@ fn check_collection(
         .map(|col| Input {
             column: col.clone(),
             source: Source::Identity(String::new()),
+            fold_case: false,
         })
         .collect();
     (c.out.len() == errors_before).then(|| CollectionSpec {
@@ -1271,6 +1346,7 @@ fn check_collection(
         },
         table,
         inputs,
+        terms: Vec::new(),
         provides: coll.provides.clone(),
         fields: coll.fields.clone(),
         description: coll.description.clone(),
@@ -1701,33 +1777,191 @@ fn resolve_references(c: &mut Checker<'_>, systems: &mut BTreeMap<String, System
         .collect();
     let identities: Vec<&str> = pb.identities.iter().map(String::as_str).collect();
     for (sys_name, sys) in &pb.systems {
+        // Systems with errors of their own have no spec: their kind-specific checks wait.
+        let kind = systems.get(sys_name).map(|s| s.kind);
+        let sql = matches!(
+            kind,
+            Some(ConnectorKind::Postgres | ConnectorKind::Mysql | ConnectorKind::Sqlite)
+        );
+        if sys.match_case.is_some() && !sql && kind.is_some() {
+            c.at_key(
+                &["systems", sys_name.as_str(), "match_case"],
+                "`match_case` applies to SQL systems (postgres, mysql, sqlite)",
+                Some("identities reach other systems as given, with emails lower-cased".into()),
+            );
+        }
         for (coll_name, coll) in &sys.collections {
+            let base = [
+                "systems",
+                sys_name.as_str(),
+                "collections",
+                coll_name.as_str(),
+            ];
+            if coll.match_case.is_some() && !sql && kind.is_some() {
+                let mut p = base.to_vec();
+                p.push("match_case");
+                c.at_key(
+                    &p,
+                    "`match_case` applies to SQL systems (postgres, mysql, sqlite)",
+                    None,
+                );
+            }
+            let case = coll.match_case.or(sys.match_case);
             let mut inputs = Vec::new();
-            for (column, reference) in &coll.match_on {
-                let path = [
-                    "systems",
-                    sys_name.as_str(),
-                    "collections",
-                    coll_name.as_str(),
-                    "match",
-                    column.as_str(),
-                ];
-                if let Some(source) = resolve_one(c, &path, sys_name, reference, &all, &identities)
-                {
-                    inputs.push(Input {
-                        column: column.clone(),
-                        source,
-                    });
+            for (column, references) in &coll.match_on {
+                let many = references.0.len() > 1;
+                for (i, reference) in references.iter().enumerate() {
+                    let index = i.to_string();
+                    let mut path = base.to_vec();
+                    path.extend(["match", column.as_str()]);
+                    if many {
+                        path.push(index.as_str());
+                    }
+                    if let Some(source) =
+                        resolve_one(c, &path, sys_name, reference, &all, &identities)
+                    {
+                        if inputs
+                            .iter()
+                            .any(|i: &Input| i.column == *column && i.source == source)
+                        {
+                            c.at_value(
+                                &path,
+                                format!("'{reference}' is listed twice for '{column}'"),
+                                Some("list each reference once".into()),
+                            );
+                            continue;
+                        }
+                        let fold_case = sql
+                            && match &source {
+                                Source::Identity(kind) => match case {
+                                    Some(MatchCase::Insensitive) => true,
+                                    Some(MatchCase::Exact) => false,
+                                    None => kind == "email",
+                                },
+                                Source::Provided { .. } => false,
+                            };
+                        inputs.push(Input {
+                            column: column.clone(),
+                            source,
+                            fold_case,
+                        });
+                    }
                 }
+            }
+            let terms = match group_terms(&inputs) {
+                Ok(terms) => terms,
+                Err(problem) => {
+                    let mut p = base.to_vec();
+                    p.push("match");
+                    c.at_key(&p, problem.message, Some(problem.hint));
+                    Vec::new()
+                }
+            };
+            if !sql
+                && kind.is_some()
+                && let Some(MatchTerm::Row { from, columns, .. }) =
+                    terms.iter().find(|t| matches!(t, MatchTerm::Row { .. }))
+            {
+                let mut p = base.to_vec();
+                p.push("match");
+                c.at_key(
+                    &p,
+                    format!(
+                        "{} match together on one row of {from}, which a {} system cannot do",
+                        columns.join(", "),
+                        sys.connector
+                    ),
+                    Some(
+                        "match row by row in SQL systems only; here, match on one value that \
+                         identifies the row (e.g. provide a single id)"
+                            .into(),
+                    ),
+                );
             }
             if let Some(spec) = systems
                 .get_mut(sys_name)
                 .and_then(|s| s.collections.get_mut(coll_name))
             {
                 spec.inputs = inputs;
+                spec.terms = terms;
             }
         }
     }
+}
+
+/// Why a collection's `match` cannot be turned into conditions.
+struct TermProblem {
+    message: String,
+    hint: String,
+}
+
+/// Groups a collection's resolved inputs into the conditions a find uses: the columns whose
+/// references name one upstream collection match together, row by row; every other column
+/// matches on its own (any of its references' values).
+fn group_terms(inputs: &[Input]) -> Result<Vec<MatchTerm>, TermProblem> {
+    let mut by_upstream: BTreeMap<&CollectionId, Vec<&Input>> = BTreeMap::new();
+    let mut any: Vec<MatchTerm> = Vec::new();
+    let mut add_any = |column: &str, source: &Source, fold_case: bool| {
+        for t in &mut any {
+            if let MatchTerm::Any {
+                column: c,
+                sources,
+                fold_case: f,
+            } = t
+                && c == column
+                && *f == fold_case
+            {
+                sources.push(source.clone());
+                return;
+            }
+        }
+        any.push(MatchTerm::Any {
+            column: column.to_string(),
+            sources: vec![source.clone()],
+            fold_case,
+        });
+    };
+    for input in inputs {
+        match &input.source {
+            Source::Identity(_) => add_any(&input.column, &input.source, input.fold_case),
+            Source::Provided { from, .. } => by_upstream.entry(from).or_default().push(input),
+        }
+    }
+    let mut rows = Vec::new();
+    for (from, group) in by_upstream {
+        let columns: BTreeSet<&str> = group.iter().map(|i| i.column.as_str()).collect();
+        if columns.len() == 1 || group.len() == 1 {
+            // One column, one or several of the upstream's values: any of them.
+            for i in &group {
+                add_any(&i.column, &i.source, i.fold_case);
+            }
+        } else if columns.len() == group.len() {
+            rows.push(MatchTerm::Row {
+                from: from.clone(),
+                columns: group.iter().map(|i| i.column.clone()).collect(),
+                names: group
+                    .iter()
+                    .filter_map(|i| match &i.source {
+                        Source::Provided { name, .. } => Some(name.clone()),
+                        Source::Identity(_) => None,
+                    })
+                    .collect(),
+            });
+        } else {
+            let cols: Vec<&str> = columns.into_iter().collect();
+            return Err(TermProblem {
+                message: format!(
+                    "columns {} take several references to {from}: dsr cannot tell which of them match together",
+                    cols.join(", ")
+                ),
+                hint: format!(
+                    "reference {from} once per column (columns that reference one collection match together, row by row), or split the collection"
+                ),
+            });
+        }
+    }
+    any.extend(rows);
+    Ok(any)
 }
 
 fn resolve_one(

@@ -10,10 +10,10 @@ pub mod collect;
 pub mod outcome;
 pub mod retry;
 
-use crate::connectors::{self, Connector, FindRequest, RowSink, SinkError};
+use crate::connectors::{self, Connector, FindRequest, MatchGroup, RowSink, SinkError};
 use crate::identity::RequestIdentities;
 use crate::plan::{Plan, Step};
-use crate::playbook::{CollectionId, CollectionSpec, Source, Validated};
+use crate::playbook::{CollectionId, CollectionSpec, MatchTerm, Source, Validated};
 use collect::ProvidesCollector;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -24,8 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OnceCell, Semaphore, SemaphorePermit, watch};
 
-/// Values a step provides to later steps: provided name -> distinct values.
-pub type Provided = BTreeMap<String, Vec<Value>>;
+pub use collect::Provided;
 
 /// A row sink that is told when its step succeeded, and may hand back a payload (for an
 /// erase: the changes to make) that the handler records with the step.
@@ -210,7 +209,7 @@ pub async fn execute(
             };
             if let Some(reason) = skip {
                 let o = skipped(step, reason);
-                cx.handler.record(&o, &Provided::new(), None).await?;
+                cx.handler.record(&o, &Provided::default(), None).await?;
                 cx.observer.finished(&o);
                 outcomes.insert(step.id.clone(), o);
                 continue;
@@ -272,38 +271,73 @@ fn skipped(step: &Step, reason: String) -> StepOutcome {
     }
 }
 
-/// The values each match column is compared with.
+/// The conditions of a step's find, with the values each is compared with. Conditions that no
+/// value reaches are left out.
 fn inputs_for(
     shared: &Shared<'_>,
     step: &Step,
     provided: &BTreeMap<CollectionId, Provided>,
-) -> Vec<(String, Vec<Value>)> {
+) -> Vec<MatchGroup> {
     let Some(spec) = shared.cx.v.collection(&step.id) else {
         return Vec::new();
     };
-    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
-    for input in &spec.inputs {
-        let values: Vec<Value> = match &input.source {
-            Source::Identity(kind) => shared
-                .cx
-                .ids
-                .get(kind)
-                .iter()
-                .cloned()
-                .map(Value::String)
-                .collect(),
-            Source::Provided { from, name } => provided
-                .get(from)
-                .and_then(|p| p.get(name))
-                .cloned()
-                .unwrap_or_default(),
+    let mut out = Vec::new();
+    for term in &spec.terms {
+        let group = match term {
+            MatchTerm::Any {
+                column,
+                sources,
+                fold_case,
+            } => {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut tuples = Vec::new();
+                for source in sources {
+                    let values: Vec<Value> = match source {
+                        Source::Identity(kind) => shared
+                            .cx
+                            .ids
+                            .get(kind)
+                            .iter()
+                            .map(|v| {
+                                Value::String(if *fold_case {
+                                    v.to_lowercase()
+                                } else {
+                                    v.clone()
+                                })
+                            })
+                            .collect(),
+                        Source::Provided { from, name } => provided
+                            .get(from)
+                            .map(|p| p.values(name))
+                            .unwrap_or_default(),
+                    };
+                    for v in values {
+                        if seen.insert(v.to_string()) {
+                            tuples.push(vec![v]);
+                        }
+                    }
+                }
+                MatchGroup {
+                    columns: vec![column.clone()],
+                    tuples,
+                    fold_case: *fold_case,
+                }
+            }
+            MatchTerm::Row {
+                from,
+                columns,
+                names,
+            } => MatchGroup {
+                columns: columns.clone(),
+                tuples: provided
+                    .get(from)
+                    .map(|p| p.tuples(names))
+                    .unwrap_or_default(),
+                fold_case: false,
+            },
         };
-        if values.is_empty() {
-            continue;
-        }
-        match out.iter_mut().find(|(c, _)| *c == input.column) {
-            Some((_, existing)) => existing.extend(values),
-            None => out.push((input.column.clone(), values)),
+        if !group.tuples.is_empty() {
+            out.push(group);
         }
     }
     out
@@ -312,7 +346,7 @@ fn inputs_for(
 async fn run_step(
     shared: &Shared<'_>,
     step: &Step,
-    inputs: Vec<(String, Vec<Value>)>,
+    inputs: Vec<MatchGroup>,
 ) -> (CollectionId, StepOutcome, Provided, Option<Value>) {
     let id = step.id.clone();
     let _global = shared.cx.connectors.global.acquire().await;
@@ -325,7 +359,7 @@ async fn run_step(
         return (
             id,
             skipped(step, "interrupted before it started".into()),
-            Provided::new(),
+            Provided::default(),
             None,
         );
     }
@@ -343,7 +377,7 @@ async fn run_step(
         duration_ms: 0,
         reason: None,
     };
-    let mut values = Provided::new();
+    let mut values = Provided::default();
     let mut payload = None;
     match attempt_all(shared, step, &inputs, &mut outcome, &mut values).await {
         Err(reason) if reason.starts_with(WAITING) => {
@@ -355,7 +389,7 @@ async fn run_step(
             outcome.status = Status::Failed;
             outcome.reason = Some(reason);
             outcome.records = 0;
-            values.clear();
+            values.rows.clear();
         }
         Ok(p) => {
             payload = p;
@@ -373,7 +407,7 @@ async fn run_step(
 async fn attempt_all(
     shared: &Shared<'_>,
     step: &Step,
-    inputs: &[(String, Vec<Value>)],
+    inputs: &[MatchGroup],
     outcome: &mut StepOutcome,
     values: &mut Provided,
 ) -> Result<Option<Value>, String> {

@@ -154,9 +154,15 @@ impl State {
             let Ok(outcome) = serde_json::from_str::<StepOutcome>(&outcome) else {
                 continue;
             };
-            let provided = provided
-                .and_then(|p| serde_json::from_str(&p).ok())
-                .unwrap_or_default();
+            // A step whose provided values cannot be read (written by an older dsr, which kept
+            // them column by column) is run again rather than built upon with nothing.
+            let provided = match provided {
+                None => Provided::default(),
+                Some(p) => match serde_json::from_str(&p) {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                },
+            };
             let changes = changes
                 .and_then(|c| serde_json::from_str(&c).ok())
                 .unwrap_or_default();

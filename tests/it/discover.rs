@@ -222,7 +222,7 @@ fn shop_round_trip(db: &Db) {
         sys.collections[coll]
             .match_on
             .iter()
-            .map(|(a, b)| (a.clone(), b.clone()))
+            .flat_map(|(a, b)| b.iter().map(move |r| (a.clone(), r.clone())))
             .collect()
     };
     let pair = |a: &str, b: &str| (a.to_string(), b.to_string());

@@ -21,6 +21,7 @@ mod files;
 mod fuzz_corpus;
 mod http;
 mod hygiene;
+mod identity_graph;
 mod ledger;
 mod map;
 mod opendsr;

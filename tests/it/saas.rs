@@ -100,9 +100,9 @@ pub async fn find(
     matches: &[(&str, Vec<Value>)],
 ) -> Result<Vec<Row>, ConnectorError> {
     let spec = v.collection(&id(system, collection)).expect("collection");
-    let matches: Vec<(String, Vec<Value>)> = matches
+    let matches: Vec<dsr::connectors::MatchGroup> = matches
         .iter()
-        .map(|(c, v)| (c.to_string(), v.clone()))
+        .map(|(c, v)| dsr::connectors::MatchGroup::single(*c, v.clone()))
         .collect();
     let req = FindRequest {
         collection: spec,

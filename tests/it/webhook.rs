@@ -97,7 +97,10 @@ fn webhook_with_the_wrong_secret_is_rejected_and_the_secret_never_shown() {
                 collection: "cards".into(),
             })
             .unwrap();
-        let matches = vec![("email".to_string(), vec![json!("alice@example.com")])];
+        let matches = vec![dsr::connectors::MatchGroup::single(
+            "email",
+            vec![json!("alice@example.com")],
+        )];
         let err = c
             .find(
                 &dsr::connectors::FindRequest {

@@ -412,7 +412,7 @@ impl Connector for HttpConnector {
         let res = self.resource(req.collection)?;
         let mut seen = HashSet::new();
         let mut count = 0;
-        for (column, values) in req.matches {
+        for (column, values) in &req.by_column() {
             let identity = req.collection.inputs.iter().find_map(|i| match &i.source {
                 Source::Identity(kind) if &i.column == column => Some(kind.clone()),
                 _ => None,

@@ -383,7 +383,7 @@ impl S3Connector {
         versioned: bool,
         values: &[&Value],
     ) -> Result<BTreeMap<String, Entry>, ConnectorError> {
-        let by_name = template::values_by_name(req.matches);
+        let by_name = template::values_by_name(&req.by_column());
         let mut out = BTreeMap::new();
         let what = req.collection.id.to_string();
         for t in &req.collection.templates {
@@ -454,7 +454,7 @@ impl S3Connector {
         let idle = req.idle_timeout;
         let versioned = self.versioned(idle).await?;
         let entries = self.matching(req, versioned, &values).await?;
-        let by_name = template::values_by_name(req.matches);
+        let by_name = template::values_by_name(&req.by_column());
         let filter: Vec<(String, Vec<String>)> = self
             .metadata
             .get(&req.collection.id.collection)
