@@ -19,6 +19,7 @@ mod fakes;
 mod faults;
 mod files;
 mod fuzz_corpus;
+mod graph_property;
 mod http;
 mod hygiene;
 mod identity_graph;
