@@ -55,8 +55,25 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
             .with_hint("pass --out with a file that does not exist yet")
             .into());
     }
+    // --diff picks the playbook's system before reading, so that without --schema the
+    // schema (database) read is the one the system's unqualified tables are in.
+    let target = match &args.diff {
+        Some(playbook) => {
+            let v = super::open_playbook_offline(global, Some(playbook))?;
+            let dialect = catalog::Dialect::from_url(&url).map_err(read_error)?;
+            let system =
+                diff::pick_system(&v, args.system.as_deref(), &url, dialect).map_err(|e| {
+                    UsageError::new(e.to_string()).with_hint("name it with --system NAME")
+                })?;
+            Some((v, system))
+        }
+        None => None,
+    };
     let opts = ReadOptions {
-        schema: args.schema.as_deref(),
+        schema: match &target {
+            Some((v, system)) => diff::schema_to_read(&v.systems[system], args.schema.as_deref()),
+            None => args.schema.as_deref(),
+        },
         sample: args.sample,
     };
     let catalog = catalog::read(&url, &opts).await.map_err(read_error)?;
@@ -66,8 +83,8 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
             eprintln!("warning: not sampled, classified by name and type only: {note}");
         }
     }
-    if let Some(playbook) = &args.diff {
-        return diff_command(global, args, playbook, &url, &catalog, &analysis);
+    if let Some((v, system)) = &target {
+        return diff_command(global, &v.systems[system], &catalog, &analysis);
     }
     let system = draft::system_name(&catalog.database);
     let var = named_var.unwrap_or_else(|| draft::url_var(&system));
@@ -141,16 +158,11 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
 
 fn diff_command(
     global: &Global,
-    args: &DiscoverArgs,
-    playbook: &std::path::Path,
-    url: &str,
+    system: &crate::playbook::SystemSpec,
     catalog: &crate::discover::Catalog,
     analysis: &classify::Analysis,
 ) -> anyhow::Result<Exit> {
-    let v = super::open_playbook_offline(global, Some(playbook))?;
-    let system = diff::pick_system(&v, args.system.as_deref(), url, catalog.dialect)
-        .map_err(|e| UsageError::new(e.to_string()).with_hint("name it with --system NAME"))?;
-    let report = diff::compare(&v.systems[&system], catalog, analysis);
+    let report = diff::compare(system, catalog, analysis);
     if global.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

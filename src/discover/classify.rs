@@ -515,12 +515,25 @@ fn free_text(col: &Column) -> bool {
     )
 }
 
-/// A `match` through a foreign key: `column` holds values of `ref_table.ref_column`.
+/// A `match` through a foreign key: `columns` hold values of `ref_table`'s `ref_columns`,
+/// paired by position. A key of several columns is matched as a whole, row by row: matching
+/// its columns one by one would also take rows that share only part of the key (the lines of
+/// another region's order 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Link {
-    pub column: String,
+    pub columns: Vec<String>,
     pub ref_table: String,
-    pub ref_column: String,
+    pub ref_columns: Vec<String>,
+}
+
+impl Link {
+    /// (column, referenced column) pairs, in key order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.columns
+            .iter()
+            .map(String::as_str)
+            .zip(self.ref_columns.iter().map(String::as_str))
+    }
 }
 
 /// What discover concluded about one table.
@@ -531,8 +544,12 @@ pub struct TableAnalysis {
     pub findings: BTreeMap<String, Finding>,
     /// Email columns: the table is matched on `identity.email` through them.
     pub identity_columns: Vec<String>,
-    /// Foreign keys it is matched through.
+    /// Foreign keys it is matched through, at most one per referenced table.
     pub links: Vec<Link>,
+    /// Foreign keys into a table it is already matched through by another key. A playbook
+    /// matches all references to one collection together, row by row, so a second key into
+    /// the same table cannot join the first in one collection (see the draft's comment).
+    pub unfollowed: Vec<Link>,
     /// Foreign keys through which one table reaches a person in fewer hops (for the path).
     pub depth: Option<usize>,
     /// Other tables with foreign keys into this one (deleting its rows would break them).
@@ -565,9 +582,9 @@ impl Analysis {
     pub fn provides(&self, table: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for t in &self.tables {
-            for l in &t.links {
-                if l.ref_table == table {
-                    out.insert(provide_name(table, &l.ref_column), l.ref_column.clone());
+            for l in t.links.iter().filter(|l| l.ref_table == table) {
+                for (_, r) in l.pairs() {
+                    out.insert(provide_name(table, r), r.to_string());
                 }
             }
         }
@@ -627,6 +644,7 @@ pub fn analyse(catalog: &Catalog) -> Analysis {
                 depth: (!identity_columns.is_empty()).then_some(0),
                 identity_columns,
                 links: Vec::new(),
+                unfollowed: Vec::new(),
                 referenced_by,
             }
         })
@@ -637,25 +655,31 @@ pub fn analyse(catalog: &Catalog) -> Analysis {
         .enumerate()
         .map(|(i, t)| (t.name.as_str(), i))
         .collect();
-    // Single-column keys between different tables of this catalog: what a `match` can follow.
+    // Keys between different tables of this catalog, of one column or several: what a
+    // `match` can follow. A key whose columns do not pair up with referenced ones (a catalog
+    // the reader could not make sense of) is left out rather than guessed at.
     let edges: Vec<(usize, Link)> = catalog
         .tables
         .iter()
         .enumerate()
         .flat_map(|(i, t)| {
-            t.foreign_keys.iter().filter_map(move |fk| {
-                match (fk.columns.as_slice(), fk.ref_columns.as_slice()) {
-                    ([c], [r]) if fk.ref_table != t.name => Some((
+            t.foreign_keys
+                .iter()
+                .filter(move |fk| {
+                    fk.ref_table != t.name
+                        && !fk.columns.is_empty()
+                        && fk.columns.len() == fk.ref_columns.len()
+                })
+                .map(move |fk| {
+                    (
                         i,
                         Link {
-                            column: c.clone(),
+                            columns: fk.columns.clone(),
                             ref_table: fk.ref_table.clone(),
-                            ref_column: r.clone(),
+                            ref_columns: fk.ref_columns.clone(),
                         },
-                    )),
-                    _ => None,
-                }
-            })
+                    )
+                })
         })
         .filter(|(_, l)| index.contains_key(l.ref_table.as_str()))
         .collect();
@@ -689,12 +713,28 @@ pub fn analyse(catalog: &Catalog) -> Analysis {
             }
         })
         .collect();
+    // Of several keys into one table only one can be followed (see `unfollowed`): a key of
+    // required columns first, since every row has an owner through it.
+    let optional = |i: usize, l: &Link| {
+        l.columns
+            .iter()
+            .any(|c| catalog.tables[i].column(c).is_none_or(|c| c.nullable))
+    };
     candidates.sort_by(|a, b| {
-        (a.0, &tables[a.1].table, &a.2.column).cmp(&(b.0, &tables[b.1].table, &b.2.column))
+        (a.0, &tables[a.1].table, optional(a.1, a.2), &a.2.columns).cmp(&(
+            b.0,
+            &tables[b.1].table,
+            optional(b.1, b.2),
+            &b.2.columns,
+        ))
     });
     let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); tables.len()];
     for (_, i, l) in candidates {
         let r = index[l.ref_table.as_str()];
+        if deps[i].contains(&r) {
+            tables[i].unfollowed.push(l.clone());
+            continue;
+        }
         if reaches(&deps, r, i) {
             continue;
         }
@@ -1032,7 +1072,7 @@ mod tests {
         assert_eq!(orders, ["users", "addresses"]);
         let tickets = t("support_tickets");
         assert_eq!(tickets.identity_columns, ["email"]);
-        assert_eq!(tickets.links[0].column, "user_id");
+        assert_eq!(tickets.links[0].columns, ["user_id"]);
         assert_eq!(tickets.findings["body"].category, category::FREE_TEXT);
         assert!(!t("products").reachable());
         assert!(!t("products").has_personal_data());
@@ -1045,6 +1085,107 @@ mod tests {
             BTreeMap::from([("user_id".to_string(), "id".to_string())])
         );
         assert_eq!(a.provides("products"), BTreeMap::new());
+    }
+
+    /// users <- orders (PK region, num) <- order_lines, whose key names the columns in the
+    /// other order (num, region) and under other names.
+    fn composite() -> Catalog {
+        let mut orders = table(
+            "orders",
+            &["region", "num", "user_id"],
+            &[("user_id", "users")],
+        );
+        orders.primary_key = vec!["region".into(), "num".into()];
+        let mut lines = table("order_lines", &["line_no", "o_region", "o_num", "qty"], &[]);
+        lines.foreign_keys.push(ForeignKey {
+            columns: vec!["o_num".into(), "o_region".into()],
+            ref_table: "orders".into(),
+            ref_columns: vec!["num".into(), "region".into()],
+        });
+        catalog(vec![lines, orders, table("users", &["id", "email"], &[])])
+    }
+
+    #[test]
+    fn composite_foreign_keys_are_followed_with_their_columns_paired() {
+        let a = analyse(&composite());
+        let lines = a.table("order_lines").unwrap();
+        assert!(lines.reachable());
+        assert_eq!(lines.depth, Some(2));
+        assert_eq!(
+            lines.links,
+            [Link {
+                columns: vec!["o_num".into(), "o_region".into()],
+                ref_table: "orders".into(),
+                ref_columns: vec!["num".into(), "region".into()],
+            }]
+        );
+        assert_eq!(
+            a.provides("orders"),
+            BTreeMap::from([
+                ("order_num".to_string(), "num".to_string()),
+                ("order_region".to_string(), "region".to_string()),
+            ])
+        );
+        assert_eq!(a.table("orders").unwrap().referenced_by, ["order_lines"]);
+    }
+
+    #[test]
+    fn a_key_whose_columns_do_not_pair_up_is_not_followed() {
+        let mut c = composite();
+        c.tables[0].foreign_keys[0].ref_columns.pop();
+        assert!(!analyse(&c).table("order_lines").unwrap().reachable());
+    }
+
+    #[test]
+    fn one_key_per_referenced_table_the_others_are_noted() {
+        // Two keys into addresses: in one collection their columns would be read as one
+        // row-wise tuple (billing and shipping the same address), so only one is followed.
+        let a = analyse(&catalog(vec![
+            table(
+                "addresses",
+                &["id", "user_id", "street"],
+                &[("user_id", "users")],
+            ),
+            table(
+                "orders",
+                &["id", "billing_address_id", "shipping_address_id"],
+                &[
+                    ("shipping_address_id", "addresses"),
+                    ("billing_address_id", "addresses"),
+                ],
+            ),
+            table("users", &["id", "email"], &[]),
+        ]));
+        let o = a.table("orders").unwrap();
+        let cols: Vec<&[String]> = o.links.iter().map(|l| l.columns.as_slice()).collect();
+        assert_eq!(cols, [["billing_address_id".to_string()]]);
+        let other: Vec<&[String]> = o.unfollowed.iter().map(|l| l.columns.as_slice()).collect();
+        assert_eq!(other, [["shipping_address_id".to_string()]]);
+    }
+
+    #[test]
+    fn one_column_may_link_to_several_tables() {
+        let mut profiles = table("profiles", &["user_id", "email"], &[]);
+        profiles.primary_key = vec!["user_id".into()];
+        let mut c = catalog(vec![
+            table("notes", &["id", "user_id", "body"], &[("user_id", "users")]),
+            profiles,
+            table("users", &["id", "email"], &[]),
+        ]);
+        c.tables[0].foreign_keys.push(ForeignKey {
+            columns: vec!["user_id".into()],
+            ref_table: "profiles".into(),
+            ref_columns: vec!["user_id".into()],
+        });
+        let a = analyse(&c);
+        let targets: BTreeSet<&str> = a
+            .table("notes")
+            .unwrap()
+            .links
+            .iter()
+            .map(|l| l.ref_table.as_str())
+            .collect();
+        assert_eq!(targets, BTreeSet::from(["profiles", "users"]));
     }
 
     #[test]

@@ -143,6 +143,27 @@ fn flow(map: &BTreeMap<String, String>) -> String {
     format!("{{ {} }}", parts.join(", "))
 }
 
+/// `match:` as a flow mapping: one reference as a scalar, several as a flow sequence.
+fn match_flow(map: &BTreeMap<String, BTreeSet<String>>) -> String {
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(k, refs)| {
+            let v = match refs.iter().collect::<Vec<_>>().as_slice() {
+                [one] => scalar(one),
+                many => format!(
+                    "[{}]",
+                    many.iter()
+                        .map(|r| scalar(r))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            format!("{}: {v}", scalar(k))
+        })
+        .collect();
+    format!("{{ {} }}", parts.join(", "))
+}
+
 fn dialect_name(d: Dialect) -> &'static str {
     match d {
         Dialect::Postgres => "PostgreSQL",
@@ -246,16 +267,36 @@ pub fn render(
         if *name != t.name {
             let _ = writeln!(y, "        table: {}", scalar(&t.name));
         }
-        let mut matches = BTreeMap::new();
+        // Every column of a key refers to the name its parent provides for the column it
+        // references, so a key of several columns is matched as a whole, row by row (the
+        // playbook matches references to one collection together). A column in keys to
+        // several tables takes a list: any of them leads to the person.
+        let mut matches: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for c in &a.identity_columns {
-            matches.insert(c.clone(), "identity.email".to_string());
+            matches
+                .entry(c.clone())
+                .or_default()
+                .insert("identity.email".to_string());
         }
         for l in &a.links {
             let target = &names[l.ref_table.as_str()];
-            let provided = super::classify::provide_name(&l.ref_table, &l.ref_column);
-            matches.insert(l.column.clone(), format!("{target}.{provided}"));
+            for (c, r) in l.pairs() {
+                let provided = super::classify::provide_name(&l.ref_table, r);
+                matches
+                    .entry(c.to_string())
+                    .or_default()
+                    .insert(format!("{target}.{provided}"));
+            }
         }
-        let _ = writeln!(y, "        match: {}", flow(&matches));
+        let _ = writeln!(y, "        match: {}", match_flow(&matches));
+        for l in &a.unfollowed {
+            let _ = writeln!(
+                y,
+                "        # {TODO}: {} also references {}; references to one collection match together, row by row, so add a second collection on this table if those rows are the person's too",
+                comment(&format!("({})", l.columns.join(", "))),
+                comment(&l.ref_table)
+            );
+        }
         let provides = analysis.provides(&t.name);
         if !provides.is_empty() {
             let _ = writeln!(y, "        provides: {}", flow(&provides));
@@ -533,6 +574,129 @@ mod tests {
         let shop = &v.systems["shop"];
         assert_eq!(shop.collections.len(), 3);
         assert_eq!(shop.collections["order_items"].table.name, "order items");
+    }
+
+    fn opts() -> DraftOptions<'static> {
+        DraftOptions {
+            system: "shop",
+            url_var: "SHOP_DB_URL",
+            schema: None,
+            sample: 0,
+        }
+    }
+
+    /// users <- orders (PK region, num) <- order_lines through (region, num).
+    fn composite() -> Catalog {
+        let int = |n: &str| col(n, "integer", false);
+        Catalog {
+            dialect: Dialect::Postgres,
+            schema: "public".into(),
+            database: "shop".into(),
+            unsampled: Vec::new(),
+            tables: vec![
+                Table {
+                    name: "order_lines".into(),
+                    columns: vec![
+                        int("line_no"),
+                        col("region", "text", false),
+                        int("num"),
+                        int("qty"),
+                    ],
+                    primary_key: vec!["region".into(), "num".into(), "line_no".into()],
+                    foreign_keys: vec![ForeignKey {
+                        columns: vec!["region".into(), "num".into()],
+                        ref_table: "orders".into(),
+                        ref_columns: vec!["region".into(), "num".into()],
+                    }],
+                },
+                Table {
+                    name: "orders".into(),
+                    columns: vec![col("region", "text", false), int("num"), int("user_id")],
+                    primary_key: vec!["region".into(), "num".into()],
+                    foreign_keys: vec![ForeignKey {
+                        columns: vec!["user_id".into()],
+                        ref_table: "users".into(),
+                        ref_columns: vec!["id".into()],
+                    }],
+                },
+                Table {
+                    name: "users".into(),
+                    columns: vec![int("id"), col("email", "text", false)],
+                    primary_key: vec!["id".into()],
+                    foreign_keys: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn composite_keys_are_matched_row_by_row_and_provided() {
+        let c = composite();
+        let y = render(&c, &analyse(&c), &opts()).unwrap();
+        assert!(
+            y.contains("      order_lines:\n        match: { num: orders.order_num, region: orders.order_region }\n        fields:\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains("      orders:\n        match: { user_id: users.user_id }\n        provides: { order_num: num, order_region: region }\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains("          region: { category: identifier.internal }\n"),
+            "{y}"
+        );
+        // SAFETY: a variable only these tests use, always set to the same value.
+        unsafe { std::env::set_var("SHOP_DB_URL", "postgres://localhost/x") };
+        let loaded = crate::playbook::load::parse(std::path::Path::new("draft.yaml"), &y)
+            .unwrap_or_else(|e| panic!("{e}\n{y}"));
+        crate::playbook::validate::validate(loaded).unwrap_or_else(|e| panic!("{e}\n{y}"));
+    }
+
+    #[test]
+    fn a_column_with_several_references_lists_them() {
+        let mut c = composite();
+        // order_lines.region also references regions, which holds an email of its own.
+        c.tables[0].foreign_keys.push(ForeignKey {
+            columns: vec!["region".into()],
+            ref_table: "regions".into(),
+            ref_columns: vec!["code".into()],
+        });
+        c.tables.push(Table {
+            name: "regions".into(),
+            columns: vec![
+                col("code", "text", false),
+                col("manager_email", "text", false),
+            ],
+            primary_key: vec!["code".into()],
+            foreign_keys: vec![],
+        });
+        let y = render(&c, &analyse(&c), &opts()).unwrap();
+        assert!(
+            y.contains("        match: { num: orders.order_num, region: [orders.order_region, regions.region_code] }\n"),
+            "{y}"
+        );
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(&y).unwrap_or_else(|e| panic!("{e}\n{y}"));
+        assert_eq!(
+            doc["systems"]["shop"]["collections"]["order_lines"]["match"]["region"],
+            serde_json::json!(["orders.order_region", "regions.region_code"])
+        );
+    }
+
+    #[test]
+    fn a_second_key_into_the_same_table_is_a_comment() {
+        let mut c = shop();
+        c.tables[1].columns.push(col("gift_for", "integer", true));
+        c.tables[1].foreign_keys.push(ForeignKey {
+            columns: vec!["gift_for".into()],
+            ref_table: "users".into(),
+            ref_columns: vec!["id".into()],
+        });
+        let y = render(&c, &analyse(&c), &opts()).unwrap();
+        assert!(
+            y.contains("      orders:\n        match: { user_id: users.user_id }\n        # TODO: (gift_for) also references users; references to one collection match together, row by row, so add a second collection on this table if those rows are the person's too\n        provides: { order_id: id }\n"),
+            "{y}"
+        );
     }
 
     #[test]

@@ -583,3 +583,241 @@ fn a_table_the_user_may_not_read_is_classified_without_samples() {
     );
     assert!(!r.stdout.contains("alice@example.com") && !r.stderr.contains("alice@example.com"));
 }
+
+/// A shop whose order lines reach a person only through a two-column key, with `{p}` for the
+/// schema prefix. The key columns are declared in a different order from the table's columns,
+/// so a reader that pairs them by name or position in the table would get them wrong.
+const COMPOSITE: &[&str] = &[
+    "CREATE TABLE {p}users (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL)",
+    "CREATE TABLE {p}orders (region VARCHAR(10) NOT NULL, num INT NOT NULL, user_id INT NOT NULL, PRIMARY KEY (region, num), FOREIGN KEY (user_id) REFERENCES {p}users(id))",
+    "CREATE TABLE {p}order_lines (line_no INT NOT NULL, num INT NOT NULL, region VARCHAR(10) NOT NULL, qty INT, PRIMARY KEY (region, num, line_no), FOREIGN KEY (region, num) REFERENCES {p}orders(region, num))",
+    "INSERT INTO {p}users VALUES (1, 'alice@example.com'), (2, 'bob@example.com')",
+    "INSERT INTO {p}orders VALUES ('eu', 1, 1), ('us', 1, 2)",
+    "INSERT INTO {p}order_lines VALUES (1, 1, 'eu', 2), (2, 1, 'eu', 1), (1, 1, 'us', 5)",
+];
+
+/// The lines of a collection in a draft, from its name to the next collection (or the end of
+/// the system).
+fn collection_text<'a>(draft: &'a str, name: &str) -> &'a str {
+    let head = format!("\n      {name}:\n");
+    let start = draft
+        .find(&head)
+        .unwrap_or_else(|| panic!("no collection {name}:\n{draft}"))
+        + 1;
+    let mut end = start;
+    for (n, line) in draft[start..].split_inclusive('\n').enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        if n > 0 && indent <= 6 {
+            break;
+        }
+        end += line.len();
+    }
+    &draft[start..end]
+}
+
+fn gaps_of(stdout: &str) -> Vec<(String, String, String)> {
+    let report: Value = serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    report["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["kind"].as_str().unwrap().to_string(),
+                g["table"].as_str().unwrap().to_string(),
+                g["collection"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn composite_round_trip(db: &Db) {
+    db.run(COMPOSITE);
+    let ws = Workspace::new();
+    let dsr = || {
+        let mut c = ws.dsr();
+        c.env(db.var, &db.url);
+        c
+    };
+    let mut args = db.args.clone();
+    args[0] = format!("${{env:{}}}", db.var);
+    let r = run(dsr()
+        .args(["discover", "--sample", "0"])
+        .args(&args)
+        .args(["--out", "draft.yaml"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("order_lines"), "{}", r.stderr);
+    let draft = std::fs::read_to_string(ws.path().join("draft.yaml")).unwrap();
+
+    // Both key columns, each to the name `orders` provides for the column it references,
+    // so they match together, row by row.
+    let lines = collection_text(&draft, "order_lines");
+    assert!(
+        lines.contains("        match: { num: orders.order_num, region: orders.order_region }\n"),
+        "{draft}"
+    );
+    let orders = collection_text(&draft, "orders");
+    assert!(
+        orders.contains("        match: { user_id: users.user_id }\n"),
+        "{draft}"
+    );
+    assert!(
+        orders.contains("        provides: { order_num: num, order_region: region }\n"),
+        "{draft}"
+    );
+    assert!(
+        lines.contains("          region: { category: identifier.internal }\n"),
+        "a key column, not an address part: {draft}"
+    );
+    let r = run(dsr().args(["validate", "draft.yaml"]));
+    assert_eq!(r.code, 0, "{}\n{}\n{draft}", r.stdout, r.stderr);
+
+    let diff = |file: &str| {
+        run(dsr()
+            .args(["--json", "discover", "--diff", file])
+            .args(&args))
+    };
+    let r = diff("draft.yaml");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+
+    // The playbook's `schema:` says where its tables are: without --schema, --diff reads
+    // that schema (database), not the connection's default.
+    if let [url, _, schema] = args.as_slice() {
+        assert!(
+            draft.contains(&format!("    schema: {schema}\n")),
+            "{draft}"
+        );
+        let r = run(dsr()
+            .args(["--json", "discover", "--diff", "draft.yaml"])
+            .arg(url));
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        let report: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(report["schema"], schema.as_str(), "{}", r.stdout);
+        assert_eq!(report["covered"], true, "{}", r.stdout);
+    }
+
+    // Without order_lines: the table is reported, although no column of it is personal data.
+    let without = draft.replace(lines, "");
+    assert!(!without.contains("order_lines:"), "{without}");
+    ws.write("without.yaml", &without);
+    let r = diff("without.yaml");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        gaps_of(&r.stdout),
+        [(
+            "uncovered_table".to_string(),
+            "order_lines".to_string(),
+            String::new()
+        )]
+    );
+    let r = run(dsr()
+        .args(["discover", "--diff", "without.yaml"])
+        .args(&args));
+    assert_eq!(r.code, 1);
+    assert!(!r.stdout.contains("Covered"), "{}", r.stdout);
+
+    // Matching on `num` alone would read other regions' lines: reported, not covered.
+    let partial = draft.replace(
+        "        match: { num: orders.order_num, region: orders.order_region }\n",
+        "        match: { num: orders.order_num }\n",
+    );
+    assert_ne!(partial, draft);
+    ws.write("partial.yaml", &partial);
+    let r = diff("partial.yaml");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        gaps_of(&r.stdout),
+        [(
+            "partial_key".to_string(),
+            "order_lines".to_string(),
+            "order_lines".to_string()
+        )]
+    );
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        report["gaps"][0]["foreign_key"],
+        serde_json::json!({ "columns": ["region", "num"], "ref_table": "orders" })
+    );
+    let r = run(dsr()
+        .args(["discover", "--diff", "partial.yaml"])
+        .args(&args));
+    assert_eq!(r.code, 1);
+    assert!(
+        !r.stdout.contains("Covered") && r.stdout.contains("(region, num) → orders"),
+        "{}",
+        r.stdout
+    );
+
+    // Both columns, but crossed over (region gets the order number): not the key either.
+    let crossed = draft.replace(
+        "        match: { num: orders.order_num, region: orders.order_region }\n",
+        "        match: { num: orders.order_region, region: orders.order_num }\n",
+    );
+    ws.write("crossed.yaml", &crossed);
+    let r = diff("crossed.yaml");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(gaps_of(&r.stdout)[0].0, "partial_key", "{}", r.stdout);
+}
+
+#[test]
+fn discover_postgres_composite_foreign_keys() {
+    pg_exec(&[
+        "DROP SCHEMA IF EXISTS dsr_it_disc_ck CASCADE",
+        "CREATE SCHEMA dsr_it_disc_ck",
+    ]);
+    let url = crate::support::pg_url();
+    composite_round_trip(&Db {
+        exec: Box::new(pg_exec),
+        prefix: "dsr_it_disc_ck.".into(),
+        args: vec![url.clone(), "--schema".into(), "dsr_it_disc_ck".into()],
+        var: "DSR_TEST_PG_URL",
+        url,
+    });
+    pg_exec(&["DROP SCHEMA dsr_it_disc_ck CASCADE"]);
+}
+
+#[test]
+fn discover_mariadb_composite_foreign_keys() {
+    mysql_exec(&[
+        "DROP DATABASE IF EXISTS dsr_it_disc_ck",
+        "CREATE DATABASE dsr_it_disc_ck CHARACTER SET utf8mb4",
+    ]);
+    let url = crate::support::mysql_url();
+    composite_round_trip(&Db {
+        exec: Box::new(mysql_exec),
+        prefix: "dsr_it_disc_ck.".into(),
+        args: vec![url.clone(), "--schema".into(), "dsr_it_disc_ck".into()],
+        var: "DSR_TEST_MYSQL_URL",
+        url,
+    });
+    mysql_exec(&["DROP DATABASE dsr_it_disc_ck"]);
+}
+
+#[test]
+fn discover_sqlite_composite_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ck.db").display());
+    let exec_url = url.clone();
+    composite_round_trip(&Db {
+        exec: Box::new(move |statements| {
+            let url = exec_url.clone();
+            crate::support::runtime().block_on(async move {
+                use sqlx::Connection;
+                let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+                let mut conn = sqlx::SqliteConnection::connect_with(&opts.create_if_missing(true))
+                    .await
+                    .unwrap();
+                for s in statements {
+                    sqlx::raw_sql(s)
+                        .execute(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{s}: {e}"));
+                }
+            });
+        }),
+        prefix: String::new(),
+        args: vec![url.clone()],
+        var: "DSR_TEST_SQLITE_URL",
+        url,
+    });
+}
