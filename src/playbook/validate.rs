@@ -1930,12 +1930,20 @@ fn group_terms(inputs: &[Input]) -> Result<Vec<MatchTerm>, TermProblem> {
     let mut rows = Vec::new();
     for (from, group) in by_upstream {
         let columns: BTreeSet<&str> = group.iter().map(|i| i.column.as_str()).collect();
-        if columns.len() == 1 || group.len() == 1 {
-            // One column, one or several of the upstream's values: any of them.
+        let names: BTreeSet<&str> = group
+            .iter()
+            .filter_map(|i| match &i.source {
+                Source::Provided { name, .. } => Some(name.as_str()),
+                Source::Identity(_) => None,
+            })
+            .collect();
+        if columns.len() == 1 || names.len() == 1 {
+            // One column taking several of the upstream's values, or several columns taking
+            // the same value (a buyer or a seller): no key is split, so any of them.
             for i in &group {
                 add_any(&i.column, &i.source, i.fold_case);
             }
-        } else if columns.len() == group.len() {
+        } else if columns.len() == group.len() && names.len() == group.len() {
             rows.push(MatchTerm::Row {
                 from: from.clone(),
                 columns: group.iter().map(|i| i.column.clone()).collect(),
@@ -1951,7 +1959,7 @@ fn group_terms(inputs: &[Input]) -> Result<Vec<MatchTerm>, TermProblem> {
             let cols: Vec<&str> = columns.into_iter().collect();
             return Err(TermProblem {
                 message: format!(
-                    "columns {} take several references to {from}: dsr cannot tell which of them match together",
+                    "columns {} reference {from} in a way that is neither one key (each column a different value of one row) nor separate values: dsr cannot tell which of them match together",
                     cols.join(", ")
                 ),
                 hint: format!(

@@ -344,7 +344,8 @@ fn a_match_that_cannot_be_expressed_safely_is_refused_with_its_line() {
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("pb.yaml:16:9:")
-            && r.stderr.contains("take several references to app.orders"),
+            && r.stderr
+                .contains("reference app.orders in a way that is neither one key"),
         "{}",
         r.stderr
     );
@@ -370,4 +371,33 @@ fn redis_cannot_match_columns_together_and_says_so() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn columns_that_take_the_same_value_match_each_on_its_own() {
+    // A buyer or a seller: both columns take the person's user id, and either may hold it.
+    let tables = [
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)",
+        "CREATE TABLE trades (id INTEGER PRIMARY KEY, buyer_id INTEGER, seller_id INTEGER)",
+    ];
+    let data = [
+        "INSERT INTO users VALUES (1, 'alice@example.com'), (2, 'bob@example.com'), (3, 'carol@example.com')",
+        "INSERT INTO trades VALUES (10, 1, 2), (11, 2, 1), (12, 2, 3), (13, 1, 1)",
+    ];
+    let collections = "      users:\n        match: { email: identity.email }\n        provides: { uid: id }\n        erase: delete\n\
+\x20     trades:\n        match: { buyer_id: users.uid, seller_id: users.uid }\n        erase: delete\n";
+    let f = Fixture::new(Db::Sqlite, "unused", &tables, &data, collections);
+    let r = f.dsr(&["plan", "export", "alice@example.com"]);
+    assert!(
+        r.stdout.contains("buyer_id = app.users.uid")
+            && r.stdout.contains("seller_id = app.users.uid"),
+        "{}",
+        r.stdout
+    );
+    let r = f.dsr(&["export", "alice@example.com", "--out", "b"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(f.exported("b", "trades", "id"), ["10", "11", "13"]);
+    let r = f.dsr(&["erase", "alice@example.com", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(f.rows("trades", "id, buyer_id, seller_id"), ["12|2|3"]);
 }
