@@ -185,12 +185,22 @@ fn init_logging(verbose: u8, quiet: bool) {
     // Only dsr's own events: driver internals may log query text with values in it. The AWS
     // SDK warns about every credential source it tries and does not find (instance metadata
     // off an EC2 host, ...); dsr reports the failure that matters.
+    // The database driver warns about slow statements: worth seeing when asked for (-v), not
+    // on every run of a large export.
+    let sqlx = if verbose == 0 || quiet {
+        "error"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::new(format!(
-        "warn,aws_config=error,aws_smithy_runtime=error,dsr={level}"
+        "warn,aws_config=error,aws_smithy_runtime=error,sqlx={sqlx},dsr={level}"
     ));
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .try_init();
 }

@@ -24,6 +24,7 @@ pub struct MysqlConnector {
     schema: Option<String>,
     /// The system's `timeout`: also the longest one write statement waits for a row lock.
     timeout: std::time::Duration,
+    reach: sql::Reach,
 }
 
 /// How a column is selected and decoded.
@@ -159,6 +160,7 @@ impl MysqlConnector {
             .acquire_timeout(system.timeout)
             .connect_lazy_with(options.clone());
         Ok(Self {
+            reach: sql::Reach::new(url.expose(), 3306, system.timeout),
             options,
             pool,
             schema: system.config.schema.clone(),
@@ -362,6 +364,7 @@ impl Connector for MysqlConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         let result = self.find_rows(req, sink).await;
         sql::explain_pool_timeout(result, req.idle_timeout, req, async {
             use sqlx::Connection;
@@ -377,6 +380,7 @@ impl Connector for MysqlConnector {
         &self,
         collection: &CollectionSpec,
     ) -> Result<Vec<String>, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         let table = &collection.table;
         let cols = self.columns(table, &[]).await?;
         let kind: Option<String> = sqlx::query_scalar(
@@ -413,6 +417,7 @@ impl Connector for MysqlConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         self.write_all(writes).await
     }
 
@@ -425,6 +430,7 @@ impl Connector for MysqlConnector {
         req: &KeyLookup<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         let values: Vec<&Value> = req.keys.iter().flatten().collect();
         let cols = self.columns(&req.collection.table, &values).await?;
         let selected = cols.selected(req.columns, req.key_columns);

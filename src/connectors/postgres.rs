@@ -20,6 +20,7 @@ pub struct PostgresConnector {
     schema: Option<String>,
     /// The system's `timeout`: also the longest one write statement may wait (for a lock).
     timeout: std::time::Duration,
+    reach: sql::Reach,
 }
 
 /// A table's columns and their SQL types, in table order.
@@ -65,6 +66,7 @@ impl PostgresConnector {
             .acquire_timeout(system.timeout)
             .connect_lazy_with(options.clone());
         Ok(Self {
+            reach: sql::Reach::new(url.expose(), 5432, system.timeout),
             options,
             pool,
             schema: system.config.schema.clone(),
@@ -324,6 +326,7 @@ impl Connector for PostgresConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         let result = self.find_rows(req, sink).await;
         sql::explain_pool_timeout(result, req.idle_timeout, req, async {
             use sqlx::Connection;
@@ -339,6 +342,7 @@ impl Connector for PostgresConnector {
         &self,
         collection: &CollectionSpec,
     ) -> Result<Vec<String>, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         let table = self.qualified(&collection.table);
         let kind: Option<String> =
             sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)")
@@ -377,6 +381,7 @@ impl Connector for PostgresConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         self.write_all(writes).await
     }
 
@@ -389,6 +394,7 @@ impl Connector for PostgresConnector {
         req: &KeyLookup<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
+        self.reach.check(self.pool.size()).await?;
         let values: Vec<&Value> = req.keys.iter().flatten().collect();
         let cols = self
             .existing_columns(&req.collection.table, &values)

@@ -266,6 +266,53 @@ where
     }
 }
 
+/// Where a database server listens, so that a refused connection fails at once. The driver's
+/// pool takes "connection refused" for a server that is still starting and retries it until
+/// its acquire timeout (the system's `timeout`), so a server that is down would cost that long
+/// for every call and every retry. One TCP connect before the pool's first connection tells.
+pub struct Reach {
+    addr: Option<(String, u16)>,
+    timeout: Duration,
+}
+
+impl Reach {
+    /// From a connection URL; URLs that name a socket (`?host=/run/…`, `?socket=…`) or no host
+    /// are left to the driver.
+    pub fn new(url: &str, default_port: u16, timeout: Duration) -> Self {
+        let addr = url::Url::parse(url).ok().and_then(|u| {
+            if u.query_pairs().any(|(k, _)| k == "host" || k == "socket") {
+                return None;
+            }
+            let host = u.host_str()?.trim_matches(['[', ']']).to_string();
+            (!host.is_empty()).then(|| (host, u.port().unwrap_or(default_port)))
+        });
+        Self { addr, timeout }
+    }
+
+    /// Fails with a transient connect error when the server refuses connections; does nothing
+    /// once the pool holds a connection, or when the address cannot be tried.
+    pub async fn check(&self, open_connections: u32) -> Result<(), ConnectorError> {
+        let Some((host, port)) = &self.addr else {
+            return Ok(());
+        };
+        if open_connections > 0 {
+            return Ok(());
+        }
+        let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err(ConnectorError::Connect {
+                    message: e.kind().to_string(),
+                    transient: true,
+                })
+            }
+            // Anything else (a slow network, a name that does not resolve) is the driver's to
+            // report, with its own reasons.
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Drops rows already seen, for finds split into batches over several columns.
 #[derive(Default)]
 pub struct Dedup {

@@ -654,3 +654,139 @@ fn a_hanging_mariadb_write_times_out_and_rolls_back() {
     );
     mysql_exec(&[&format!("DROP DATABASE {db}")]);
 }
+
+/// A playbook with one PostgreSQL and one MariaDB system on ports where nothing listens.
+fn refused_playbook(ws: &Workspace) {
+    let mut pb = HEADER.to_string();
+    for (name, connector, url) in [
+        ("pg", "postgres", "postgres://postgres@127.0.0.1:1/test"),
+        ("my", "mariadb", "mysql://root@127.0.0.1:2/test"),
+    ] {
+        // The driver's pool would wait out the whole timeout for each of the four calls.
+        pb += &system(
+            name,
+            connector,
+            url,
+            "    timeout: 20s\n",
+            "      users:\n        match: { email: identity.email }\n        erase: delete\n",
+        );
+    }
+    ws.write("pb.yaml", &pb);
+}
+
+#[test]
+fn a_refused_connection_fails_at_once_and_says_what_is_retried() {
+    let ws = Workspace::new();
+    refused_playbook(&ws);
+    let r = crate::support::run(ws.dsr().args(["validate", "--connect", "pb.yaml"]));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "pb.yaml:13:7: systems.pg.collections.users: cannot connect: connection refused"
+        ) && r.stderr.contains(
+            "pb.yaml:24:7: systems.my.collections.users: cannot connect: connection refused"
+        ),
+        "{}",
+        r.stderr
+    );
+
+    let r = crate::support::run(ws.dsr().env_remove("NO_COLOR").args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--no-progress",
+        "--out",
+        "b",
+    ]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    // Each retry is shown, with what failed; in a pipe, without colour codes.
+    let retries: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("transient failure, retrying"))
+        .collect();
+    assert_eq!(retries.len(), 6, "{}", r.stderr);
+    for line in &retries {
+        assert!(
+            line.contains("error=cannot connect: connection refused"),
+            "{line}"
+        );
+    }
+    assert!(
+        !r.stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {}",
+        r.stderr
+    );
+    let report = read_json(&ws.path().join("b/report.json"));
+    for sys in ["pg", "my"] {
+        let c = report_collection(&report, sys, "users");
+        assert!(
+            errors(c).contains("cannot connect: connection refused (after 4 attempts)"),
+            "{c}"
+        );
+        // Refused is known at once: all four calls end before one call's timeout would.
+        let ms = c["duration_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("duration in {c}"));
+        assert!(ms < 20_000, "{sys}: {ms} ms for a refused connection");
+    }
+}
+
+#[test]
+fn slow_statement_warnings_of_the_driver_show_only_with_verbose() {
+    let schema = "dsr_it_slow";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!("CREATE TABLE {schema}.people (id int PRIMARY KEY, email text)"),
+        &format!("INSERT INTO {schema}.people VALUES (1, 'alice@example.com')"),
+        // Reading the view takes over a second: the driver calls that a slow statement.
+        &format!(
+            "CREATE VIEW {schema}.slow_people AS SELECT p.*, pg_sleep(1.2)::text AS waited FROM {schema}.people p"
+        ),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "app",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n"),
+        "      slow_people:\n        match: { email: identity.email }\n        erase: { keep: true, because: test }\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let export = |extra: &[&str], out: &str| {
+        let mut args = extra.to_vec();
+        args.extend([
+            "export",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--no-progress",
+            "--out",
+            out,
+        ]);
+        crate::support::run(ws.dsr().args(&args))
+    };
+    let quiet = export(&[], "a");
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("slow statement"), "{}", quiet.stderr);
+    let verbose = crate::support::run(ws.dsr().env_remove("NO_COLOR").args([
+        "-v",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--no-progress",
+        "--out",
+        "b",
+    ]));
+    assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    assert!(
+        verbose.stderr.contains("slow statement"),
+        "{}",
+        verbose.stderr
+    );
+    assert!(!verbose.stderr.contains('\u{1b}'), "{}", verbose.stderr);
+}
