@@ -100,7 +100,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Finds the request in the journal or adds it. With `wanted` the id is given (a batch row,
-    /// `dsr resume`); without, an unfinished request for the same subject is continued.
+    /// `dsr resume`); without, an unfinished request for the same subject and the same changes
+    /// is continued (a correction to other values starts a request of its own).
     pub async fn open(
         &self,
         ids: &RequestIdentities,
@@ -128,7 +129,7 @@ impl<'a> Engine<'a> {
             (None, Some(id)) => state.journal_get(id).await?,
             (None, None) => {
                 state
-                    .journal_open_for(verb, &subject, &self.v.loaded.sha256)
+                    .journal_open_for(verb, &subject, &self.v.loaded.sha256, sets)
                     .await?
             }
         };

@@ -1214,3 +1214,89 @@ fn write_errors_read_as_the_database_wrote_them_without_the_persons_values() {
     mysql_exec(&[&format!("DROP DATABASE {schema}")]);
 }
 
+/// A correction that failed stays resumable, but a correction with other values is a request
+/// of its own: it must not pick up the old one and write the old values.
+#[test]
+fn a_different_correction_is_a_new_request_and_the_failed_one_stays_resumable() {
+    let schema = "dsr_it_recorrect";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!(
+            "CREATE TABLE {schema}.users (id int PRIMARY KEY, email text, \"Full Name\" text)"
+        ),
+        &format!(
+            "INSERT INTO {schema}.users VALUES (1, 'alice@example.com', 'Alice'), (2, 'bob@example.com', 'Bob')"
+        ),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "crm",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n    timeout: 1s\n    retries: 0\n"),
+        "      users:\n        match: { email: identity.email }\n        fields: { \"Full Name\": { category: name } }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let correct = |name: &str| {
+        run(ws.dsr().args([
+            "--json",
+            "correct",
+            "alice@example.com",
+            "--set",
+            &format!("crm.users.Full Name={name}"),
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ]))
+    };
+    let name = || {
+        pg_strings(&format!(
+            "SELECT \"Full Name\" FROM {schema}.users WHERE id = 1"
+        ))
+    };
+
+    // The row is locked by another session: the write gives up after the system's timeout.
+    let rt = crate::support::runtime();
+    let lock = hold_locks(
+        &rt,
+        &format!("SELECT 1 FROM {schema}.users WHERE id = 1 FOR UPDATE"),
+    );
+    let r = correct("AAA");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let first = json_out(&r)["request_id"].as_str().unwrap().to_string();
+    // The same correction again continues that request.
+    let r = correct("AAA");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!("Resuming request {first}")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(name(), ["Alice"]);
+    rt.block_on(async {
+        use sqlx::Connection;
+        lock.close().await.unwrap();
+    });
+
+    // Another value: a new request, which writes the new value.
+    let r = correct("BBB");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("Resuming"), "{}", r.stderr);
+    assert_ne!(json_out(&r)["request_id"], first.as_str());
+    assert_eq!(name(), ["BBB"]);
+
+    // The failed request is still there, with its own values, for whoever means to finish it.
+    let r = run(ws
+        .dsr()
+        .args(["--json", "--playbook", "pb.yaml", "resume", &first, "--yes"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!("Resuming request {first}")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(name(), ["AAA"]);
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}
