@@ -23,6 +23,7 @@ mod http;
 mod hygiene;
 mod ledger;
 mod map;
+mod masks;
 mod opendsr;
 mod redis;
 mod s3;
