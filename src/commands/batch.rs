@@ -165,6 +165,9 @@ pub async fn run(
         Action::Erase => Some(Engine::new(&v, action, &[], &connectors, Some(&state))?),
         _ => None,
     };
+    if let Some(engine) = &engine {
+        engine.refuse_unfit_masks().await?;
+    }
     let shared = Shared {
         v: &v,
         action,

@@ -99,6 +99,7 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     };
     let connectors = run::ConnectorSet::new(&v, global.concurrency as usize);
     let engine = Engine::new(&v, action, &req.sets, &connectors, state.as_ref())?;
+    engine.refuse_unfit_masks().await?;
     let resuming = req.resume.is_some();
     let mut opened = engine.open(&req.ids, &req.sets, None, req.resume).await?;
     if opened.resumed || resuming {

@@ -279,6 +279,44 @@ pub struct KeyLookup<'a> {
     pub idle_timeout: Duration,
 }
 
+/// A column as the database declares it: what a planned write has to fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The type as the database shows it (`numeric(10,2)`, `varchar(5)`), for messages.
+    pub declared: String,
+    pub kind: ColumnKind,
+    pub nullable: bool,
+}
+
+/// What kind of value a column holds, as far as masking cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Text, of at most `max` characters when limited; `padded` when the database pads shorter
+    /// values with spaces and reads them back padded (PostgreSQL's `char(n)`).
+    Text {
+        max: Option<u64>,
+        padded: bool,
+    },
+    /// Integers, decimals and floats.
+    Number,
+    /// SQLite's INTEGER and REAL columns outside STRICT tables: any text is stored as given,
+    /// but text that reads as a number becomes that number.
+    LooseNumber,
+    Boolean,
+    /// A date or a timestamp.
+    Date,
+    Uuid,
+    Json,
+    /// Binary data.
+    Bytes,
+    /// One of a fixed list of labels (enum, set).
+    Enum,
+    Array,
+    /// Anything else (intervals, network addresses, types an extension adds): not checked.
+    Other,
+}
+
 /// What every connector kind does.
 #[async_trait::async_trait]
 pub trait Connector: Send + Sync {
@@ -306,6 +344,16 @@ pub trait Connector: Send + Sync {
         _writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         Err(ConnectorError::Unsupported("changing records"))
+    }
+
+    /// The columns of the collection's table with their kinds and nullability, so that masks
+    /// can be checked against them before anything is written. `None`: this kind of system has
+    /// no typed columns to check.
+    async fn column_types(
+        &self,
+        _collection: &CollectionSpec,
+    ) -> Result<Option<Vec<ColumnInfo>>, ConnectorError> {
+        Ok(None)
     }
 
     /// Whether `write` is all-or-nothing for a system.

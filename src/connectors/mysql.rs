@@ -4,7 +4,8 @@
 
 use super::sql::{self, Dedup, quote_backtick};
 use super::{
-    Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
+    WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
@@ -92,6 +93,27 @@ fn decode_value(row: &MySqlRow, i: usize, decode: Decode) -> Result<Value, sqlx:
             .map(Value::String)
             .unwrap_or(Value::Null),
     })
+}
+
+/// A column's kind from its `DATA_TYPE`, and its length limit in characters.
+fn column_kind(data_type: &str, max: Option<i64>) -> ColumnKind {
+    match data_type {
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => ColumnKind::Text {
+            max: max.and_then(|m| u64::try_from(m).ok()),
+            // CHAR(n) pads on disk but reads back without the padding.
+            padded: false,
+        },
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal"
+        | "numeric" | "float" | "double" | "real" | "bit" | "year" => ColumnKind::Number,
+        "date" | "datetime" | "timestamp" => ColumnKind::Date,
+        "json" => ColumnKind::Json,
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            ColumnKind::Bytes
+        }
+        "enum" | "set" => ColumnKind::Enum,
+        "uuid" => ColumnKind::Uuid,
+        _ => ColumnKind::Other,
+    }
 }
 
 /// Binds a JSON value with the closest MySQL type; text for anything else.
@@ -411,6 +433,60 @@ impl Connector for MysqlConnector {
             primary,
             &cols.names(),
         )
+    }
+
+    async fn column_types(
+        &self,
+        collection: &CollectionSpec,
+    ) -> Result<Option<Vec<ColumnInfo>>, ConnectorError> {
+        let table = &collection.table;
+        let rows: Vec<(String, String, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CAST(COLUMN_TYPE AS CHAR), \
+             CAST(IS_NULLABLE AS CHAR), CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED) \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+        )
+        .bind(self.schema(table))
+        .bind(&table.name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| sql::classify_values(e, []))?;
+        if rows.is_empty() {
+            return Err(ConnectorError::NoTable(table.to_string()));
+        }
+        // MariaDB's JSON is LONGTEXT with a `json_valid(col)` check; MySQL 8 has no
+        // TABLE_NAME here and 5.7 no such table: there the type says JSON itself, and a failed
+        // query only means no such checks are known.
+        let checks: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(CHECK_CLAUSE AS CHAR) FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+        )
+        .bind(self.schema(table))
+        .bind(&table.name)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_default();
+        Ok(Some(
+            rows.into_iter()
+                .map(|(name, data_type, column_type, nullable, max)| {
+                    let json_check = format!("json_valid({})", quote_backtick(&name));
+                    let (kind, declared) = if checks.iter().any(|c| c.trim() == json_check) {
+                        (ColumnKind::Json, "json".to_string())
+                    } else {
+                        (
+                            column_kind(&data_type.to_ascii_lowercase(), max),
+                            column_type,
+                        )
+                    };
+                    ColumnInfo {
+                        name,
+                        declared,
+                        kind,
+                        nullable: nullable.eq_ignore_ascii_case("YES"),
+                    }
+                })
+                .collect(),
+        ))
     }
 
     async fn write(

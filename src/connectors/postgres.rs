@@ -4,7 +4,8 @@
 
 use super::sql::{self, Dedup, quote_double};
 use super::{
-    Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
+    WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
@@ -37,6 +38,30 @@ impl Columns {
             .find(|(n, _)| n == col)
             .map(|(_, t)| t.clone())
             .unwrap_or_else(|| "text".into())
+    }
+}
+
+/// A column's kind from its base type (through a domain): name, category and length limit.
+fn column_kind(type_name: &str, category: &str, max: Option<i64>) -> ColumnKind {
+    let max = max.and_then(|m| u64::try_from(m).ok());
+    match category {
+        "S" => ColumnKind::Text {
+            max,
+            // `char(n)` pads with spaces and reads back padded; a bare `bpchar` does not.
+            padded: type_name == "bpchar" && max.is_some(),
+        },
+        "N" => ColumnKind::Number,
+        "B" => ColumnKind::Boolean,
+        "D" if matches!(type_name, "date" | "timestamp" | "timestamptz") => ColumnKind::Date,
+        "U" => match type_name {
+            "uuid" => ColumnKind::Uuid,
+            "json" | "jsonb" => ColumnKind::Json,
+            "bytea" => ColumnKind::Bytes,
+            _ => ColumnKind::Other,
+        },
+        "A" => ColumnKind::Array,
+        "E" => ColumnKind::Enum,
+        _ => ColumnKind::Other,
     }
 }
 
@@ -375,6 +400,42 @@ impl Connector for PostgresConnector {
             primary,
             &existing,
         )
+    }
+
+    async fn column_types(
+        &self,
+        collection: &CollectionSpec,
+    ) -> Result<Option<Vec<ColumnInfo>>, ConnectorError> {
+        // The base type decides (a domain over text is text); a domain may add NOT NULL and
+        // carry the length limit itself.
+        let rows: Vec<(String, String, bool, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
+             NOT (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull)), b.typname::text, b.typcategory::text, \
+             CASE WHEN b.typname IN ('varchar', 'bpchar') \
+                  THEN NULLIF(COALESCE(NULLIF(a.atttypmod, -1), t.typtypmod), -1)::int8 - 4 END \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        )
+        .bind(self.qualified(&collection.table))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| sql::classify_values(e, []))?;
+        if rows.is_empty() {
+            return Err(ConnectorError::NoTable(collection.table.to_string()));
+        }
+        Ok(Some(
+            rows.into_iter()
+                .map(
+                    |(name, declared, nullable, type_name, category, max)| ColumnInfo {
+                        name,
+                        declared,
+                        kind: column_kind(&type_name, &category, max),
+                        nullable,
+                    },
+                )
+                .collect(),
+        ))
     }
 
     async fn write(

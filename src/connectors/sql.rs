@@ -102,16 +102,79 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-/// Removes every searched-for value from a database's message: errors end up in reports and
-/// logs, which must not hold personal data.
+/// Words that are the database's own, never a person's: a value equal to one of them (a
+/// column holding `true`, a masked `null`) is left in the message, which otherwise would lose
+/// the words that say what went wrong ("violates not-null constraint").
+const SQL_WORDS: &str = "null not true false and or default unknown key primary unique \
+    foreign check constraint column table relation row value values index type for from into \
+    set where select insert update delete violates cannot entry duplicate integer text";
+
+/// Values shorter than this are left alone: they are not identifying on their own, and
+/// replacing them would scramble numbers and words the message needs.
+const SCRUB_MIN_LEN: usize = 3;
+
+/// Letters and digits. An underscore counts as a separator: paths and key names are built as
+/// `export_42.json` or `user_alice`, and a value there must still be found.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+/// Removes the request's values (identities, keys, values written) from a database's
+/// message: errors end up in reports and logs, which must not hold personal data. Matching
+/// ignores ASCII case, since a database may echo a value as it was stored. A value made only
+/// of letters and digits is replaced as a whole token (so key `42` leaves `1428` and `42x`
+/// alone); one with other characters (an email, a name with a space) is replaced wherever it
+/// appears, since a message holding it anywhere holds it.
 pub fn scrub<'v>(message: &str, values: impl IntoIterator<Item = &'v Value>) -> String {
+    let mut texts: Vec<String> = values
+        .into_iter()
+        .filter(|v| !matches!(v, Value::Null | Value::Bool(_)))
+        .map(value_text)
+        .filter(|t| {
+            t.chars().count() >= SCRUB_MIN_LEN
+                && !SQL_WORDS
+                    .split_whitespace()
+                    .any(|w| w.eq_ignore_ascii_case(t.trim()))
+        })
+        .collect();
+    // Longest first: "Alice Smith" goes as a whole before "Alice" could leave "Smith" behind.
+    texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    texts.dedup();
     let mut out = message.to_string();
-    for v in values {
-        let text = value_text(v);
-        if text.len() >= 3 {
-            out = out.replace(&text, "[value]");
+    for text in texts {
+        out = replace_value(&out, &text);
+    }
+    out
+}
+
+/// `message` with every occurrence of `value` (ASCII case ignored) replaced by `[value]`.
+fn replace_value(message: &str, value: &str) -> String {
+    // ASCII lowering keeps every byte where it was, so positions found in the lowered copy
+    // are positions in the message, on the same character boundaries.
+    let hay = message.to_ascii_lowercase();
+    let needle = value.to_ascii_lowercase();
+    let whole_token = needle.bytes().all(is_word_byte);
+    let bytes = hay.as_bytes();
+    let mut out = String::with_capacity(message.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = hay[from..].find(&needle) {
+        let start = from + found;
+        let end = start + needle.len();
+        let bounded = !whole_token
+            || ((start == 0 || !is_word_byte(bytes[start - 1]))
+                && (end == bytes.len() || !is_word_byte(bytes[end])));
+        if bounded {
+            out.push_str(&message[copied..start]);
+            out.push_str("[value]");
+            copied = end;
+            from = end;
+        } else {
+            // Step past this match's first character (not byte) and search again.
+            from = start + hay[start..].chars().next().map_or(1, char::len_utf8);
         }
     }
+    out.push_str(&message[copied..]);
     out
 }
 
@@ -435,6 +498,69 @@ mod tests {
         assert_eq!(question_marks(&b[1][0]), "(?, ?)");
         let cond = group_condition(&b[1][0], |c| format!("t.{c}"), |e| e, "(?, ?)");
         assert_eq!(cond, "(t.region, t.num) IN ((?, ?))");
+    }
+
+    #[test]
+    fn scrub_keeps_sql_words_and_short_values() {
+        let pg =
+            "null value in column \"born\" of relation \"people\" violates not-null constraint";
+        let values = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(1),
+            json!("null"),
+        ];
+        assert_eq!(scrub(pg, &values), pg);
+        let words = [json!("NOT"), json!("Default"), json!("column"), json!("ab")];
+        assert_eq!(
+            scrub("Column 'x' cannot be NULL by default", &words),
+            "Column 'x' cannot be NULL by default"
+        );
+        // A key is replaced as a whole token only: it does not eat longer numbers or names.
+        assert_eq!(
+            scrub("row 1428 in column 428x: key 428 (428)", [&json!(428)]),
+            "row 1428 in column 428x: key [value] ([value])"
+        );
+        assert_eq!(
+            scrub("see Annual report", [&json!("Ann")]),
+            "see Annual report"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_personal_values() {
+        let values = [
+            json!("alice@example.com"),
+            json!("Alice Smith"),
+            json!(1234567),
+            json!("u1234"),
+            json!("Alice"),
+        ];
+        let scrubbed = |m: &str| scrub(m, &values);
+        assert_eq!(
+            scrubbed("Duplicate entry 'alice@example.com' for key 'email'"),
+            "Duplicate entry '[value]' for key 'email'"
+        );
+        assert_eq!(
+            scrubbed("Key (name)=(Alice Smith) already exists."),
+            "Key (name)=([value]) already exists."
+        );
+        assert_eq!(scrubbed("user 1234567 is locked"), "user [value] is locked");
+        assert_eq!(scrubbed("Alice's row"), "[value]'s row");
+        // Inside a longer token: a value with punctuation is removed wherever it appears, and
+        // an underscore separates (paths and key names are built like this).
+        assert_eq!(
+            scrubbed("cannot read x_alice@example.com.json"),
+            "cannot read x_[value].json"
+        );
+        assert_eq!(
+            scrubbed("cannot read exports/u1234_data.json"),
+            "cannot read exports/[value]_data.json"
+        );
+        assert_eq!(scrubbed("to xalice@example.com"), "to x[value]");
+        // Databases may echo a value in the case it was stored in.
+        assert_eq!(scrubbed("entry 'Alice@Example.COM'"), "entry '[value]'");
     }
 
     #[test]

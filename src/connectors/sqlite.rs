@@ -4,7 +4,8 @@
 
 use super::sql::{self, Dedup, quote_double};
 use super::{
-    Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
+    WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::{self, Secret};
 use crate::playbook::validate::TableName;
@@ -126,6 +127,39 @@ fn bind<'q>(
         Value::Number(n) if n.as_f64().is_some() => q.bind(n.as_f64()),
         Value::Bool(b) => q.bind(*b),
         other => q.bind(sql::value_text(other)),
+    }
+}
+
+/// A column's kind from its declared type. Outside STRICT tables SQLite stores any value in
+/// any column, so only the numeric affinities matter (text that reads as a number becomes
+/// one); STRICT tables refuse values of another type, like the other databases.
+fn column_kind(declared: &str, strict: bool) -> ColumnKind {
+    let t = declared.to_ascii_uppercase();
+    if strict {
+        return match t.as_str() {
+            "INT" | "INTEGER" | "REAL" => ColumnKind::Number,
+            "TEXT" => ColumnKind::Text {
+                max: None,
+                padded: false,
+            },
+            "BLOB" => ColumnKind::Bytes,
+            _ => ColumnKind::Other,
+        };
+    }
+    // SQLite's affinity rules, in their order (https://sqlite.org/datatype3.html).
+    if t.contains("INT") {
+        ColumnKind::LooseNumber
+    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        ColumnKind::Text {
+            max: None,
+            padded: false,
+        }
+    } else if t.contains("BLOB") || t.is_empty() {
+        ColumnKind::Other
+    } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+        ColumnKind::LooseNumber
+    } else {
+        ColumnKind::Other
     }
 }
 
@@ -358,6 +392,49 @@ impl Connector for SqliteConnector {
             primary,
             &names,
         )
+    }
+
+    async fn column_types(
+        &self,
+        collection: &CollectionSpec,
+    ) -> Result<Option<Vec<ColumnInfo>>, ConnectorError> {
+        let table = &collection.table;
+        let (schema, _) = Self::qualified(table);
+        let rows: Vec<(String, String, bool)> =
+            sqlx::query_as("SELECT name, type, \"notnull\" FROM pragma_table_info(?, ?)")
+                .bind(&table.name)
+                .bind(&schema)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| sql::classify_values(e, []))?;
+        if rows.is_empty() {
+            return Err(ConnectorError::NoTable(table.to_string()));
+        }
+        // pragma_table_list is newer than some SQLite builds: without it, no table is STRICT.
+        let strict: bool = sqlx::query_scalar(
+            "SELECT strict FROM pragma_table_list WHERE schema = ? AND name = ?",
+        )
+        .bind(&schema)
+        .bind(&table.name)
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        Ok(Some(
+            rows.into_iter()
+                .map(|(name, declared, not_null)| ColumnInfo {
+                    kind: column_kind(&declared, strict),
+                    declared: if declared.is_empty() {
+                        "no declared type".into()
+                    } else {
+                        declared
+                    },
+                    name,
+                    nullable: !not_null,
+                })
+                .collect(),
+        ))
     }
 
     async fn write(

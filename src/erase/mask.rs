@@ -21,6 +21,14 @@ pub enum Method {
 }
 
 impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::Null,
+        Method::Redact,
+        Method::Hash,
+        Method::Random,
+        Method::TruncateDate,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "null" => Some(Self::Null),

@@ -4,6 +4,7 @@
 //! changes by key (never by re-running a broad condition), children before parents, in one
 //! transaction per system, and verifies the result by looking every key up again.
 
+pub mod fit;
 pub mod mask;
 pub mod request;
 pub mod rules;

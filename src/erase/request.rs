@@ -99,8 +99,33 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// Refuses an erase whose masks cannot work on the columns they name (a value the type
+    /// cannot hold or read back as written, `null` on NOT NULL, a key column): such a write
+    /// fails, or commits and then fails verification on every resume. Checked before anything
+    /// is read, journaled or written.
+    pub async fn refuse_unfit_masks(&self) -> anyhow::Result<()> {
+        if self.action != Action::Erase {
+            return Ok(());
+        }
+        let problems = crate::playbook::live::unfit_masks(self.v, self.connectors).await;
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let masks = if problems.len() == 1 {
+            "1 mask cannot be written".to_string()
+        } else {
+            format!("{} masks cannot be written", problems.len())
+        };
+        Err(UsageError::new(format!(
+            "refusing to erase: {masks}; nothing was changed\n{}",
+            crate::playbook::Diagnostics(problems)
+        ))
+        .into())
+    }
+
     /// Finds the request in the journal or adds it. With `wanted` the id is given (a batch row,
-    /// `dsr resume`); without, an unfinished request for the same subject is continued.
+    /// `dsr resume`); without, an unfinished request for the same subject and the same changes
+    /// is continued (a correction to other values starts a request of its own).
     pub async fn open(
         &self,
         ids: &RequestIdentities,
@@ -128,7 +153,7 @@ impl<'a> Engine<'a> {
             (None, Some(id)) => state.journal_get(id).await?,
             (None, None) => {
                 state
-                    .journal_open_for(verb, &subject, &self.v.loaded.sha256)
+                    .journal_open_for(verb, &subject, &self.v.loaded.sha256, sets)
                     .await?
             }
         };

@@ -70,25 +70,33 @@ impl State {
         Ok(())
     }
 
-    /// The unfinished request for the same action, subject and playbook, if any.
+    /// The unfinished request for the same action, subject, playbook and changes, if any. A
+    /// correction to other values is another request: continuing the old one would write the
+    /// old values. The `--set` arguments a running request keeps for resuming are what is
+    /// compared, so nothing more is stored for it.
     pub async fn journal_open_for(
         &self,
         action: &str,
         subject: &str,
         playbook_sha: &str,
+        sets: &[String],
     ) -> Result<Option<JournalRequest>, StateError> {
-        let id: Option<String> = on_pool!(&self.pool, p => sqlx::query_scalar(
-            "SELECT id FROM journal_requests WHERE action = $1 AND subject = $2 AND playbook_sha256 = $3 AND status = 'running' ORDER BY created DESC LIMIT 1",
+        let ids: Vec<String> = on_pool!(&self.pool, p => sqlx::query_scalar(
+            "SELECT id FROM journal_requests WHERE action = $1 AND subject = $2 AND playbook_sha256 = $3 AND status = 'running' ORDER BY created DESC",
         )
         .bind(action)
         .bind(subject)
         .bind(playbook_sha)
-        .fetch_optional(p)
+        .fetch_all(p)
         .await)?;
-        match id {
-            Some(id) => self.journal_get(&id).await,
-            None => Ok(None),
+        for id in ids {
+            if let Some(r) = self.journal_get(&id).await?
+                && r.args.as_ref().is_some_and(|a| a.same_changes(sets))
+            {
+                return Ok(Some(r));
+            }
         }
+        Ok(None)
     }
 
     pub async fn journal_get(&self, id: &str) -> Result<Option<JournalRequest>, StateError> {
@@ -267,5 +275,51 @@ impl State {
 impl RequestArgs {
     pub fn identities(&self) -> RequestIdentities {
         RequestIdentities(self.identities.clone())
+    }
+
+    /// Whether `sets` asks for the changes this request makes: the same targets set to the
+    /// same values, in any order (an erase has none, so erases always match).
+    pub fn same_changes(&self, sets: &[String]) -> bool {
+        change_set(&self.sets) == change_set(sets)
+    }
+}
+
+/// `--set TARGET=VALUE` arguments as sorted (target, value) pairs; the target is trimmed as
+/// the correction itself trims it, the value is kept exactly.
+fn change_set(sets: &[String]) -> Vec<(&str, &str)> {
+    let mut out: Vec<(&str, &str)> = sets
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((target, value)) => (target.trim(), value),
+            None => (s.trim(), ""),
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(sets: &[&str]) -> RequestArgs {
+        RequestArgs {
+            identities: BTreeMap::new(),
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_correction_matches_only_the_same_changes() {
+        let old = args(&["crm.users.Full Name=AAA", "contact.phone=1"]);
+        let same = [
+            "contact.phone=1".to_string(),
+            " crm.users.Full Name =AAA".to_string(),
+        ];
+        assert!(old.same_changes(&same));
+        assert!(!old.same_changes(&["crm.users.Full Name=BBB".into(), "contact.phone=1".into()]));
+        assert!(!old.same_changes(&["crm.users.Full Name=AAA".into()]));
+        assert!(!old.same_changes(&["crm.users.Full Name=AAA ".into(), "contact.phone=1".into()]));
+        assert!(args(&[]).same_changes(&[]));
     }
 }

@@ -1086,3 +1086,217 @@ systems:
         r.stdout
     );
 }
+
+/// A write the database refuses (NOT NULL, a duplicate): the error shown and recorded keeps
+/// the database's own words, and the person's values are not in it.
+#[test]
+fn write_errors_read_as_the_database_wrote_them_without_the_persons_values() {
+    let schema = "dsr_it_scrub";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!(
+            "CREATE TABLE {schema}.people (id int PRIMARY KEY, email text NOT NULL, born text NOT NULL)"
+        ),
+        &format!(
+            "INSERT INTO {schema}.people VALUES (1, 'alice@example.com', 'unknown'), (2, 'bob@example.com', '1990-01-01')"
+        ),
+    ]);
+    mysql_exec(&[
+        &format!("DROP DATABASE IF EXISTS {schema}"),
+        &format!("CREATE DATABASE {schema}"),
+        &format!(
+            "CREATE TABLE {schema}.people (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL UNIQUE, born VARCHAR(20) NOT NULL)"
+        ),
+        &format!(
+            "INSERT INTO {schema}.people VALUES (1, 'alice@example.com', 'unknown'), (2, 'bob@example.com', '1990-01-01')"
+        ),
+    ]);
+    // `truncate_date` of a text that is no date is NULL, which the NOT NULL column refuses
+    // when the write runs.
+    let collections = "      people:\n        match: { email: identity.email }\n        fields: { email: { category: contact.email } }\n        erase:\n          mask: { born: truncate_date }\n";
+    let no_personal_data = |r: &crate::support::Ran, report: &str, values: &[&str]| {
+        for v in values {
+            for (what, text) in [
+                ("stdout", &r.stdout),
+                ("stderr", &r.stderr),
+                ("report", &report.to_string()),
+            ] {
+                assert!(!text.contains(v), "{v} in {what}: {text}");
+            }
+        }
+    };
+    let report_of = |ws: &Workspace, out: &Value| {
+        std::fs::read_to_string(ws.path().join(out["report"].as_str().unwrap())).unwrap()
+    };
+    for (connector, url, readable) in [
+        (
+            "postgres",
+            "${env:DSR_TEST_PG_URL}",
+            "null value in column \"born\" of relation \"people\" violates not-null constraint (code 23502)",
+        ),
+        (
+            "mariadb",
+            "${env:DSR_TEST_MYSQL_URL}",
+            "Column 'born' cannot be null (code 23000)",
+        ),
+    ] {
+        let ws = Workspace::new();
+        let mut pb = HEADER.to_string();
+        pb += &system(
+            "app",
+            connector,
+            url,
+            &format!("    schema: {schema}\n    retries: 0\n"),
+            collections,
+        );
+        ws.write("pb.yaml", &pb);
+        let r = run(ws.dsr().args([
+            "--json",
+            "erase",
+            "alice@example.com",
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ]));
+        assert_eq!(r.code, 1, "{connector}: {}\n{}", r.stdout, r.stderr);
+        let out = json_out(&r);
+        let error = out["systems"][0]["error"].as_str().unwrap();
+        assert!(error.contains(readable), "{connector}: {error}");
+        let report = report_of(&ws, &out);
+        let recorded: Value = serde_json::from_str(&report).unwrap();
+        let reason = recorded["systems"][0]["collections"][0]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reason.contains(readable), "{connector}: {report}");
+        no_personal_data(&r, &report, &["alice@example.com", "[value]"]);
+    }
+
+    // A correction to an address someone else has: MariaDB names the duplicate value, which
+    // is the new address, so it is replaced.
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "app",
+        "mariadb",
+        "${env:DSR_TEST_MYSQL_URL}",
+        &format!("    schema: {schema}\n    retries: 0\n"),
+        collections,
+    );
+    ws.write("pb.yaml", &pb);
+    let r = run(ws.dsr().args([
+        "--json",
+        "correct",
+        "alice@example.com",
+        "--set",
+        "identity.email=bob@example.com",
+        "--playbook",
+        "pb.yaml",
+        "--yes",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let out = json_out(&r);
+    let error = out["systems"][0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("Duplicate entry '[value]' for key 'email' (code 23000)"),
+        "{error}"
+    );
+    no_personal_data(
+        &r,
+        &report_of(&ws, &out),
+        &["alice@example.com", "bob@example.com"],
+    );
+    assert_eq!(
+        mysql_strings(&format!("SELECT email FROM {schema}.people ORDER BY id")),
+        ["alice@example.com", "bob@example.com"]
+    );
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+    mysql_exec(&[&format!("DROP DATABASE {schema}")]);
+}
+
+/// A correction that failed stays resumable, but a correction with other values is a request
+/// of its own: it must not pick up the old one and write the old values.
+#[test]
+fn a_different_correction_is_a_new_request_and_the_failed_one_stays_resumable() {
+    let schema = "dsr_it_recorrect";
+    pg_exec(&[
+        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        &format!("CREATE SCHEMA {schema}"),
+        &format!(
+            "CREATE TABLE {schema}.users (id int PRIMARY KEY, email text, \"Full Name\" text)"
+        ),
+        &format!(
+            "INSERT INTO {schema}.users VALUES (1, 'alice@example.com', 'Alice'), (2, 'bob@example.com', 'Bob')"
+        ),
+    ]);
+    let ws = Workspace::new();
+    let mut pb = HEADER.to_string();
+    pb += &system(
+        "crm",
+        "postgres",
+        "${env:DSR_TEST_PG_URL}",
+        &format!("    schema: {schema}\n    timeout: 1s\n    retries: 0\n"),
+        "      users:\n        match: { email: identity.email }\n        fields: { \"Full Name\": { category: name } }\n        erase: delete\n",
+    );
+    ws.write("pb.yaml", &pb);
+    let correct = |name: &str| {
+        run(ws.dsr().args([
+            "--json",
+            "correct",
+            "alice@example.com",
+            "--set",
+            &format!("crm.users.Full Name={name}"),
+            "--playbook",
+            "pb.yaml",
+            "--yes",
+        ]))
+    };
+    let name = || {
+        pg_strings(&format!(
+            "SELECT \"Full Name\" FROM {schema}.users WHERE id = 1"
+        ))
+    };
+
+    // The row is locked by another session: the write gives up after the system's timeout.
+    let rt = crate::support::runtime();
+    let lock = hold_locks(
+        &rt,
+        &format!("SELECT 1 FROM {schema}.users WHERE id = 1 FOR UPDATE"),
+    );
+    let r = correct("AAA");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let first = json_out(&r)["request_id"].as_str().unwrap().to_string();
+    // The same correction again continues that request.
+    let r = correct("AAA");
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!("Resuming request {first}")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(name(), ["Alice"]);
+    rt.block_on(async {
+        use sqlx::Connection;
+        lock.close().await.unwrap();
+    });
+
+    // Another value: a new request, which writes the new value.
+    let r = correct("BBB");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("Resuming"), "{}", r.stderr);
+    assert_ne!(json_out(&r)["request_id"], first.as_str());
+    assert_eq!(name(), ["BBB"]);
+
+    // The failed request is still there, with its own values, for whoever means to finish it.
+    let r = run(ws
+        .dsr()
+        .args(["--json", "--playbook", "pb.yaml", "resume", &first, "--yes"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!("Resuming request {first}")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(name(), ["AAA"]);
+    pg_exec(&[&format!("DROP SCHEMA {schema} CASCADE")]);
+}

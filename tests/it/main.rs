@@ -25,6 +25,7 @@ mod hygiene;
 mod identity_graph;
 mod ledger;
 mod map;
+mod masks;
 mod opendsr;
 mod redis;
 mod s3;
