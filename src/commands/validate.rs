@@ -1,6 +1,7 @@
 use crate::cli::Global;
 use crate::error::Exit;
 use crate::output::tables;
+use crate::playbook::Severity;
 use std::path::Path;
 
 /// Values a person still has to write (a draft from `dsr discover` says `TODO: …`): valid,
@@ -39,11 +40,17 @@ pub fn todos(v: &crate::playbook::Validated) -> Vec<String> {
 
 pub async fn run(global: &Global, file: Option<&Path>, connect: bool) -> anyhow::Result<Exit> {
     let v = super::open_playbook(global, file)?;
+    let mut warnings = Vec::new();
     if connect {
-        let problems = crate::playbook::live::check(&v).await;
-        if !problems.is_empty() {
-            return Err(crate::playbook::Diagnostics(problems).into());
+        let checked = crate::playbook::live::check(&v).await;
+        // Printed before any error: both are worth fixing, and the errors end the run.
+        for w in checked.warnings.iter().filter(|_| !global.quiet) {
+            eprintln!("{}: {w}", Severity::Warning.label());
         }
+        if !checked.errors.is_empty() {
+            return Err(crate::playbook::Diagnostics(checked.errors).into());
+        }
+        warnings = checked.warnings;
     }
     for field in todos(&v).into_iter().filter(|_| !global.quiet) {
         eprintln!(
@@ -70,7 +77,13 @@ pub async fn run(global: &Global, file: Option<&Path>, connect: bool) -> anyhow:
             .collect();
         println!(
             "{}",
-            serde_json::json!({ "valid": true, "playbook": v.loaded.display_path(), "sha256": v.loaded.sha256, "systems": systems })
+            serde_json::json!({
+                "valid": true,
+                "playbook": v.loaded.display_path(),
+                "sha256": v.loaded.sha256,
+                "systems": systems,
+                "warnings": warnings.iter().map(|w| w.to_json(Severity::Warning)).collect::<Vec<_>>(),
+            })
         );
     } else {
         if !global.quiet {

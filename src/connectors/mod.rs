@@ -369,6 +369,16 @@ pub trait Connector: Send + Sync {
     ) -> Result<u64, ConnectorError> {
         Err(ConnectorError::Unsupported("looking records up by key"))
     }
+
+    /// The tables, primary keys and foreign keys of the schema `table` is in (for a name
+    /// without one, the schema a find would use), read over this connector's own connections
+    /// with nothing sampled. SQL systems only.
+    async fn catalog(
+        &self,
+        _table: &TableName,
+    ) -> Result<crate::discover::Catalog, ConnectorError> {
+        Err(ConnectorError::Unsupported("reading the catalog"))
+    }
 }
 
 /// Awaits `f` for at most `idle`; past it, the call counts as hung.

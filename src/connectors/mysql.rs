@@ -501,6 +501,21 @@ impl Connector for MysqlConnector {
         true
     }
 
+    async fn catalog(&self, table: &TableName) -> Result<crate::discover::Catalog, ConnectorError> {
+        let opts = crate::discover::catalog::ReadOptions {
+            schema: self.schema(table).map(String::as_str),
+            sample: 0,
+        };
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| sql::classify_values(e, []))?;
+        crate::discover::mysql::read_from(&mut conn, &opts)
+            .await
+            .map_err(sql::catalog_error)
+    }
+
     async fn find_by_keys(
         &self,
         req: &KeyLookup<'_>,

@@ -450,6 +450,21 @@ impl Connector for PostgresConnector {
         true
     }
 
+    async fn catalog(&self, table: &TableName) -> Result<crate::discover::Catalog, ConnectorError> {
+        let opts = crate::discover::catalog::ReadOptions {
+            schema: table.schema.as_deref().or(self.schema.as_deref()),
+            sample: 0,
+        };
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| sql::classify_values(e, []))?;
+        crate::discover::postgres::read_from(&mut conn, &opts)
+            .await
+            .map_err(sql::catalog_error)
+    }
+
     async fn find_by_keys(
         &self,
         req: &KeyLookup<'_>,

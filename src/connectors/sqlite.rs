@@ -448,6 +448,23 @@ impl Connector for SqliteConnector {
         true
     }
 
+    async fn catalog(&self, table: &TableName) -> Result<crate::discover::Catalog, ConnectorError> {
+        let (schema, _) = Self::qualified(table);
+        let opts = crate::discover::catalog::ReadOptions {
+            schema: Some(&schema),
+            sample: 0,
+        };
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| sql::classify_values(e, []))?;
+        // The database name only names a system in a draft playbook: none is needed here.
+        crate::discover::sqlite::read_from(&mut conn, &opts, String::new())
+            .await
+            .map_err(sql::catalog_error)
+    }
+
     async fn find_by_keys(
         &self,
         req: &KeyLookup<'_>,

@@ -27,10 +27,21 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
     let options = MySqlConnectOptions::from_str(&sqlx_url(url))
         .map_err(|_| DiscoverError::BadUrl("mysql"))?;
     let mut conn = connect(MySqlConnection::connect_with(&options)).await?;
+    let catalog = read_from(&mut conn, opts).await;
+    let _ = conn.close().await;
+    catalog
+}
+
+/// Reads the catalog over a connection that is already open (discover's own, or one of a
+/// connector's pool, so that `validate --connect` reads it the way the connector connects).
+pub async fn read_from(
+    conn: &mut MySqlConnection,
+    opts: &ReadOptions<'_>,
+) -> Result<Catalog, DiscoverError> {
     let schema: String = match opts.schema {
         Some(s) => s.to_string(),
         None => sqlx::query_scalar::<_, Option<String>>("SELECT DATABASE()")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(DiscoverError::db)?
             .ok_or_else(|| {
@@ -46,7 +57,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
          WHERE c.TABLE_SCHEMA = ? ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
     )
     .bind(&schema)
-    .fetch_all(&mut conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(DiscoverError::db)?;
     let mut tables = tables_from_columns(
@@ -73,7 +84,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
          ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
     )
     .bind(&schema)
-    .fetch_all(&mut conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(DiscoverError::db)?;
     // Foreign keys by (table, constraint), columns in key order.
@@ -115,7 +126,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
                     "SELECT CAST(t.{col} AS CHAR) FROM {qualified} AS t WHERE t.{col} IS NOT NULL LIMIT ?"
                 ))
                 .bind(i64::from(opts.sample))
-                .fetch_all(&mut conn)
+                .fetch_all(&mut *conn)
                 .await;
                 // A table the user may not read (permissions) is classified without samples.
                 match values {
@@ -128,7 +139,6 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
             }
         }
     }
-    let _ = conn.close().await;
     Ok(Catalog {
         dialect: Dialect::Mysql,
         database: schema.clone(),

@@ -20,17 +20,28 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         .map_err(|_| DiscoverError::BadUrl("postgres"))?
         .application_name("dsr discover");
     let mut conn = connect(PgConnection::connect_with(&options)).await?;
+    let catalog = read_from(&mut conn, opts).await;
+    let _ = conn.close().await;
+    catalog
+}
+
+/// Reads the catalog over a connection that is already open (discover's own, or one of a
+/// connector's pool, so that `validate --connect` reads it the way the connector connects).
+pub async fn read_from(
+    conn: &mut PgConnection,
+    opts: &ReadOptions<'_>,
+) -> Result<Catalog, DiscoverError> {
     let (schema, database): (String, String) = match opts.schema {
         Some(s) => (
             s.to_string(),
             sqlx::query_scalar("SELECT current_database()::text")
-                .fetch_one(&mut conn)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(DiscoverError::db)?,
         ),
         None => {
             sqlx::query_as("SELECT COALESCE(current_schema()::text, ''), current_database()::text")
-                .fetch_one(&mut conn)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(DiscoverError::db)?
         }
@@ -38,7 +49,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
             .bind(&schema)
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(DiscoverError::db)?;
     if !exists {
@@ -53,7 +64,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
          ORDER BY c.relname, a.attnum",
     )
     .bind(&schema)
-    .fetch_all(&mut conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(DiscoverError::db)?;
     let mut tables = tables_from_columns(columns);
@@ -80,7 +91,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
          WHERE n.nspname = $1 AND con.contype IN ('p', 'f') ORDER BY c.relname, con.conname",
     )
     .bind(&schema)
-    .fetch_all(&mut conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(DiscoverError::db)?;
     for (table, kind, cols, ref_table, ref_schema, ref_cols) in keys {
@@ -109,7 +120,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
                     "SELECT t.{col}::text FROM {qualified} AS t WHERE t.{col} IS NOT NULL LIMIT $1"
                 ))
                 .bind(i64::from(opts.sample))
-                .fetch_all(&mut conn)
+                .fetch_all(&mut *conn)
                 .await;
                 // A table the user may not read (permissions) is classified without samples.
                 match values {
@@ -122,7 +133,6 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
             }
         }
     }
-    let _ = conn.close().await;
     Ok(Catalog {
         dialect: Dialect::Postgres,
         schema,

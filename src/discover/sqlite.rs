@@ -19,12 +19,25 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "app".into());
     let mut conn = connect(SqliteConnection::connect_with(&options)).await?;
+    let catalog = read_from(&mut conn, opts, database).await;
+    let _ = conn.close().await;
+    catalog
+}
+
+/// Reads the catalog over a connection that is already open (discover's own, or one of a
+/// connector's pool, so that `validate --connect` reads it the way the connector connects);
+/// `database` names the system in a draft.
+pub async fn read_from(
+    conn: &mut SqliteConnection,
+    opts: &ReadOptions<'_>,
+    database: String,
+) -> Result<Catalog, DiscoverError> {
     let schema = opts.schema.unwrap_or("main").to_string();
     let master = format!("{}.sqlite_schema", quote_double(&schema));
     let names: Vec<String> = sqlx::query_scalar(&format!(
         "SELECT name FROM {master} WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
     ))
-    .fetch_all(&mut conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(DiscoverError::db)?;
     if names.is_empty() {
@@ -39,7 +52,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         )
         .bind(&name)
         .bind(&schema)
-        .fetch_all(&mut conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(DiscoverError::db)?;
         let mut pk: Vec<(i64, String)> = cols
@@ -54,7 +67,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
         )
         .bind(&name)
         .bind(&schema)
-        .fetch_all(&mut conn)
+        .fetch_all(&mut *conn)
         .await
         .map_err(DiscoverError::db)?;
         let mut foreign_keys: Vec<(i64, ForeignKey)> = Vec::new();
@@ -86,7 +99,7 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
                     quote_double(&name)
                 ))
                 .bind(i64::from(opts.sample))
-                .fetch_all(&mut conn)
+                .fetch_all(&mut *conn)
                 .await
                 .map_err(DiscoverError::db)?;
                 verdict(values)
@@ -107,18 +120,35 @@ pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, Discover
             foreign_keys: foreign_keys.into_iter().map(|(_, fk)| fk).collect(),
         });
     }
-    // `REFERENCES users` without columns means the referenced table's primary key.
+    // `REFERENCES users` without columns means the referenced table's primary key. SQLite
+    // keeps the names as the REFERENCES clause spells them (`Users (ID)`), and compares them
+    // without regard to ASCII case: the key names the table and columns as they are declared.
     let snapshot = tables.clone();
+    let declared = |names: &[Column], name: &mut String| {
+        if let Some(c) = names.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
+            name.clone_from(&c.name);
+        }
+    };
     for t in &mut tables {
         for fk in &mut t.foreign_keys {
-            if fk.ref_columns.is_empty()
-                && let Some(r) = snapshot.iter().find(|r| r.name == fk.ref_table)
-            {
+            for c in &mut fk.columns {
+                declared(&t.columns, c);
+            }
+            let Some(r) = snapshot
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(&fk.ref_table))
+            else {
+                continue;
+            };
+            fk.ref_table.clone_from(&r.name);
+            if fk.ref_columns.is_empty() {
                 fk.ref_columns = r.primary_key.clone();
+            }
+            for c in &mut fk.ref_columns {
+                declared(&r.columns, c);
             }
         }
     }
-    let _ = conn.close().await;
     Ok(Catalog {
         dialect: Dialect::Sqlite,
         schema,

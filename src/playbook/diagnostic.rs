@@ -14,6 +14,39 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
+/// How much a diagnostic matters: an error makes the playbook invalid (exit 2); a warning is
+/// printed and changes neither the result nor the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    /// The word a printed diagnostic starts with: `error: …`, `warning: …`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+impl Diagnostic {
+    /// The diagnostic as JSON, for `--json` output: the same parts as the text form.
+    pub fn to_json(&self, severity: Severity) -> serde_json::Value {
+        serde_json::json!({
+            "severity": severity.label(),
+            "file": self.file,
+            "line": self.pos.map(|p| p.line),
+            "column": self.pos.map(|p| p.column),
+            "field": self.field,
+            "message": self.message,
+            "hint": self.hint,
+        })
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.pos {

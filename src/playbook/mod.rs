@@ -3,7 +3,8 @@
 //!
 //! `load` reads and parses, `validate` checks and resolves references, `model` is the file's
 //! shape, `interpolate` resolves `${env:…}`/`${file:…}` secrets, `spans` maps field paths to
-//! lines so every error points into the file.
+//! lines so every error points into the file. `live` checks a playbook against the systems
+//! (`validate --connect`), and `partial_keys` compares matches with the keys they declare.
 
 pub mod diagnostic;
 #[doc(hidden)]
@@ -12,10 +13,11 @@ pub mod interpolate;
 pub mod live;
 pub mod load;
 pub mod model;
+pub mod partial_keys;
 pub mod spans;
 pub mod validate;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use validate::{
     CollectionId, CollectionSpec, EraseStrategy, MatchTerm, Source, SystemSpec, Validated,
 };

@@ -974,3 +974,169 @@ fn quiet_prints_only_the_summary_line() {
         format!("{}: valid (4 systems, 8 collections)\n", demo.display())
     );
 }
+
+/// Orders keyed by (region, num), and lines that reference them by both columns: the lines of
+/// (eu, 1) and (us, 1) share `num`, so a match on `num` alone reaches both.
+const KEYED_TABLES: [&str; 2] = [
+    "CREATE TABLE orders (region VARCHAR(10) NOT NULL, num INTEGER NOT NULL, email VARCHAR(100) NOT NULL, PRIMARY KEY (region, num))",
+    "CREATE TABLE order_lines (region VARCHAR(10) NOT NULL, num INTEGER NOT NULL, line_no INTEGER NOT NULL, PRIMARY KEY (region, num, line_no), FOREIGN KEY (region, num) REFERENCES orders (region, num))",
+];
+
+/// `orders` (line 13) and `order_lines` with `match: {order_lines_match}` on line 18.
+fn keyed_collections(orders_provides: &str, order_lines_match: &str) -> String {
+    format!(
+        "      orders:\n        match: {{ email: identity.email }}\n        provides: {orders_provides}\n        erase: delete\n\
+         \x20     order_lines:\n        match: {order_lines_match}\n        erase: delete\n"
+    )
+}
+
+fn validate_connect(f: &crate::identity_graph::Fixture, json: bool) -> Ran {
+    let mut cmd = f.ws.dsr();
+    if json {
+        cmd.arg("--json");
+    }
+    run(cmd.args(["validate", "--connect", "pb.yaml"]))
+}
+
+/// The warning for `match: { num: orders.num }` on line 18, column 18.
+const PARTIAL_KEY_WARNING: &str = "warning: pb.yaml:18:18: systems.app.collections.order_lines.match.num: \
+matches on num but not region of the foreign key (region, num) references orders (region, num): \
+rows that reference another orders row with the same num are reached too\n  \
+hint: match every column of the key together: `match: { region: orders.region, num: orders.num }`\n";
+
+/// A match on part of a composite foreign key warns with its line and exits 0; the whole key,
+/// matched together, does not warn.
+fn warns_of_a_partly_matched_foreign_key(db: crate::identity_graph::Db, name: &str) {
+    use crate::identity_graph::Fixture;
+    let provides = "{ region: region, num: num }";
+    let f = Fixture::new(
+        db,
+        name,
+        &KEYED_TABLES,
+        &[],
+        &keyed_collections(provides, "{ num: orders.num }"),
+    );
+    let r = validate_connect(&f, false);
+    assert_eq!(r.code, 0, "{db:?}: {}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr, PARTIAL_KEY_WARNING, "{db:?}");
+    assert!(
+        r.stdout
+            .ends_with("pb.yaml: valid (1 systems, 2 collections)\n"),
+        "{db:?}: {}",
+        r.stdout
+    );
+    let r = validate_connect(&f, true);
+    assert_eq!(r.code, 0, "{db:?}: {}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    assert_eq!(v["valid"], true);
+    let warnings = v["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{db:?}: {warnings:?}");
+    assert_eq!(warnings[0]["file"], "pb.yaml");
+    assert_eq!(warnings[0]["line"], 18);
+    assert_eq!(warnings[0]["column"], 18);
+    assert_eq!(
+        warnings[0]["field"],
+        "systems.app.collections.order_lines.match.num"
+    );
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("foreign key (region, num) references orders (region, num)"),
+        "{db:?}: {warnings:?}"
+    );
+    assert!(warnings[0]["hint"].as_str().unwrap().contains("together"));
+
+    let pb = f.ws.path().join("pb.yaml");
+    let text = std::fs::read_to_string(&pb).unwrap().replace(
+        "{ num: orders.num }",
+        "{ region: orders.region, num: orders.num }",
+    );
+    std::fs::write(&pb, text).unwrap();
+    let r = validate_connect(&f, false);
+    assert_eq!(r.code, 0, "{db:?}: {}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr, "", "{db:?}: the whole key, together, is right");
+    let r = validate_connect(&f, true);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    assert_eq!(v["warnings"], serde_json::json!([]), "{db:?}");
+}
+
+#[test]
+fn connect_warns_of_a_partly_matched_foreign_key_on_postgres() {
+    warns_of_a_partly_matched_foreign_key(
+        crate::identity_graph::Db::Postgres,
+        "dsr_it_validate_partial_key",
+    );
+}
+
+#[test]
+fn connect_warns_of_a_partly_matched_foreign_key_on_mariadb() {
+    warns_of_a_partly_matched_foreign_key(
+        crate::identity_graph::Db::Mariadb,
+        "dsr_it_validate_partial_key",
+    );
+}
+
+#[test]
+fn connect_warns_of_a_partly_matched_foreign_key_on_sqlite() {
+    warns_of_a_partly_matched_foreign_key(crate::identity_graph::Db::Sqlite, "unused");
+}
+
+/// The other ways of not following a composite key: its columns each on their own, or paired
+/// with the wrong columns; and, without a foreign key, part of the upstream's primary key.
+#[test]
+fn connect_warns_of_keys_matched_apart_or_mispaired() {
+    use crate::identity_graph::{Db, Fixture};
+    let warning = |f: &Fixture| {
+        let r = validate_connect(f, false);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        r.stderr
+    };
+    // Both columns take the same value: each matches on its own.
+    let f = Fixture::new(
+        Db::Sqlite,
+        "unused",
+        &KEYED_TABLES,
+        &[],
+        &keyed_collections("{ num: num }", "{ region: orders.num, num: orders.num }"),
+    );
+    assert_eq!(
+        warning(&f),
+        "warning: pb.yaml:18:18: systems.app.collections.order_lines.match.region: \
+         matches region and num each on its own, but they are one foreign key (region, num) references orders (region, num): \
+         rows that reference another orders row with one of the same values are reached too\n  \
+         hint: match every column of the key together: `match: { region: orders.region, num: orders.num }`, with `provides: { region: region }` on orders\n"
+    );
+    // Together, but region with num and num with region.
+    let f = Fixture::new(
+        Db::Sqlite,
+        "unused",
+        &KEYED_TABLES,
+        &[],
+        &keyed_collections(
+            "{ region: region, num: num }",
+            "{ region: orders.num, num: orders.region }",
+        ),
+    );
+    assert_eq!(
+        warning(&f),
+        "warning: pb.yaml:18:18: systems.app.collections.order_lines.match.region: \
+         matches region with column num of orders, but the foreign key (region, num) references orders (region, num) pairs region with region\n  \
+         hint: match every column of the key together: `match: { region: orders.region, num: orders.num }`\n"
+    );
+    // No foreign key: a tuple that holds only part of the orders' primary key.
+    let tables = [
+        KEYED_TABLES[0],
+        "CREATE TABLE shipments (region VARCHAR(10) NOT NULL, email VARCHAR(100) NOT NULL, carrier VARCHAR(20))",
+    ];
+    let collections = "      orders:\n        match: { email: identity.email }\n        provides: { region: region, email: email }\n        erase: delete\n\
+\x20     shipments:\n        match: { region: orders.region, email: orders.email }\n";
+    let f = Fixture::new(Db::Sqlite, "unused", &tables, &[], collections);
+    assert_eq!(
+        warning(&f),
+        "warning: pb.yaml:18:18: systems.app.collections.shipments.match.region: \
+         matches (email, region) of one orders row, which holds region but not num of its primary key (region, num): \
+         unless those columns identify one orders row, rows of other people may be reached too\n  \
+         hint: match every column of the primary key of orders (region, num) together, with `provides: { num: num }` on orders\n"
+    );
+}
