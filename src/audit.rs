@@ -142,7 +142,7 @@ impl AuditLog {
             if let serde_json::Value::Object(map) = &mut value {
                 map.insert("seq".into(), seq.into());
                 map.insert("prev".into(), prev.into());
-                map.insert("at".into(), jiff::Timestamp::now().to_string().into());
+                map.insert("at".into(), crate::timestamp::now().into());
             }
             let line = crate::output::report::canonical_json(&value).unwrap_or_default();
             prev = sha256_hex(&line);

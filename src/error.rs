@@ -11,6 +11,8 @@ pub enum Exit {
     Partial = 1,
     /// Bad input or usage: nothing was run.
     BadInput = 2,
+    /// Ctrl-C (SIGINT) stopped the request before it changed anything; it can be resumed.
+    Interrupted = 130,
 }
 
 /// A mistake in the command line or its inputs; exits 2 and ends with a hint.

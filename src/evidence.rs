@@ -72,6 +72,8 @@ pub struct RequestOptions {
     pub operator: Option<String>,
     /// `--include-identity`: write the identity values into the report.
     pub include_identity: bool,
+    /// When this run of the request began (before its read phase); else when it is begun.
+    pub started: Option<jiff::Timestamp>,
 }
 
 /// The request's deadline from the options and the playbook; mistakes are the user's to fix.
@@ -91,7 +93,11 @@ pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, Us
     let received = match &opts.received {
         Some(text) => deadline::parse_received(text)
             .map_err(|e| UsageError::new(format!("--received: {e}")))?,
-        None => deadline::Received::now(),
+        // Received when this run began, unless told otherwise: never after its first step.
+        None => deadline::Received {
+            at: opts.started.unwrap_or_else(jiff::Timestamp::now),
+            offset: jiff::tz::Offset::UTC,
+        },
     };
     if received.at > jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5) {
         return Err(UsageError::new("--received is in the future")
@@ -198,7 +204,9 @@ async fn start(
         id: request_id.to_string(),
         action,
         operator: operator(opts),
-        started: jiff::Timestamp::now().to_string(),
+        started: opts
+            .started
+            .map_or_else(crate::timestamp::now, crate::timestamp::stamp),
         signer: signing::signer_of(&key),
         audit: AuditLog::in_dir(state_dir),
         subject,
@@ -372,6 +380,7 @@ impl From<&crate::cli::RequestArgs> for RequestOptions {
             extension_reason: a.extension_reason.clone(),
             operator: a.operator.clone(),
             include_identity: a.include_identity,
+            started: Some(jiff::Timestamp::now()),
         }
     }
 }

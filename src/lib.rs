@@ -35,3 +35,4 @@ pub mod run;
 pub mod signing;
 pub mod state;
 pub mod subject;
+pub mod timestamp;

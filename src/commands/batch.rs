@@ -287,7 +287,7 @@ fn summarise<'a>(
         action: shared.action.name(),
         file: file.display().to_string(),
         playbook_sha256: &shared.v.loaded.sha256,
-        completed: jiff::Timestamp::now().to_string(),
+        completed: crate::timestamp::now(),
         subjects: results.len(),
         bad_rows: bad
             .iter()
@@ -330,6 +330,7 @@ async fn one(shared: &Shared<'_>, s: &Subject) -> SubjectOutcome {
 fn options(s: &Subject) -> RequestOptions {
     RequestOptions {
         received: s.received.clone(),
+        started: Some(jiff::Timestamp::now()),
         ..Default::default()
     }
 }
@@ -385,7 +386,8 @@ async fn erase(
     let Some(engine) = &shared.engine else {
         return Err(anyhow::anyhow!("no engine"));
     };
-    let mut opened = engine.open(&s.ids, &[], Some(id), None).await?;
+    let options = options(s);
+    let mut opened = engine.open(&s.ids, &[], &options, Some(id), None).await?;
     if opened.done {
         out.outcome = "skipped".into();
         return Ok(());
@@ -399,7 +401,7 @@ async fn erase(
             &plan,
             &opened,
             &s.ids,
-            &options(s),
+            &options,
             &read,
             &shared.out.join(id),
         )

@@ -101,11 +101,22 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     let engine = Engine::new(&v, action, &req.sets, &connectors, state.as_ref())?;
     engine.refuse_unfit_masks().await?;
     let resuming = req.resume.is_some();
-    let mut opened = engine.open(&req.ids, &req.sets, None, req.resume).await?;
+    let mut opened = engine
+        .open(&req.ids, &req.sets, &req.options, None, req.resume)
+        .await?;
     if opened.resumed || resuming {
         eprintln!("Resuming request {} where it stopped.", opened.id);
     }
     let request_id = opened.id.clone();
+    let dir = req
+        .out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(format!("dsr-{verb}-{request_id}")));
+    // A report that could not be written after the change would leave no evidence of it:
+    // its directory is made before anything is read.
+    if !req.dry_run {
+        erase::request::report_dir(&dir)?;
+    }
 
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -177,6 +188,8 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != verb {
             engine.cancel(&opened).await?;
+            // The report's directory was made in case: it stays only if it holds something.
+            let _ = std::fs::remove_dir(&dir);
             eprintln!("Nothing was changed.");
             return Ok(Exit::BadInput);
         }
@@ -184,10 +197,6 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     if *cancel_rx.borrow() {
         return interrupted(&request_id);
     }
-    let dir = req
-        .out
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(format!("dsr-{verb}-{request_id}")));
     let applied = engine
         .apply(&plan, &opened, &req.ids, &req.options, &read, &dir)
         .await?;
@@ -214,6 +223,9 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
                 s.system, s.system
             );
         }
+        if let Some(e) = &applied.evidence_error {
+            eprintln!("error: the systems above were changed, but {e}");
+        }
         if !applied.ok {
             println!(
                 "Some systems did not finish. Run the same command again, or `dsr resume {request_id}`, to continue where it stopped."
@@ -236,7 +248,7 @@ fn capitalise(s: &str) -> String {
 
 fn interrupted(id: &str) -> anyhow::Result<Exit> {
     eprintln!("Interrupted; nothing more was started. Resume with: dsr resume {id}");
-    std::process::exit(130);
+    Ok(Exit::Interrupted)
 }
 
 fn print_summary(results: &[SystemResult]) {

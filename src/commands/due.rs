@@ -57,6 +57,7 @@ pub async fn add(
     let args = RequestArgs {
         identities: ids.0.clone(),
         sets: sets.to_vec(),
+        received: None,
     };
     state
         .queue_add(&id, action.name(), &subject_hash, &args, received, when)
@@ -239,7 +240,8 @@ async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
     tracing::warn!("stopping: claiming nothing more; requests in hand finish or are handed back");
     let _ = stop.send(true);
     signal().await;
-    std::process::exit(130);
+    // A second signal means now: the requests in hand are left to their leases.
+    std::process::exit(crate::error::Exit::Interrupted as i32);
 }
 
 /// One lane: claims and runs one request at a time. Returns how many ran and how many did
@@ -379,6 +381,7 @@ async fn process(
     let ids = c.args.identities();
     let options = RequestOptions {
         received: c.received.clone(),
+        started: Some(jiff::Timestamp::now()),
         ..Default::default()
     };
     let dir = out.join(&c.id);
@@ -411,7 +414,9 @@ async fn process(
                 connectors,
                 Some(state),
             )?;
-            let mut opened = engine.open(&ids, &c.args.sets, Some(&c.id), None).await?;
+            let mut opened = engine
+                .open(&ids, &c.args.sets, &options, Some(&c.id), None)
+                .await?;
             if opened.done {
                 return Ok((Status::Done, None));
             }

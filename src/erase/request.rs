@@ -14,7 +14,6 @@ use crate::playbook::{CollectionId, Validated, interpolate};
 use crate::run::{self, ConnectorSet, Observer, Status, StepOutcome};
 use crate::state::State;
 use crate::state::journal::{JournalRequest, RequestArgs, StepChanges};
-use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tokio::sync::watch;
@@ -38,6 +37,8 @@ pub struct Opened {
     pub done: bool,
     finished: run::Finished,
     journaled: BTreeMap<CollectionId, StepChanges>,
+    /// When the request was received, as its first run recorded it.
+    received: Option<String>,
 }
 
 /// The read phase's result: what was found and what will change.
@@ -64,6 +65,9 @@ pub struct Applied {
     pub outcome: Status,
     pub ok: bool,
     pub report: Option<PathBuf>,
+    /// Why the evidence could not be written after the systems were changed: the request is
+    /// then failed (exit 1), never "nothing was changed".
+    pub evidence_error: Option<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -130,6 +134,7 @@ impl<'a> Engine<'a> {
         &self,
         ids: &RequestIdentities,
         sets: &[String],
+        options: &RequestOptions,
         wanted: Option<&str>,
         resume: Option<JournalRequest>,
     ) -> anyhow::Result<Opened> {
@@ -141,6 +146,10 @@ impl<'a> Engine<'a> {
             done: false,
             finished: run::Finished::new(),
             journaled: BTreeMap::new(),
+            received: options
+                .received
+                .clone()
+                .or_else(|| options.started.map(|t| t.to_string())),
         };
         let Some(state) = self.state else {
             return Ok(opened);
@@ -170,6 +179,9 @@ impl<'a> Engine<'a> {
                 }
                 opened.id = r.id;
                 opened.resumed = true;
+                if let Some(received) = r.args.as_ref().and_then(|a| a.received.clone()) {
+                    opened.received = Some(received);
+                }
                 (opened.finished, opened.journaled) = state.journal_finished(&opened.id).await?;
             }
             Some(r) => {
@@ -183,6 +195,7 @@ impl<'a> Engine<'a> {
                 let args = RequestArgs {
                     identities: ids.0.clone(),
                     sets: sets.to_vec(),
+                    received: opened.received.clone(),
                 };
                 state
                     .journal_create(&opened.id, verb, &subject, &self.v.loaded.sha256, &args)
@@ -246,6 +259,17 @@ impl<'a> Engine<'a> {
         dir: &Path,
     ) -> anyhow::Result<Applied> {
         let journal = self.state.map(|s| (s, opened.id.as_str()));
+        // Received as the request's first run recorded it (an explicit --received wins).
+        let options = &RequestOptions {
+            received: options.received.clone().or_else(|| opened.received.clone()),
+            ..options.clone()
+        };
+        // What can be checked is checked before the first write: the report's directory, the
+        // signing key, the ledger. A mistake here changed nothing.
+        let bundle = match self.state {
+            Some(_) => Some(report_dir(dir)?),
+            None => None,
+        };
         // The request enters the ledger (or is picked up again) when its writes begin.
         let begun = match self.state {
             Some(state) => {
@@ -283,29 +307,46 @@ impl<'a> Engine<'a> {
         } else {
             Status::Failed
         };
-        let report = match &begun {
-            Some(begun) => {
-                let bundle = Bundle::for_report(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                let finished = begun
-                    .request
-                    .finish(self.v, &read.outcomes, &report_changes(&results), &bundle)
-                    .await
-                    .context("writing the signed report")?;
-                Some(finished.report_path)
+        // From here on the systems have changed: a failure is the request's (exit 1, recorded
+        // in the ledger), not the input's.
+        let mut evidence_error = None;
+        let mut report = None;
+        if let (Some(begun), Some(bundle)) = (&begun, &bundle) {
+            match begun
+                .request
+                .finish(self.v, &read.outcomes, &report_changes(&results), bundle)
+                .await
+            {
+                Ok(finished) => report = Some(finished.report_path),
+                Err(e) => {
+                    let why = format!("the signed report could not be written: {e}");
+                    if let Some(state) = self.state
+                        && let Err(e) = state.ledger_fail(&opened.id).await
+                    {
+                        tracing::error!(error = %e, "cannot record the failure in the ledger");
+                    }
+                    evidence_error = Some(why);
+                }
             }
-            None => None,
-        };
+        }
         if let Some((s, id)) = journal
             && ok
+            && evidence_error.is_none()
+            && let Err(e) = s.journal_finish(id, "done").await
         {
-            s.journal_finish(id, "done").await?;
+            evidence_error = Some(format!("the journal could not be closed: {e}"));
         }
+        let ok = ok && evidence_error.is_none();
         Ok(Applied {
             results,
-            outcome,
+            outcome: if evidence_error.is_some() && outcome == Status::Done {
+                Status::Partial
+            } else {
+                outcome
+            },
             ok,
             report,
+            evidence_error,
         })
     }
 
@@ -316,6 +357,18 @@ impl<'a> Engine<'a> {
         }
         Ok(())
     }
+}
+
+/// The directory the signed report goes into, made now: a path that cannot be a directory
+/// (under a file, not writable) is the user's to fix, before anything changes.
+pub fn report_dir(dir: &Path) -> Result<Bundle, UsageError> {
+    Bundle::for_report(dir).map_err(|e| {
+        UsageError::new(format!(
+            "cannot create the report directory {}: {e}; nothing was changed",
+            dir.display()
+        ))
+        .with_hint("choose another --out")
+    })
 }
 
 /// What the write phase did per collection, for the signed report.

@@ -16,6 +16,7 @@ use crate::plan::Action;
 use crate::playbook::{CollectionId, EraseStrategy, Validated};
 use crate::run::outcome::system_status;
 use crate::run::{Status, StepOutcome};
+use crate::timestamp::stamp;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -30,7 +31,8 @@ pub struct Report {
     pub request_id: String,
     pub action: Action,
     pub regulation: String,
-    /// RFC 3339, in the offset the request was received in.
+    /// Every moment is RFC 3339 in UTC with milliseconds ([`crate::timestamp`]), and
+    /// received ≤ started ≤ each step ≤ completed.
     pub received: String,
     pub started: String,
     pub completed: String,
@@ -317,6 +319,19 @@ pub fn build(input: ReportInput<'_>) -> Report {
         })
         .collect();
     let completed = input.completed;
+    // The request started when its first step did, if that was before this run began (a
+    // resumed request reuses steps read by an earlier run).
+    let first_step = input
+        .outcomes
+        .iter()
+        .filter_map(|o| o.started.as_deref()?.parse::<jiff::Timestamp>().ok())
+        .min();
+    let started = [input.started.parse::<jiff::Timestamp>().ok(), first_step]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(stamp)
+        .unwrap_or_else(|| input.started.clone());
     Report {
         format: FORMAT,
         tool: Tool {
@@ -326,10 +341,10 @@ pub fn build(input: ReportInput<'_>) -> Report {
         request_id: input.request_id.to_string(),
         action: input.action,
         regulation: input.deadline.policy.name.clone(),
-        received: input.deadline.received.rfc3339(),
-        started: input.started,
-        completed: completed.to_string(),
-        due: input.deadline.due_rfc3339(),
+        received: stamp(input.deadline.received.at),
+        started,
+        completed: stamp(completed),
+        due: stamp(input.deadline.due),
         deadline_met: input.deadline.met_by(completed),
         extension_reason: input.deadline.extension_reason.clone(),
         operator: input.operator,

@@ -372,7 +372,7 @@ async fn run_step(
         status: Status::Done,
         records: 0,
         attempts: 0,
-        started: Some(started.to_string()),
+        started: Some(crate::timestamp::stamp(started)),
         finished: None,
         duration_ms: 0,
         reason: None,
@@ -398,7 +398,7 @@ async fn run_step(
             }
         }
     }
-    outcome.finished = Some(jiff::Timestamp::now().to_string());
+    outcome.finished = Some(crate::timestamp::now());
     outcome.duration_ms = clock.elapsed().as_millis() as u64;
     tracing::info!(system = %step.system, collection = %step.collection, status = outcome.status.name(), records = outcome.records, attempts = outcome.attempts, "step finished");
     (id, outcome, values, payload)

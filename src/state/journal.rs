@@ -19,6 +19,9 @@ pub struct RequestArgs {
     /// `--set` assignments of a correction, as TARGET=VALUE.
     #[serde(default)]
     pub sets: Vec<String>,
+    /// When the request was received (RFC 3339), so that a resumed run keeps it.
+    #[serde(default)]
+    pub received: Option<String>,
 }
 
 /// The changes one read step planned.
@@ -39,7 +42,7 @@ pub struct JournalRequest {
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().to_string()
+    crate::timestamp::now()
 }
 
 fn json<T: Serialize>(v: &T) -> String {
@@ -306,6 +309,7 @@ mod tests {
         RequestArgs {
             identities: BTreeMap::new(),
             sets: sets.iter().map(|s| s.to_string()).collect(),
+            received: None,
         }
     }
 

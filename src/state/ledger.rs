@@ -87,7 +87,7 @@ impl State {
         .bind(row.deadline_met)
         .bind(serde_json::to_string(&row.outcomes).unwrap_or_else(|_| "{}".into()))
         .bind(&row.report_path)
-        .bind(jiff::Timestamp::now().to_string())
+        .bind(crate::timestamp::now())
         .execute(p)
         .await
         .map(|_| ()))?;
@@ -113,6 +113,20 @@ impl State {
         .bind(deadline_met)
         .bind(serde_json::to_string(outcomes).unwrap_or_else(|_| "{}".into()))
         .bind(report_path)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Records that a request failed where no report could say so (its report could not be
+    /// written): it is not left in progress.
+    pub async fn ledger_fail(&self, id: &str) -> Result<(), StateError> {
+        on_pool!(&self.pool, p => sqlx::query(
+            "UPDATE requests SET status = 'failed', completed = $1 WHERE id = $2",
+        )
+        .bind(crate::timestamp::now())
         .bind(id)
         .execute(p)
         .await

@@ -347,7 +347,7 @@ impl State {
         note: &str,
         operator: Option<&str>,
     ) -> Result<(), StateError> {
-        let at = jiff::Timestamp::now().to_string();
+        let at = crate::timestamp::now();
         on_pool!(&self.pool, p => sqlx::query(
             "INSERT INTO confirmations (request_id, system, note, operator, at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (request_id, system) DO UPDATE SET note = excluded.note, operator = excluded.operator, at = excluded.at",

@@ -33,12 +33,8 @@ pub struct Claimed {
     pub received: Option<String>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Stored {
-    #[serde(flatten)]
-    args: RequestArgs,
-    received: Option<String>,
-}
+/// What the queue keeps of a request: its arguments, `received` among them.
+type Stored = RequestArgs;
 
 /// How long a claim holds unless renewed; a worker renews its claims every third of it
 /// while it runs them, so only a dead (or cut-off) worker's claims run out.
@@ -85,8 +81,8 @@ impl State {
     ) -> Result<(), StateError> {
         let now = stamp(Timestamp::now());
         let stored = serde_json::to_string(&Stored {
-            args: args.clone(),
             received: received.map(str::to_string),
+            ..args.clone()
         })
         .unwrap_or_default();
         on_pool!(&self.pool, p => sqlx::query("INSERT INTO queue (id, action, subject, request, not_before, status, created, updated) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)")
@@ -141,8 +137,8 @@ impl State {
                     return Ok(Some(Claimed {
                         id,
                         action,
-                        args: stored.args,
-                        received: stored.received,
+                        received: stored.received.clone(),
+                        args: stored,
                     }));
                 }
                 // A request that cannot be read can never run: it fails for good (and its
@@ -277,6 +273,7 @@ mod tests {
         RequestArgs {
             identities: BTreeMap::from([("email".to_string(), vec!["a@example.com".to_string()])]),
             sets: vec![],
+            received: None,
         }
     }
 

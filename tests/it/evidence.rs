@@ -296,8 +296,8 @@ fn deadlines_follow_the_regulation_received_date_and_extension() {
     export(&ws, "alice@example.com", "g", &["--received", "2026-01-31"]);
     let g = read_json(&ws.path().join("g/report.json"));
     assert_eq!(g["regulation"], "gdpr");
-    assert_eq!(g["received"], "2026-01-31T00:00:00+00:00");
-    assert_eq!(g["due"], "2026-02-28T00:00:00+00:00");
+    assert_eq!(g["received"], "2026-01-31T00:00:00.000Z");
+    assert_eq!(g["due"], "2026-02-28T00:00:00.000Z");
     // Answered long after February 2026.
     assert_eq!(g["deadline_met"], false);
 
@@ -315,7 +315,8 @@ fn deadlines_follow_the_regulation_received_date_and_extension() {
         ],
     );
     let c = read_json(&ws.path().join("c/report.json"));
-    assert_eq!(c["due"], "2026-05-01T09:30:00-08:00");
+    // Computed in the offset it was received in (45 + 45 days), written in UTC.
+    assert_eq!(c["due"], "2026-05-01T17:30:00.000Z");
     assert_eq!(
         c["extension_reason"],
         "needs records from the paper archive"
@@ -369,7 +370,7 @@ fn playbook_deadline_policies_are_used_and_validated() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h = read_json(&ws.path().join("h/report.json"));
     assert_eq!(h["regulation"], "house");
-    assert_eq!(h["due"], "2026-03-16T00:00:00+00:00");
+    assert_eq!(h["due"], "2026-03-16T00:00:00.000Z");
 
     ws.write(
         "bad.yaml",

@@ -190,11 +190,11 @@ impl Fixture {
     }
 }
 
-fn shop(db: Db, name: &str) -> Fixture {
+pub fn shop(db: Db, name: &str) -> Fixture {
     Fixture::new(db, name, &TABLES, &DATA, COLLECTIONS)
 }
 
-fn all_rows(f: &Fixture) -> Vec<String> {
+pub fn all_rows(f: &Fixture) -> Vec<String> {
     COLUMNS
         .iter()
         .flat_map(|(t, c)| f.rows(t, c).into_iter().map(move |r| format!("{t}:{r}")))

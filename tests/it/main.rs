@@ -14,6 +14,7 @@ mod discover;
 mod due;
 mod erase;
 mod evidence;
+mod exit_codes;
 mod export_sqlite;
 mod fakes;
 mod faults;
