@@ -28,6 +28,7 @@ mod map;
 mod opendsr;
 mod redis;
 mod s3;
+mod schema;
 mod saas;
 mod stores_example;
 mod support;
