@@ -294,6 +294,33 @@ fn discover_drafts_are_valid_under_the_schema_and_name_it() {
 }
 
 #[test]
+fn init_drafts_are_valid_under_the_schema() {
+    let ws = Workspace::new();
+    let url = sqlite_shop(ws.path());
+    let v = validator();
+    for system in [format!("app_db={url}"), "crm=postgres".to_string()] {
+        let out = format!("{}.yaml", &system[..3]);
+        let r = run(ws.dsr().args([
+            "init",
+            "--organisation",
+            "Acme Ltd",
+            "--system",
+            &system,
+            "--out",
+            &out,
+        ]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let text = std::fs::read_to_string(ws.path().join(&out)).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema="),
+            "{text}"
+        );
+        let errors = errors_of(&v, &yaml_to_json(&text));
+        assert!(errors.is_empty(), "{errors:#?}\n{text}");
+    }
+}
+
+#[test]
 fn unknown_key_is_rejected_by_dsr_and_by_the_schema() {
     let ws = Workspace::new();
     let v = validator();
