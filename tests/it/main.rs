@@ -25,6 +25,7 @@ mod http;
 mod hygiene;
 mod identity_graph;
 mod init;
+mod install;
 mod ledger;
 mod map;
 mod opendsr;
