@@ -129,3 +129,49 @@ fn init_without_a_terminal_needs_organisation_and_a_system() {
     assert_eq!(r.code, 2);
     assert!(!ws.path().join("dsr.yaml").exists());
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), init asks for what is missing.
+#[test]
+fn init_on_a_terminal_asks_for_what_the_flags_leave_out() {
+    use std::io::Write as _;
+    let ws = Workspace::new();
+    let bin = assert_cmd::cargo::cargo_bin("dsr");
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{}' init --out asked.yaml", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(ws.path())
+        .env_remove("CRM_DB_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // organisation, regulation, contact, system name, kind, variable
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Acme Ltd\nccpa\n-\ncrm\nmysql\n\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("Organisation"), "{shown}");
+    let text = std::fs::read_to_string(ws.path().join("asked.yaml")).unwrap();
+    for want in [
+        "organisation: \"Acme Ltd\"",
+        "regulation: ccpa",
+        "  crm:\n    connector: mysql\n    url: ${env:CRM_DB_URL}\n",
+    ] {
+        assert!(text.contains(want), "{want} not in:\n{text}");
+    }
+    assert!(!text.contains("contact:"), "{text}");
+    let r = run(ws
+        .dsr()
+        .arg("validate")
+        .arg("asked.yaml")
+        .env("CRM_DB_URL", "mysql://u@h/db"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
