@@ -197,3 +197,47 @@ fn readme_says_how_to_install_and_starts_with_what_works_from_a_binary() {
         );
     }
 }
+
+/// The release archive's layout (binary, `playbooks/demo.yaml`, `playbooks/demo/*.sql`) runs
+/// the README's first command as it is.
+#[test]
+fn demo_runs_from_the_release_archive_layout() {
+    let ws = crate::support::Workspace::new();
+    let wf = read(".github/workflows/release.yml");
+    assert!(
+        wf.contains("cp playbooks/demo.yaml \"$name/playbooks/\""),
+        "{wf}"
+    );
+    assert!(
+        wf.contains("cp playbooks/demo/*.sql \"$name/playbooks/demo/\""),
+        "{wf}"
+    );
+    std::fs::create_dir_all(ws.path().join("playbooks/demo")).unwrap();
+    std::fs::copy(
+        repo().join("playbooks/demo.yaml"),
+        ws.path().join("playbooks/demo.yaml"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(repo().join("playbooks/demo")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "sql") {
+            std::fs::copy(
+                &p,
+                ws.path()
+                    .join("playbooks/demo")
+                    .join(p.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+    }
+    let r = crate::support::run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "playbooks/demo.yaml",
+        "--out",
+        "alice",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(ws.path().join("alice/report.json").is_file());
+}
