@@ -359,6 +359,44 @@ pub enum Command {
         #[command(subcommand)]
         command: RequestsCommand,
     },
+
+    /// Start a playbook: who answers requests, under which regulation, and the first systems.
+    ///
+    /// Writes `dsr.yaml` (or --out FILE) and never replaces an existing file. A database URL
+    /// given with --system is not written into the playbook: the playbook reads it from an
+    /// environment variable (`url: ${env:APP_DB_URL}`), and init says which one to set. When
+    /// the database can be read, its tables are drafted as `dsr discover` drafts them;
+    /// otherwise the system gets one placeholder collection to edit. On a terminal, init asks
+    /// for whatever the flags leave out; without one, --organisation and --system are
+    /// required. The result passes `dsr validate` once the variables are set; its TODOs
+    /// (purpose, retention, legal basis) are yours to decide.
+    ///
+    /// Example: dsr init --organisation "Acme Ltd" --regulation gdpr --contact privacy@acme.example --system app_db='${env:APP_DB_URL}'
+    Init(InitArgs),
+
+    /// Print a shell completion script on stdout.
+    ///
+    /// Install it where your shell looks for completions, e.g. for bash
+    /// `dsr completions bash > ~/.local/share/bash-completion/completions/dsr`, for zsh into a
+    /// directory on `$fpath` as `_dsr`, for fish
+    /// `dsr completions fish > ~/.config/fish/completions/dsr.fish`, for PowerShell
+    /// `dsr completions powershell >> $PROFILE`.
+    ///
+    /// Example: dsr completions bash > ~/.local/share/bash-completion/completions/dsr
+    Completions {
+        /// The shell
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff) on stdout, or write one page per command.
+    ///
+    /// Example: dsr man > ~/.local/share/man/man1/dsr.1
+    Man {
+        /// Write dsr.1 and a page per subcommand (dsr-export.1, …) into DIR instead
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// How and when the request came in, and who answers it (recorded in the report and ledger).
@@ -543,4 +581,36 @@ pub enum MapFormat {
     Html,
     /// CSV, one row per collection
     Csv,
+}
+
+/// `dsr init`'s arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The controller: who answers the requests, e.g. "Acme Ltd"
+    #[arg(long, value_name = "NAME")]
+    pub organisation: Option<String>,
+    /// Default regulation for deadlines
+    #[arg(long, value_name = "NAME",
+          value_parser = clap::builder::PossibleValuesParser::new(crate::deadline::BUILTIN))]
+    pub regulation: Option<String>,
+    /// Where people reach the privacy team (an email address or a web page), shown in every
+    /// export
+    #[arg(long, value_name = "CONTACT")]
+    pub contact: Option<String>,
+    /// A system as NAME=URL (repeatable): postgres://…, mysql://…, mariadb://…, sqlite:PATH;
+    /// or NAME='${env:VAR}' to read the URL from VAR (it stays out of shell history); or
+    /// NAME=postgres|mysql|sqlite to read nothing now. The playbook gets `url: ${env:VAR}`
+    /// [default VAR: NAME_DB_URL, e.g. APP_DB_URL for app_db]
+    #[arg(long = "system", value_name = "NAME=URL")]
+    pub systems: Vec<String>,
+    /// The file to write [default: ./dsr.yaml]; it must not exist
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Values to sample per text column when drafting a database's tables (as `dsr discover
+    /// --sample`); 0 reads no data
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub sample: u32,
+    /// Never ask, even on a terminal: what the flags leave out is an error
+    #[arg(long)]
+    pub no_input: bool,
 }

@@ -166,6 +166,9 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             };
             runtime()?.block_on(dsr::commands::batch::run(g, *action, file, &opts))
         }
+        Command::Init(args) => runtime()?.block_on(dsr::commands::init::run(g, args)),
+        Command::Completions { shell } => dsr::commands::completions::completions(*shell),
+        Command::Man { out_dir } => dsr::commands::completions::man(out_dir.as_deref()),
     }
 }
 

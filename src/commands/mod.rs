@@ -2,10 +2,12 @@
 
 pub mod batch;
 pub mod change;
+pub mod completions;
 pub mod connectors;
 pub mod discover;
 pub mod due;
 pub mod export;
+pub mod init;
 pub mod keys;
 pub mod map;
 pub mod plan;

@@ -204,6 +204,7 @@ pub fn render(
     } else {
         "only (values were not sampled)".to_string()
     };
+    let _ = writeln!(y, "{}", crate::playbook::schema_comment());
     let _ = writeln!(
         y,
         "# Draft playbook written by `dsr discover` from the {} catalog of '{}'.",

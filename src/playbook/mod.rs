@@ -24,6 +24,17 @@ pub use validate::{
 
 use std::path::Path;
 
+/// Where editors find the JSON Schema of playbooks (`schemas/playbook.schema.json` in the
+/// repository), named in the first line of the playbooks dsr writes:
+/// `# yaml-language-server: $schema=…`.
+pub const SCHEMA_URL: &str =
+    "https://raw.githubusercontent.com/acme/dsr/main/schemas/playbook.schema.json";
+
+/// The first line of a playbook dsr writes, pointing editors at the schema.
+pub fn schema_comment() -> String {
+    format!("# yaml-language-server: $schema={SCHEMA_URL}")
+}
+
 /// Loads and validates in one step.
 pub fn open(path: &Path) -> Result<Validated, Diagnostics> {
     validate::validate(load::load(path)?)
