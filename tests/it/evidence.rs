@@ -222,7 +222,19 @@ fn a_real_report_validates_against_the_published_schema() {
         &["--operator", "dpo@acme-tea.example"],
     );
     export(&ws, "nobody@example.com", "n", &["--include-identity"]);
-    for bundle in ["b", "n"] {
+    // An erase report has the counts of what changed; both shapes are described.
+    let r = run(ws.dsr().args([
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--yes",
+        "--out",
+        "e",
+        "-q",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for bundle in ["b", "n", "e"] {
         let report = read_json(&ws.path().join(bundle).join("report.json"));
         let errors: Vec<String> = validator
             .iter_errors(&report)
@@ -233,6 +245,16 @@ fn a_real_report_validates_against_the_published_schema() {
     // The schema is strict: an unknown field is an error.
     let mut report = read_json(&ws.path().join("b/report.json"));
     report["surprise"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&report));
+    // An export with an erase count, or an erase without one, is not a report dsr writes.
+    let mut report = read_json(&ws.path().join("b/report.json"));
+    report["systems"][0]["collections"][0]["verified_erased"] = serde_json::json!(true);
+    assert!(!validator.is_valid(&report));
+    let mut report = read_json(&ws.path().join("e/report.json"));
+    let collection = report["systems"][0]["collections"][0]
+        .as_object_mut()
+        .unwrap();
+    assert!(collection.remove("verified_erased").is_some());
     assert!(!validator.is_valid(&report));
 
     let b = read_json(&ws.path().join("b/report.json"));
@@ -253,7 +275,16 @@ fn a_real_report_validates_against_the_published_schema() {
         "Tax law requires invoices to be kept for 10 years."
     );
     assert_eq!(orders["records_exported"], 2);
-    assert_eq!(orders["records_deleted"], serde_json::Value::Null);
+    // An export changed nothing: the counts of a change are not in its report at all.
+    for erase_only in [
+        "records_deleted",
+        "records_masked",
+        "records_kept",
+        "records_updated",
+        "verified_erased",
+    ] {
+        assert!(orders.get(erase_only).is_none(), "{erase_only}: {orders}");
+    }
     assert_eq!(orders["files"].as_array().unwrap().len(), 2);
     // Canonical bytes: re-serialising with sorted keys gives the same bytes.
     let bytes = std::fs::read(ws.path().join("b/report.json")).unwrap();
@@ -534,15 +565,80 @@ fn report_md_reads_well() {
         &["--received", "2026-01-31", "--operator", "dpo"],
     );
     let md = std::fs::read_to_string(ws.path().join("b/report.md")).unwrap();
+    // An export changes nothing: columns for what an erase did would only read as zeroes.
+    let header = md
+        .lines()
+        .find(|l| l.starts_with("| system |"))
+        .unwrap_or_else(|| panic!("no systems table:\n{md}"));
+    for erase_only in ["deleted", "masked", "kept", "verified"] {
+        assert!(!header.contains(erase_only), "{header}");
+    }
+    assert_md_snapshot("report_md_reads_well", &md);
+}
+
+/// Snapshots a report.md as `name`, with what differs between runs (ids, times, hashes, keys,
+/// temporary paths) filtered.
+fn assert_md_snapshot(name: &str, md: &str) {
     insta::with_settings!({filters => vec![
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]"),
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
         (r"SHA256:[A-Za-z0-9+/]{43}", "[FINGERPRINT]"),
         (r"[0-9a-f]{64}", "[SHA256]"),
         (r"\| \d+ ms \|", "| [MS] |"),
+        (r"/[^ `|]*/\.tmp[A-Za-z0-9]+", "[TMP]"),
     ]}, {
-        insta::assert_snapshot!(md);
+        insta::assert_snapshot!(name, md);
     });
+}
+
+#[test]
+fn erase_report_md_shows_each_collections_verification() {
+    let ws = demo_workspace();
+    let r = run(ws.dsr().args([
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--yes",
+        "--out",
+        "e",
+        "-q",
+        "--received",
+        "2026-01-31",
+        "--operator",
+        "dpo",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let md = std::fs::read_to_string(ws.path().join("e/report.md")).unwrap();
+    let json = read_json(&ws.path().join("e/report.json"));
+    // The verification report.json records per collection is in the table people read.
+    let lines: Vec<&str> = md.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("| system |"))
+        .unwrap_or_else(|| panic!("no systems table:\n{md}"));
+    let columns: Vec<&str> = lines[header].split('|').map(str::trim).collect();
+    let verified = columns
+        .iter()
+        .position(|c| *c == "verified")
+        .unwrap_or_else(|| panic!("no verified column: {}", lines[header]));
+    assert!(!columns.contains(&"exported"), "{}", lines[header]);
+    for s in json["systems"].as_array().unwrap() {
+        for c in s["collections"].as_array().unwrap() {
+            let row = lines[header + 2..]
+                .iter()
+                .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+                .find(|cells| cells[1] == s["name"] && cells[2] == c["collection"])
+                .unwrap_or_else(|| panic!("no row for {} {}", s["name"], c["collection"]));
+            let expected = match c["verified_erased"].as_bool() {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "—",
+            };
+            assert_eq!(row[verified], expected, "{}.{}", s["name"], c["collection"]);
+        }
+    }
+    assert_md_snapshot("erase_report_md_reads_well", &md);
 }
 
 /// The files of a tar stream: path -> bytes.
