@@ -473,7 +473,9 @@ pub fn markdown(r: &Report) -> String {
         ),
         (
             "Operator",
-            r.operator.clone().unwrap_or_else(|| "not recorded".into()),
+            r.operator.clone().unwrap_or_else(|| {
+                "not recorded (name who runs requests with --operator or DSR_OPERATOR)".into()
+            }),
         ),
         ("Subject", r.subject.hash.clone()),
         (

@@ -641,6 +641,27 @@ fn erase_report_md_shows_each_collections_verification() {
     assert_md_snapshot("erase_report_md_reads_well", &md);
 }
 
+#[test]
+fn the_operator_is_the_login_name_of_the_uid_when_user_and_logname_are_unset() {
+    let ws = demo_workspace();
+    let r = run(ws
+        .dsr()
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args(["export", "alice@example.com", "--playbook", "demo.yaml"])
+        .args(["--out", "b", "-q"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // What the system's user database calls this uid, asked another way than dsr does.
+    let id = Command::new("id").arg("-un").output().expect("id(1)");
+    assert!(id.status.success());
+    let login = String::from_utf8(id.stdout).unwrap().trim().to_string();
+    assert!(!login.is_empty());
+    let report = read_json(&ws.path().join("b/report.json"));
+    assert_eq!(report["operator"], login.as_str());
+    let md = std::fs::read_to_string(ws.path().join("b/report.md")).unwrap();
+    assert!(md.contains(&format!("| Operator | {login} |")), "{md}");
+}
+
 /// The files of a tar stream: path -> bytes.
 fn untar(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
     use std::io::Read;
