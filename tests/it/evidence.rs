@@ -662,6 +662,110 @@ fn the_operator_is_the_login_name_of_the_uid_when_user_and_logname_are_unset() {
     assert!(md.contains(&format!("| Operator | {login} |")), "{md}");
 }
 
+/// The shell commands of README.md's Evidence section, in order: every line of its ```sh
+/// blocks, with backslash-continued lines joined, blank and comment-only lines left out.
+fn readme_evidence_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(crate::support::repo().join("README.md")).unwrap();
+    let start = readme
+        .find("\n## Evidence")
+        .expect("README.md has an Evidence section");
+    let section = &readme[start + 1..];
+    let section = match section[1..].find("\n## ") {
+        Some(end) => &section[..end + 1],
+        None => section,
+    };
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut pending = String::new();
+    for line in section.lines() {
+        let line = line.trim_end();
+        if !in_sh {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if line.starts_with("```") {
+            assert!(pending.is_empty(), "a README command ends in '\\'");
+            in_sh = false;
+            continue;
+        }
+        if let Some(head) = line.strip_suffix('\\') {
+            pending.push_str(head);
+            continue;
+        }
+        pending.push_str(line);
+        let command = std::mem::take(&mut pending);
+        let trimmed = command.trim();
+        if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            commands.push(trimmed.to_string());
+        }
+    }
+    commands
+}
+
+/// The bundle the README's commands name, and what the test puts in its place.
+const README_BUNDLE: &str = "alice-export";
+
+#[test]
+fn the_readme_evidence_commands_work_as_written() {
+    let commands = readme_evidence_commands();
+    for needed in ["dsr export ", "ssh-keygen -Y verify ", "dsr verify "] {
+        assert!(
+            commands.iter().any(|c| c.starts_with(needed)),
+            "the Evidence section shows no `{needed}…`: {commands:#?}"
+        );
+    }
+    // A fresh user: a home of their own (so `~/.local/state/dsr` is the state directory),
+    // and a working directory laid out like the repository, for `playbooks/demo.yaml`.
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    let work = root.path().join("work");
+    std::fs::create_dir_all(&home).unwrap();
+    let demo = crate::support::repo().join("playbooks");
+    std::fs::create_dir_all(work.join("playbooks/demo")).unwrap();
+    std::fs::copy(demo.join("demo.yaml"), work.join("playbooks/demo.yaml")).unwrap();
+    for f in ["accounts.sql", "shop.sql", "support.sql", "newsletter.sql"] {
+        std::fs::copy(
+            demo.join("demo").join(f),
+            work.join("playbooks/demo").join(f),
+        )
+        .unwrap();
+    }
+    // The one substitution: the bundle the README names becomes a directory of this test.
+    let bundle = work.join("bundle");
+    let substitute = |command: &str| command.replace(README_BUNDLE, &bundle.display().to_string());
+
+    let dsr = assert_cmd::cargo::cargo_bin("dsr");
+    let path = format!(
+        "{}:{}",
+        dsr.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+    );
+    for command in &commands {
+        let command = substitute(command);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", &home)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "README command failed ({}): {command}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // They ran against a real demo export.
+    let report = read_json(&bundle.join("report.json"));
+    assert_eq!(report["action"], "export");
+    assert_ne!(report["systems"].as_array().map(Vec::len), Some(0));
+}
+
 /// The files of a tar stream: path -> bytes.
 fn untar(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
     use std::io::Read;
