@@ -113,13 +113,48 @@ pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, Us
     })
 }
 
+/// Who runs the request: `--operator` / `DSR_OPERATOR`, else `$USER`, `$LOGNAME`, else the
+/// login name of the process's uid. Cron, systemd units and containers often set neither
+/// variable, and a report that names no one is weaker evidence than one naming the account.
 fn operator(opts: &RequestOptions) -> Option<String> {
-    opts.operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .map(|o| o.trim().to_string())
-        .filter(|o| !o.is_empty())
+    let named = |o: Option<String>| o.map(|o| o.trim().to_string()).filter(|o| !o.is_empty());
+    named(opts.operator.clone())
+        .or_else(|| named(std::env::var("USER").ok()))
+        .or_else(|| named(std::env::var("LOGNAME").ok()))
+        .or_else(|| named(login_name()))
+}
+
+/// The user database's name for the process's uid (`getpwuid_r`), if it has one: a uid
+/// without a passwd entry (common in containers) has none.
+#[cfg(unix)]
+fn login_name() -> Option<String> {
+    // SAFETY: getuid cannot fail and touches no memory of ours.
+    let uid = unsafe { libc::getuid() };
+    let mut buf: Vec<libc::c_char> = vec![0; 1024];
+    loop {
+        // SAFETY: an all-zero passwd is a valid value (null pointers, zero ids); getpwuid_r
+        // fills it with pointers into `buf`, which outlives every use of them below.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
+        // ERANGE: the entry does not fit; try a larger buffer, within reason.
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || found.is_null() || entry.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success pw_name points at a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+        return name.to_str().ok().map(str::to_string);
+    }
+}
+
+#[cfg(not(unix))]
+fn login_name() -> Option<String> {
+    None
 }
 
 /// A request under way.

@@ -7,8 +7,10 @@
 //! values or row data: the person is named by a keyed hash unless `--include-identity` is
 //! given. Its shape is described by `schemas/report.schema.json`.
 //!
-//! The per-collection counts for erasure (`records_deleted`, `records_masked`,
-//! `records_kept`, `verified_erased`) are filled from [`Changes`]; an export leaves them null.
+//! The per-collection counts of a change (`records_deleted`, `records_masked`,
+//! `records_kept`, `records_updated`, `verified_erased`) are filled from [`Changes`] for an
+//! erase or a correction; an export changed nothing, and its report leaves them out rather
+//! than carrying fields that could only be null.
 
 use super::bundle::{FileEntry, safe_name};
 use crate::deadline::Deadline;
@@ -92,14 +94,22 @@ pub struct SystemReport {
     pub status: Status,
     pub records_found: u64,
     pub records_exported: Option<u64>,
-    pub records_deleted: Option<u64>,
-    pub records_masked: Option<u64>,
-    pub records_kept: Option<u64>,
+    /// What the change did, summed over the collections; `None` (left out) for an export.
+    #[serde(flatten)]
+    pub changed: Option<SystemChanged>,
     pub errors: Vec<String>,
     pub started: Option<String>,
     pub finished: Option<String>,
     pub duration_ms: u64,
     pub collections: Vec<CollectionReport>,
+}
+
+/// A system's counts of an erase or a correction.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemChanged {
+    pub records_deleted: Option<u64>,
+    pub records_masked: Option<u64>,
+    pub records_kept: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,13 +126,9 @@ pub struct CollectionReport {
     pub because: Option<String>,
     pub records_found: u64,
     pub records_exported: Option<u64>,
-    pub records_deleted: Option<u64>,
-    pub records_masked: Option<u64>,
-    pub records_kept: Option<u64>,
-    /// Records whose fields a correction set (correct only).
-    pub records_updated: Option<u64>,
-    /// Whether a lookup after the change found every record as intended (erase and correct).
-    pub verified_erased: Option<bool>,
+    /// What the change did to this collection; `None` (left out) for an export.
+    #[serde(flatten)]
+    pub changed: Option<CollectionChanged>,
     pub errors: Vec<String>,
     /// Facts the system reported about the change (erase jobs, rewritten files with their
     /// hashes); never personal data. Left out when there are none.
@@ -133,6 +139,19 @@ pub struct CollectionReport {
     pub finished: Option<String>,
     pub duration_ms: u64,
     pub files: Vec<FileEntry>,
+}
+
+/// A collection's counts of an erase or a correction; null where the change did not get that
+/// far (a failed write, a step skipped).
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionChanged {
+    pub records_deleted: Option<u64>,
+    pub records_masked: Option<u64>,
+    pub records_kept: Option<u64>,
+    /// Records whose fields a correction set (correct only).
+    pub records_updated: Option<u64>,
+    /// Whether a lookup after the change found every record as intended.
+    pub verified_erased: Option<bool>,
 }
 
 /// What a changing action did to one collection; the erase command fills this in.
@@ -236,11 +255,13 @@ fn collection_report(
                 0
             }
         }),
-        records_deleted: changes.deleted,
-        records_masked: changes.masked,
-        records_kept: changes.kept,
-        records_updated: changes.updated,
-        verified_erased: changes.verified_erased,
+        changed: (action != Action::Export).then_some(CollectionChanged {
+            records_deleted: changes.deleted,
+            records_masked: changes.masked,
+            records_kept: changes.kept,
+            records_updated: changes.updated,
+            verified_erased: changes.verified_erased,
+        }),
         errors: match (&o.status, &o.reason) {
             (Status::Failed, Some(r)) => vec![r.clone()],
             _ => Vec::new(),
@@ -304,9 +325,14 @@ pub fn build(input: ReportInput<'_>) -> Report {
                 status: system_status(steps.iter().copied()),
                 records_found: collections.iter().map(|c| c.records_found).sum(),
                 records_exported: sum_opt(collections.iter().map(|c| c.records_exported)),
-                records_deleted: sum_opt(collections.iter().map(|c| c.records_deleted)),
-                records_masked: sum_opt(collections.iter().map(|c| c.records_masked)),
-                records_kept: sum_opt(collections.iter().map(|c| c.records_kept)),
+                changed: (input.action != Action::Export).then(|| {
+                    let changed = || collections.iter().filter_map(|c| c.changed.as_ref());
+                    SystemChanged {
+                        records_deleted: sum_opt(changed().map(|c| c.records_deleted)),
+                        records_masked: sum_opt(changed().map(|c| c.records_masked)),
+                        records_kept: sum_opt(changed().map(|c| c.records_kept)),
+                    }
+                }),
                 errors: collections
                     .iter()
                     .flat_map(|c| c.errors.iter().map(|e| format!("{}: {e}", c.collection)))
@@ -389,6 +415,50 @@ fn or_dash(v: Option<u64>) -> String {
     v.map(|n| n.to_string()).unwrap_or_else(|| "—".into())
 }
 
+fn yes_no(v: Option<bool>) -> String {
+    match v {
+        Some(true) => "yes".into(),
+        Some(false) => "NO".into(),
+        None => "—".into(),
+    }
+}
+
+/// A count column of the systems table.
+type Column = (&'static str, fn(&CollectionReport) -> String);
+
+/// The count columns that mean something for the action: an export's table has no erase
+/// counts, an erase's no export count, and both changing actions show their verification.
+fn count_columns(action: Action) -> &'static [Column] {
+    fn changed<T>(c: &CollectionReport, f: impl Fn(&CollectionChanged) -> T) -> Option<T> {
+        c.changed.as_ref().map(f)
+    }
+    match action {
+        Action::Export => &[("exported", |c| or_dash(c.records_exported))],
+        Action::Erase => &[
+            ("deleted", |c| {
+                or_dash(changed(c, |x| x.records_deleted).flatten())
+            }),
+            ("masked", |c| {
+                or_dash(changed(c, |x| x.records_masked).flatten())
+            }),
+            ("kept", |c| {
+                or_dash(changed(c, |x| x.records_kept).flatten())
+            }),
+            ("verified", |c| {
+                yes_no(changed(c, |x| x.verified_erased).flatten())
+            }),
+        ],
+        Action::Correct => &[
+            ("updated", |c| {
+                or_dash(changed(c, |x| x.records_updated).flatten())
+            }),
+            ("verified", |c| {
+                yes_no(changed(c, |x| x.verified_erased).flatten())
+            }),
+        ],
+    }
+}
+
 /// `report.md`: the same report for people.
 pub fn markdown(r: &Report) -> String {
     let mut m = String::new();
@@ -418,7 +488,9 @@ pub fn markdown(r: &Report) -> String {
         ),
         (
             "Operator",
-            r.operator.clone().unwrap_or_else(|| "not recorded".into()),
+            r.operator.clone().unwrap_or_else(|| {
+                "not recorded (name who runs requests with --operator or DSR_OPERATOR)".into()
+            }),
         ),
         ("Subject", r.subject.hash.clone()),
         (
@@ -434,9 +506,15 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(m, "| {k} | {} |", v.replace('|', "\\|"));
     }
     let _ = writeln!(m, "\n## Systems\n");
+    let columns = count_columns(r.action);
+    let names: String = columns
+        .iter()
+        .map(|(name, _)| format!(" {name} |"))
+        .collect();
+    let aligns = "---:|".repeat(columns.len());
     let _ = writeln!(
         m,
-        "| system | collection | outcome | found | exported | deleted | masked | kept | strategy | time |\n|---|---|---|---:|---:|---:|---:|---:|---|---:|"
+        "| system | collection | outcome | found |{names} strategy | time |\n|---|---|---|---:|{aligns}---|---:|"
     );
     for s in &r.systems {
         for c in &s.collections {
@@ -449,17 +527,17 @@ pub fn markdown(r: &Report) -> String {
                 (Some(st), None) => st.to_string(),
                 (None, _) => "—".into(),
             };
+            let counts: String = columns
+                .iter()
+                .map(|(_, f)| format!(" {} |", f(c)))
+                .collect();
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ms |",
+                "| {} | {} | {} | {} |{counts} {} | {} ms |",
                 s.name,
                 c.collection,
                 outcome.replace('|', "\\|"),
                 c.records_found,
-                or_dash(c.records_exported),
-                or_dash(c.records_deleted),
-                or_dash(c.records_masked),
-                or_dash(c.records_kept),
                 strategy.replace('|', "\\|"),
                 c.duration_ms
             );

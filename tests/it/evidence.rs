@@ -222,7 +222,19 @@ fn a_real_report_validates_against_the_published_schema() {
         &["--operator", "dpo@acme-tea.example"],
     );
     export(&ws, "nobody@example.com", "n", &["--include-identity"]);
-    for bundle in ["b", "n"] {
+    // An erase report has the counts of what changed; both shapes are described.
+    let r = run(ws.dsr().args([
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--yes",
+        "--out",
+        "e",
+        "-q",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for bundle in ["b", "n", "e"] {
         let report = read_json(&ws.path().join(bundle).join("report.json"));
         let errors: Vec<String> = validator
             .iter_errors(&report)
@@ -233,6 +245,16 @@ fn a_real_report_validates_against_the_published_schema() {
     // The schema is strict: an unknown field is an error.
     let mut report = read_json(&ws.path().join("b/report.json"));
     report["surprise"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&report));
+    // An export with an erase count, or an erase without one, is not a report dsr writes.
+    let mut report = read_json(&ws.path().join("b/report.json"));
+    report["systems"][0]["collections"][0]["verified_erased"] = serde_json::json!(true);
+    assert!(!validator.is_valid(&report));
+    let mut report = read_json(&ws.path().join("e/report.json"));
+    let collection = report["systems"][0]["collections"][0]
+        .as_object_mut()
+        .unwrap();
+    assert!(collection.remove("verified_erased").is_some());
     assert!(!validator.is_valid(&report));
 
     let b = read_json(&ws.path().join("b/report.json"));
@@ -253,7 +275,16 @@ fn a_real_report_validates_against_the_published_schema() {
         "Tax law requires invoices to be kept for 10 years."
     );
     assert_eq!(orders["records_exported"], 2);
-    assert_eq!(orders["records_deleted"], serde_json::Value::Null);
+    // An export changed nothing: the counts of a change are not in its report at all.
+    for erase_only in [
+        "records_deleted",
+        "records_masked",
+        "records_kept",
+        "records_updated",
+        "verified_erased",
+    ] {
+        assert!(orders.get(erase_only).is_none(), "{erase_only}: {orders}");
+    }
     assert_eq!(orders["files"].as_array().unwrap().len(), 2);
     // Canonical bytes: re-serialising with sorted keys gives the same bytes.
     let bytes = std::fs::read(ws.path().join("b/report.json")).unwrap();
@@ -535,15 +566,205 @@ fn report_md_reads_well() {
         &["--received", "2026-01-31", "--operator", "dpo"],
     );
     let md = std::fs::read_to_string(ws.path().join("b/report.md")).unwrap();
+    // An export changes nothing: columns for what an erase did would only read as zeroes.
+    let header = md
+        .lines()
+        .find(|l| l.starts_with("| system |"))
+        .unwrap_or_else(|| panic!("no systems table:\n{md}"));
+    for erase_only in ["deleted", "masked", "kept", "verified"] {
+        assert!(!header.contains(erase_only), "{header}");
+    }
+    assert_md_snapshot("report_md_reads_well", &md);
+}
+
+/// Snapshots a report.md as `name`, with what differs between runs (ids, times, hashes, keys,
+/// temporary paths) filtered.
+fn assert_md_snapshot(name: &str, md: &str) {
     insta::with_settings!({filters => vec![
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]"),
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
         (r"SHA256:[A-Za-z0-9+/]{43}", "[FINGERPRINT]"),
         (r"[0-9a-f]{64}", "[SHA256]"),
         (r"\| \d+ ms \|", "| [MS] |"),
+        (r"/[^ `|]*/\.tmp[A-Za-z0-9]+", "[TMP]"),
     ]}, {
-        insta::assert_snapshot!(md);
+        insta::assert_snapshot!(name, md);
     });
+}
+
+#[test]
+fn erase_report_md_shows_each_collections_verification() {
+    let ws = demo_workspace();
+    let r = run(ws.dsr().args([
+        "erase",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--yes",
+        "--out",
+        "e",
+        "-q",
+        "--received",
+        "2026-01-31",
+        "--operator",
+        "dpo",
+    ]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let md = std::fs::read_to_string(ws.path().join("e/report.md")).unwrap();
+    let json = read_json(&ws.path().join("e/report.json"));
+    // The verification report.json records per collection is in the table people read.
+    let lines: Vec<&str> = md.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("| system |"))
+        .unwrap_or_else(|| panic!("no systems table:\n{md}"));
+    let columns: Vec<&str> = lines[header].split('|').map(str::trim).collect();
+    let verified = columns
+        .iter()
+        .position(|c| *c == "verified")
+        .unwrap_or_else(|| panic!("no verified column: {}", lines[header]));
+    assert!(!columns.contains(&"exported"), "{}", lines[header]);
+    for s in json["systems"].as_array().unwrap() {
+        for c in s["collections"].as_array().unwrap() {
+            let row = lines[header + 2..]
+                .iter()
+                .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+                .find(|cells| cells[1] == s["name"] && cells[2] == c["collection"])
+                .unwrap_or_else(|| panic!("no row for {} {}", s["name"], c["collection"]));
+            let expected = match c["verified_erased"].as_bool() {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "—",
+            };
+            assert_eq!(row[verified], expected, "{}.{}", s["name"], c["collection"]);
+        }
+    }
+    assert_md_snapshot("erase_report_md_reads_well", &md);
+}
+
+#[test]
+fn the_operator_is_the_login_name_of_the_uid_when_user_and_logname_are_unset() {
+    let ws = demo_workspace();
+    let r = run(ws
+        .dsr()
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args(["export", "alice@example.com", "--playbook", "demo.yaml"])
+        .args(["--out", "b", "-q"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // What the system's user database calls this uid, asked another way than dsr does.
+    let id = Command::new("id").arg("-un").output().expect("id(1)");
+    assert!(id.status.success());
+    let login = String::from_utf8(id.stdout).unwrap().trim().to_string();
+    assert!(!login.is_empty());
+    let report = read_json(&ws.path().join("b/report.json"));
+    assert_eq!(report["operator"], login.as_str());
+    let md = std::fs::read_to_string(ws.path().join("b/report.md")).unwrap();
+    assert!(md.contains(&format!("| Operator | {login} |")), "{md}");
+}
+
+/// The shell commands of README.md's Evidence section, in order: every line of its ```sh
+/// blocks, with backslash-continued lines joined, blank and comment-only lines left out.
+fn readme_evidence_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(crate::support::repo().join("README.md")).unwrap();
+    let start = readme
+        .find("\n## Evidence")
+        .expect("README.md has an Evidence section");
+    let section = &readme[start + 1..];
+    let section = match section[1..].find("\n## ") {
+        Some(end) => &section[..end + 1],
+        None => section,
+    };
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut pending = String::new();
+    for line in section.lines() {
+        let line = line.trim_end();
+        if !in_sh {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if line.starts_with("```") {
+            assert!(pending.is_empty(), "a README command ends in '\\'");
+            in_sh = false;
+            continue;
+        }
+        if let Some(head) = line.strip_suffix('\\') {
+            pending.push_str(head);
+            continue;
+        }
+        pending.push_str(line);
+        let command = std::mem::take(&mut pending);
+        let trimmed = command.trim();
+        if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            commands.push(trimmed.to_string());
+        }
+    }
+    commands
+}
+
+/// The bundle the README's commands name, and what the test puts in its place.
+const README_BUNDLE: &str = "alice-export";
+
+#[test]
+fn the_readme_evidence_commands_work_as_written() {
+    let commands = readme_evidence_commands();
+    for needed in ["dsr export ", "ssh-keygen -Y verify ", "dsr verify "] {
+        assert!(
+            commands.iter().any(|c| c.starts_with(needed)),
+            "the Evidence section shows no `{needed}…`: {commands:#?}"
+        );
+    }
+    // A fresh user: a home of their own (so `~/.local/state/dsr` is the state directory),
+    // and a working directory laid out like the repository, for `playbooks/demo.yaml`.
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home");
+    let work = root.path().join("work");
+    std::fs::create_dir_all(&home).unwrap();
+    let demo = crate::support::repo().join("playbooks");
+    std::fs::create_dir_all(work.join("playbooks/demo")).unwrap();
+    std::fs::copy(demo.join("demo.yaml"), work.join("playbooks/demo.yaml")).unwrap();
+    for f in ["accounts.sql", "shop.sql", "support.sql", "newsletter.sql"] {
+        std::fs::copy(
+            demo.join("demo").join(f),
+            work.join("playbooks/demo").join(f),
+        )
+        .unwrap();
+    }
+    // The one substitution: the bundle the README names becomes a directory of this test.
+    let bundle = work.join("bundle");
+    let substitute = |command: &str| command.replace(README_BUNDLE, &bundle.display().to_string());
+
+    let dsr = assert_cmd::cargo::cargo_bin("dsr");
+    let path = format!(
+        "{}:{}",
+        dsr.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+    );
+    for command in &commands {
+        let command = substitute(command);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", &home)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "README command failed ({}): {command}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // They ran against a real demo export.
+    let report = read_json(&bundle.join("report.json"));
+    assert_eq!(report["action"], "export");
+    assert_ne!(report["systems"].as_array().map(Vec::len), Some(0));
 }
 
 /// The files of a tar stream: path -> bytes.
