@@ -413,7 +413,7 @@ fn playbook_deadline_policies_are_used_and_validated() {
     let r = run(ws.dsr().args(["validate", "bad.yaml"]));
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.contains("bad.yaml:9:3: deadlines.odd:")
+        r.stderr.contains("bad.yaml:10:3: deadlines.odd:")
             && r.stderr
                 .contains("deadline policy 'odd': give exactly one of `days` or `months`"),
         "{}",

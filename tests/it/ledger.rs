@@ -200,7 +200,7 @@ fn ledger_mistakes_are_clear_and_never_show_the_password() {
     };
     with("inline.yaml", "ledger: postgres://dsr:hunter2@db/ops");
     let inline = [
-        "inline.yaml:4:9: ledger:",
+        "inline.yaml:5:9: ledger:",
         "the ledger URL holds a password inline",
     ];
     fails_saying(ws.dsr().args(["validate", "inline.yaml"]), &inline);
