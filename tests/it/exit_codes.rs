@@ -115,3 +115,94 @@ fn report_times_are_in_order_and_in_one_format() {
         );
     }
 }
+
+/// One SQLite system that answers and one PostgreSQL system that refuses connections.
+fn half_down() -> crate::identity_graph::Fixture {
+    let f = shop(Db::Sqlite, "unused");
+    let pb = std::fs::read_to_string(f.ws.path().join("pb.yaml")).unwrap();
+    let down = "  down:\n    connector: postgres\n    url: postgres://postgres@127.0.0.1:1/test\n    purpose: p\n    legal_basis: contract\n    retention: r\n    retries: 0\n    collections:\n      people:\n        match: { email: identity.email }\n        erase: delete\n";
+    f.ws.write("half.yaml", &format!("{pb}{down}"));
+    f.ws.write("people.csv", "email\nalice@example.com\n");
+    f
+}
+
+/// Every command that runs requests: 2 for input dsr refuses before running anything, 1 when
+/// a system failed and the others were done, 0 when all went well.
+#[test]
+fn every_request_command_exits_0_1_or_2_as_documented() {
+    type Case = (&'static str, Vec<&'static str>);
+    let cases: Vec<Case> = vec![
+        (
+            "export",
+            vec!["export", "alice@example.com", "--out", "OUT"],
+        ),
+        (
+            "erase",
+            vec!["erase", "alice@example.com", "--yes", "--out", "OUT"],
+        ),
+        (
+            "correct",
+            vec![
+                "correct",
+                "alice@example.com",
+                "--set",
+                "identity.email=alice2@example.com",
+                "--yes",
+                "--out",
+                "OUT",
+            ],
+        ),
+        (
+            "batch export",
+            vec!["batch", "export", "people.csv", "--out", "OUT"],
+        ),
+        (
+            "batch erase",
+            vec!["batch", "erase", "people.csv", "--yes", "--out", "OUT"],
+        ),
+    ];
+    for (name, args) in &cases {
+        for (playbook, want) in [("missing.yaml", 2), ("half.yaml", 1), ("pb.yaml", 0)] {
+            let f = half_down();
+            let out = format!("out-{}", playbook.trim_end_matches(".yaml"));
+            let mut all: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == "OUT" { out.as_str() } else { a })
+                .collect();
+            all.extend(["--playbook", playbook, "--no-progress"]);
+            let r = crate::support::run(f.ws.dsr().args(&all));
+            assert_eq!(
+                r.code, want,
+                "{name} with {playbook}: {}{}",
+                r.stdout, r.stderr
+            );
+        }
+    }
+    // Queued requests: run-due says 0 when all that was due finished, 1 when one did not.
+    for (playbook, want) in [("pb.yaml", 0), ("half.yaml", 1)] {
+        let f = half_down();
+        let r = crate::support::run(f.ws.dsr().args([
+            "requests",
+            "add",
+            "export",
+            "alice@example.com",
+            "--playbook",
+            playbook,
+        ]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = crate::support::run(f.ws.dsr().args([
+            "run-due",
+            "--playbook",
+            playbook,
+            "--no-progress",
+        ]));
+        assert_eq!(
+            r.code, want,
+            "run-due with {playbook}: {}{}",
+            r.stdout, r.stderr
+        );
+    }
+    let f = half_down();
+    let r = crate::support::run(f.ws.dsr().args(["run-due", "--playbook", "missing.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
