@@ -557,7 +557,10 @@ pub fn markdown(r: &Report) -> String {
     if !notes.is_empty() {
         let _ = writeln!(m, "\n## What the systems reported\n\n{}", notes.join("\n"));
     }
-    let _ = writeln!(m, "\n## Files\n");
+    // An erase writes no data files: no heading over an empty list.
+    if !r.files.is_empty() {
+        let _ = writeln!(m, "\n## Files\n");
+    }
     for f in &r.files {
         let _ = writeln!(
             m,
