@@ -74,8 +74,23 @@ pub struct RequestOptions {
     pub include_identity: bool,
 }
 
-/// The request's deadline from the options and the playbook; mistakes are the user's to fix.
+/// A new request's deadline from the options and the playbook; mistakes are the user's to fix.
 pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, UsageError> {
+    deadline_as_given(v, opts)
+}
+
+/// The deadline of a request already in the ledger: as it was recorded, extension included.
+fn deadline_of_row(v: &Validated, row: &Row, opts: &RequestOptions) -> anyhow::Result<Deadline> {
+    let original = RequestOptions {
+        regulation: Some(row.regulation.clone()),
+        received: Some(row.received.clone()),
+        extension_reason: row.extension_reason.clone(),
+        ..opts.clone()
+    };
+    Ok(deadline_as_given(v, &original)?)
+}
+
+fn deadline_as_given(v: &Validated, opts: &RequestOptions) -> Result<Deadline, UsageError> {
     let pb = &v.loaded.playbook;
     let name = opts
         .regulation
@@ -107,7 +122,7 @@ pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, Us
     })
 }
 
-fn operator(opts: &RequestOptions) -> Option<String> {
+pub fn operator(opts: &RequestOptions) -> Option<String> {
     opts.operator
         .clone()
         .or_else(|| std::env::var("USER").ok())
@@ -147,7 +162,7 @@ pub async fn begin(
     deadline: Deadline,
     opts: &RequestOptions,
 ) -> Result<Begun, EvidenceError> {
-    start(state, ids, action, request_id, deadline, opts, false).await
+    start(state, ids, action, request_id, deadline, opts, Start::New).await
 }
 
 /// Picks up a request that is already in the ledger (an erase resumed after a stop): its row
@@ -166,14 +181,22 @@ pub async fn resume(
         let deadline = deadline_for(v, opts)?;
         return Ok(begin(state, ids, action, request_id, deadline, opts).await?);
     };
-    let original = RequestOptions {
-        regulation: Some(row.regulation),
-        received: Some(row.received),
-        extension_reason: row.extension_reason,
-        ..opts.clone()
+    let deadline = deadline_of_row(v, &row, opts)?;
+    // A queued request was received (and recorded) when it was queued; now it starts.
+    let how = if row.status == ledger::QUEUED {
+        Start::Queued
+    } else {
+        Start::Resumed
     };
-    let deadline = deadline_for(v, &original)?;
-    Ok(start(state, ids, action, request_id, deadline, opts, true).await?)
+    Ok(start(state, ids, action, request_id, deadline, opts, how).await?)
+}
+
+/// How a request comes to run.
+#[derive(PartialEq)]
+enum Start {
+    New,
+    Queued,
+    Resumed,
 }
 
 async fn start(
@@ -183,7 +206,7 @@ async fn start(
     request_id: &str,
     deadline: Deadline,
     opts: &RequestOptions,
-    resumed: bool,
+    how: Start,
 ) -> Result<Begun, EvidenceError> {
     let state_dir = state.dir.as_path();
     let state = state.clone();
@@ -206,12 +229,18 @@ async fn start(
         state,
         key,
     };
-    if resumed {
+    if how != Start::New {
+        request.state.ledger_started(&request.id).await?;
+        let event = if how == Start::Queued {
+            "started"
+        } else {
+            "resumed"
+        };
         request
             .audit
             .append_all_async(vec![audit::Event {
                 operator: request.operator.clone(),
-                ..request.event("resumed")
+                ..request.event(event)
             }])
             .await?;
         return Ok(Begun {
@@ -231,11 +260,14 @@ async fn start(
             due: d.due_rfc3339(),
             due_utc: d.due.to_string(),
             extension_reason: d.extension_reason.clone(),
+            extension_decided: None,
             status: ledger::IN_PROGRESS.into(),
             completed: None,
             deadline_met: None,
             outcomes: BTreeMap::new(),
             report_path: None,
+            runner: Some(ledger::runner()),
+            closed_reason: None,
         })
         .await?;
     let base = request.event("received");
@@ -257,6 +289,84 @@ async fn start(
         request,
         key_created: created.then(|| state_dir.to_path_buf()),
     })
+}
+
+/// Records a request queued for later (`dsr requests add`): a ledger row `queued`, with the
+/// deadline that runs from its receipt, and the `received` audit event. It starts when the
+/// queue runs it ([`resume`] finds the row).
+pub async fn record_queued(
+    state: &State,
+    subject_hash: &str,
+    action: Action,
+    request_id: &str,
+    d: &Deadline,
+) -> Result<(), EvidenceError> {
+    state
+        .ledger_insert(&Row {
+            id: request_id.to_string(),
+            action: action.name().into(),
+            subject_hash: subject_hash.to_string(),
+            regulation: d.policy.name.clone(),
+            received: d.received.rfc3339(),
+            due: d.due_rfc3339(),
+            due_utc: d.due.to_string(),
+            extension_reason: d.extension_reason.clone(),
+            extension_decided: None,
+            status: ledger::QUEUED.into(),
+            completed: None,
+            deadline_met: None,
+            outcomes: BTreeMap::new(),
+            report_path: None,
+            runner: None,
+            closed_reason: None,
+        })
+        .await?;
+    AuditLog::in_dir(&state.dir)
+        .append_all_async(vec![audit::Event {
+            event: "received",
+            request_id: request_id.to_string(),
+            action: Some(action.name()),
+            subject: Some(subject_hash.to_string()),
+            regulation: Some(d.policy.name.clone()),
+            received: Some(d.received.rfc3339()),
+            due: Some(d.due_rfc3339()),
+            ..Default::default()
+        }])
+        .await?;
+    Ok(())
+}
+
+/// Closes an open request by hand (`dsr requests close`): the ledger row is `closed` with the
+/// reason, its queued or journaled personal data goes, and the audit log gets a `closed` event.
+pub async fn close(
+    state: &State,
+    entry: &ledger::Entry,
+    reason: &str,
+    operator: Option<String>,
+) -> Result<(), EvidenceError> {
+    let now = jiff::Timestamp::now();
+    let met = entry
+        .due_utc
+        .as_deref()
+        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+        .map(|due| now <= due);
+    state
+        .ledger_close(&entry.id, reason, &now.to_string(), met)
+        .await?;
+    AuditLog::in_dir(&state.dir)
+        .append_all_async(vec![audit::Event {
+            event: "closed",
+            request_id: entry.id.clone(),
+            action: Action::from_name(&entry.action).map(Action::name),
+            subject: Some(entry.subject_hash.clone()),
+            operator,
+            status: Some(ledger::CLOSED.to_string()),
+            deadline_met: met,
+            reason: Some(reason.to_string()),
+            ..Default::default()
+        }])
+        .await?;
+    Ok(())
 }
 
 /// The finished request's evidence.

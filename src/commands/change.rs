@@ -325,9 +325,13 @@ pub async fn resume(global: &Global, id: &str, yes: bool) -> anyhow::Result<Exit
     let action = match r.action.as_str() {
         "erase" => Action::Erase,
         "correct" => Action::Correct,
+        "export" => {
+            drop(state);
+            return super::export::resume(global, r).await;
+        }
         other => {
             return Err(UsageError::new(format!(
-                "request {id} is an {other}; only erase and correct resume"
+                "request {id} is an {other}; only export, erase and correct resume"
             ))
             .into());
         }

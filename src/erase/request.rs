@@ -158,6 +158,7 @@ impl<'a> Engine<'a> {
                 let args = RequestArgs {
                     identities: ids.0.clone(),
                     sets: sets.to_vec(),
+                    out: None,
                 };
                 state
                     .journal_create(&opened.id, verb, &subject, &self.v.loaded.sha256, &args)

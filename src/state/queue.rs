@@ -277,6 +277,7 @@ mod tests {
         RequestArgs {
             identities: BTreeMap::from([("email".to_string(), vec!["a@example.com".to_string()])]),
             sets: vec![],
+            out: None,
         }
     }
 
