@@ -75,8 +75,26 @@ pub struct RequestOptions {
 }
 
 /// A new request's deadline from the options and the playbook; mistakes are the user's to fix.
+/// An extension is decided now, so it is refused once the original deadline has passed: GDPR
+/// Art. 12(3) lets the controller extend only by telling the person within the first period.
 pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, UsageError> {
-    deadline_as_given(v, opts)
+    let mut d = deadline_as_given(v, opts)?;
+    if d.extension_reason.is_some() {
+        let now = jiff::Timestamp::now();
+        let original = deadline::original_due(&d).map_err(|e| UsageError::new(e.to_string()))?;
+        if now > original {
+            return Err(UsageError::new(format!(
+                "--extension-reason comes too late: the original deadline passed on {}",
+                original.display_with_offset(d.received.offset)
+            ))
+            .with_hint(
+                "an extension must be decided, and the person told why, within the original period (GDPR Art. 12(3)); \
+                 drop --extension-reason and answer now: the report records the deadline as missed",
+            ));
+        }
+        d.extension_decided = Some(now);
+    }
+    Ok(d)
 }
 
 /// The deadline of a request already in the ledger: as it was recorded, extension included.
@@ -87,7 +105,12 @@ fn deadline_of_row(v: &Validated, row: &Row, opts: &RequestOptions) -> anyhow::R
         extension_reason: row.extension_reason.clone(),
         ..opts.clone()
     };
-    Ok(deadline_as_given(v, &original)?)
+    let mut d = deadline_as_given(v, &original)?;
+    d.extension_decided = row
+        .extension_decided
+        .as_deref()
+        .and_then(|t| t.parse().ok());
+    Ok(d)
 }
 
 fn deadline_as_given(v: &Validated, opts: &RequestOptions) -> Result<Deadline, UsageError> {
@@ -260,7 +283,7 @@ async fn start(
             due: d.due_rfc3339(),
             due_utc: d.due.to_string(),
             extension_reason: d.extension_reason.clone(),
-            extension_decided: None,
+            extension_decided: d.extension_decided.map(|t| t.to_string()),
             status: ledger::IN_PROGRESS.into(),
             completed: None,
             deadline_met: None,
@@ -277,6 +300,7 @@ async fn start(
             regulation: Some(d.policy.name.clone()),
             received: Some(d.received.rfc3339()),
             due: Some(d.due_rfc3339()),
+            reason: d.extension_reason.clone(),
             ..base
         },
         audit::Event {
@@ -311,7 +335,7 @@ pub async fn record_queued(
             due: d.due_rfc3339(),
             due_utc: d.due.to_string(),
             extension_reason: d.extension_reason.clone(),
-            extension_decided: None,
+            extension_decided: d.extension_decided.map(|t| t.to_string()),
             status: ledger::QUEUED.into(),
             completed: None,
             deadline_met: None,
@@ -330,6 +354,7 @@ pub async fn record_queued(
             regulation: Some(d.policy.name.clone()),
             received: Some(d.received.rfc3339()),
             due: Some(d.due_rfc3339()),
+            reason: d.extension_reason.clone(),
             ..Default::default()
         }])
         .await?;

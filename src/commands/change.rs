@@ -90,7 +90,13 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         ))
         .into());
     }
-    crate::evidence::deadline_for(&v, &req.options)?;
+    let deadline = crate::evidence::deadline_for(&v, &req.options)?;
+    let warnings = crate::deadline::warnings(&deadline, jiff::Timestamp::now(), None);
+    if !global.quiet {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let plan = plan::build(&v, action, &req.ids);
     let state = if req.dry_run {
         None
@@ -197,7 +203,7 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     if global.json {
         println!(
             "{}",
-            json!({ "request_id": request_id, "action": verb, "outcome": applied.outcome, "report": report, "systems": applied.results, "read": read.outcomes })
+            json!({ "request_id": request_id, "action": verb, "outcome": applied.outcome, "report": report, "systems": applied.results, "read": read.outcomes, "warnings": warnings })
         );
     } else {
         print_summary(&applied.results);

@@ -55,6 +55,12 @@ pub async fn add(
         Some(t) => parse_when(t)?,
         None => now,
     };
+    let warnings = crate::deadline::warnings(&deadline, now, Some(when));
+    if !global.quiet {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let state_dir = super::state_dir(global)?;
     let state = State::open(&state_dir).await?;
     let key = crate::subject::load_or_create_key(&state_dir)?;
@@ -72,7 +78,7 @@ pub async fn add(
     if global.json {
         println!(
             "{}",
-            serde_json::json!({ "request_id": id, "action": action.name(), "not_before": when.to_string(), "due": deadline.due_rfc3339() })
+            serde_json::json!({ "request_id": id, "action": action.name(), "not_before": when.to_string(), "due": deadline.due_rfc3339(), "warnings": warnings })
         );
     } else {
         println!(

@@ -41,7 +41,16 @@ pub async fn run(
     }
     let ids = identity::parse(subject.identity.as_deref(), &subject.ids, v.identities())?;
     let options = RequestOptions::from(request);
-    evidence::deadline_for(&v, &options)?;
+    let warnings = crate::deadline::warnings(
+        &evidence::deadline_for(&v, &options)?,
+        jiff::Timestamp::now(),
+        None,
+    );
+    if !global.quiet {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let encryption =
         Encryption::from_args(delivery.encrypt_to, delivery.passphrase_file).map_err(|e| {
             UsageError::new(e.to_string())
@@ -94,6 +103,7 @@ pub async fn run(
         &dir,
         &done,
         archive.as_deref(),
+        &warnings,
     ))
 }
 
@@ -155,7 +165,7 @@ pub async fn resume(global: &Global, r: JournalRequest) -> anyhow::Result<Exit> 
     )
     .await?;
     progress.clear();
-    Ok(print_outcome(global, &id, &dir, &done, None))
+    Ok(print_outcome(global, &id, &dir, &done, None, &[]))
 }
 
 /// The bundle of a resumed export, keeping the files of the steps that finished.
@@ -202,6 +212,7 @@ fn print_outcome(
     dir: &Path,
     done: &Exported,
     archive: Option<&Path>,
+    warnings: &[String],
 ) -> Exit {
     let (outcomes, finished) = (&done.outcomes, &done.finished);
     let report = &finished.report;
@@ -224,6 +235,7 @@ fn print_outcome(
                 "deadline_met": report.deadline_met,
                 "encrypted": archive.map(|p| p.display().to_string()),
                 "steps": outcomes,
+                "warnings": warnings,
                 "next": next,
             })
         );
@@ -375,7 +387,13 @@ pub async fn export_one(
         .await
         .map_err(anyhow::Error::msg)?;
     let data_files = bundle.files();
-    let html = index::render(v, request_id, &outcomes, &data_files);
+    let html = index::render(
+        v,
+        request_id,
+        &outcomes,
+        &data_files,
+        &begun.request.deadline,
+    );
     bundle
         .add("index.html", html.as_bytes())
         .context("writing index.html")?;

@@ -301,13 +301,15 @@ fn deadlines_follow_the_regulation_received_date_and_extension() {
     // Answered long after February 2026.
     assert_eq!(g["deadline_met"], false);
 
+    // An extension is accepted only within the original period: received 10 days ago.
+    let received = days_ago(10);
     export(
         &ws,
         "alice@example.com",
         "c",
         &[
             "--received",
-            "2026-01-31T09:30:00-08:00",
+            &format!("{received}T09:30:00-08:00"),
             "--regulation",
             "ccpa",
             "--extension-reason",
@@ -315,7 +317,8 @@ fn deadlines_follow_the_regulation_received_date_and_extension() {
         ],
     );
     let c = read_json(&ws.path().join("c/report.json"));
-    assert_eq!(c["due"], "2026-05-01T09:30:00-08:00");
+    let due = received.parse::<jiff::civil::Date>().unwrap() + jiff::Span::new().days(90);
+    assert_eq!(c["due"], format!("{due}T09:30:00-08:00"));
     assert_eq!(
         c["extension_reason"],
         "needs records from the paper archive"
@@ -362,14 +365,15 @@ fn playbook_deadline_policies_are_used_and_validated() {
         "h",
         "-q",
         "--received",
-        "2026-03-01",
+        &days_ago(3),
         "--extension-reason",
         "busy",
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h = read_json(&ws.path().join("h/report.json"));
     assert_eq!(h["regulation"], "house");
-    assert_eq!(h["due"], "2026-03-16T00:00:00+00:00");
+    let due = days_ago(3).parse::<jiff::civil::Date>().unwrap() + jiff::Span::new().days(15);
+    assert_eq!(h["due"], format!("{due}T00:00:00+00:00"));
 
     ws.write(
         "bad.yaml",
@@ -757,7 +761,20 @@ pub fn every_state_on(ledger: Option<&str>) {
             "pb.yaml",
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("warning: this request will be overdue when it runs"),
+            "{}",
+            r.stderr
+        );
         let v = json_lines(&r);
+        assert!(
+            v["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("will be overdue"),
+            "{v}"
+        );
         v["request_id"].as_str().unwrap().to_string()
     };
     let queued = add("queued@example.com");
@@ -1110,4 +1127,131 @@ pub fn manual_export_on(ledger: Option<&str>) {
     let r = run(dsr().args(["resume", &id, "--playbook", "manual.yaml"]));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("nothing to resume"), "{}", r.stderr);
+}
+
+#[test]
+fn late_requests_warn_and_a_late_extension_is_refused() {
+    let ws = demo_workspace();
+    // Received long ago: overdue already.
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "old",
+        "--received",
+        &days_ago(45),
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: this request is already overdue"),
+        "{}",
+        r.stderr
+    );
+    let out = json_lines(&r);
+    assert!(
+        out["warnings"][0].as_str().unwrap().contains("days late"),
+        "{out}"
+    );
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "new",
+    ]));
+    assert_eq!(json_lines(&r)["warnings"], serde_json::json!([]));
+    assert!(!r.stderr.contains("warning: this request"), "{}", r.stderr);
+
+    // GDPR Art. 12(3): an extension is decided within the first month, or not at all.
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "late",
+        "--received",
+        &days_ago(45),
+        "--extension-reason",
+        "many systems",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--extension-reason comes too late: the original deadline passed on")
+            && r.stderr.contains("Art. 12(3)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!ws.path().join("late").exists(), "nothing ran");
+    for action in ["erase", "correct"] {
+        let mut cmd = ws.dsr();
+        cmd.args([
+            action,
+            "alice@example.com",
+            "--playbook",
+            "demo.yaml",
+            "--yes",
+        ])
+        .args(["--received", &days_ago(45), "--extension-reason", "x"]);
+        if action == "correct" {
+            cmd.args(["--set", "identity.email=a@example.org"]);
+        }
+        let r = run(&mut cmd);
+        assert_eq!(r.code, 2, "{action}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("comes too late"),
+            "{action}: {}",
+            r.stderr
+        );
+    }
+
+    // In time: accepted, recorded with when it was decided, and told to the person.
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "ext",
+        "--received",
+        &days_ago(10),
+        "--extension-reason",
+        "records from the paper archive",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = export_id(&r);
+    let index = std::fs::read_to_string(ws.path().join("ext/index.html")).unwrap();
+    assert!(
+        index.contains("We have extended the time we take to answer")
+            && index.contains("because records from the paper archive")
+            && index.contains("We decided this on"),
+        "{index}"
+    );
+    let r = run(ws.dsr().args(["--json", "requests", "show", &id]));
+    let shown = json_lines(&r);
+    assert_eq!(shown["extension_reason"], "records from the paper archive");
+    let decided: jiff::Timestamp = shown["extension_decided"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (jiff::Timestamp::now() - decided).get_seconds().abs() < 120,
+        "{shown}"
+    );
+    let r = run(ws.dsr().args(["requests", "show", &id]));
+    assert!(
+        r.stdout
+            .contains("Extended    records from the paper archive (decided "),
+        "{}",
+        r.stdout
+    );
 }
