@@ -419,7 +419,8 @@ pub enum RequestsCommand {
     /// closed are open and show the days left (negative: overdue). --json prints an array of
     /// objects with the fields id, action, subject_hash, status, open, regulation, received,
     /// due, days_left, days_overdue, overdue, extension_reason, extension_decided, completed,
-    /// deadline_met, outcomes, report_path, closed_reason, not_before, attempts, last_error.
+    /// deadline_met, outcomes, report_path, closed_reason, not_before, attempts, last_error,
+    /// next (the commands that move an open request on).
     ///
     /// Example: dsr requests list --open --action erase
     ///

@@ -218,6 +218,24 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
                 ))
                 .into());
             }
+            // A confirmation of a system that does not wait would be recorded and then never
+            // used: the request would stay waiting with no word why.
+            let waiting: Vec<String> = state
+                .journal_steps(id)
+                .await?
+                .into_values()
+                .filter(|(o, _, _)| o.status == crate::run::Status::Waiting)
+                .map(|(o, _, _)| o.system)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if !waiting.is_empty() && !waiting.contains(system) {
+                return Err(UsageError::new(format!(
+                    "request {id} has no manual step of {system} waiting for a person"
+                ))
+                .with_hint(format!("waiting: {}", waiting.join(", ")))
+                .into());
+            }
             let operator = operator.clone().or_else(|| std::env::var("USER").ok());
             state.confirm(id, system, note, operator.as_deref()).await?;
             if global.json {

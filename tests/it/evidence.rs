@@ -1080,6 +1080,15 @@ pub fn manual_export_on(ledger: Option<&str>) {
         r.stdout
     );
 
+    let r = run(dsr().args(["requests", "confirm", &id, "paper_archiv", "--note", "x"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("has no manual step of paper_archiv waiting")
+            && r.stderr.contains("waiting: paper_archive"),
+        "{}",
+        r.stderr
+    );
     let r = run(dsr().args([
         "requests",
         "confirm",
