@@ -1,5 +1,5 @@
 //! The audit log: `audit.jsonl` in the state directory, one canonical-JSON line per request
-//! event (received, started, system_finished, completed), append-only.
+//! event (received, started, resumed, system_finished, completed, closed), append-only.
 //!
 //! Each line carries `seq` (1 on the first line, +1 each line) and `prev`, the SHA-256 of the
 //! previous line's bytes (64 zeros on the first line). Editing, deleting, inserting or moving
@@ -56,6 +56,9 @@ pub struct Event {
     pub report_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline_met: Option<bool>,
+    /// Why a request was closed by hand (`closed`), or its deadline extended (`received`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -259,9 +259,12 @@ pub enum Command {
         out: Option<PathBuf>,
     },
 
-    /// Continue an erase or correction that stopped (killed, interrupted, or a system failed).
+    /// Continue a request that stopped (killed, interrupted, a system failed, or a manual step
+    /// was confirmed): an export, erase or correction.
     ///
-    /// Finished steps are not redone; systems already changed and verified are not touched.
+    /// Finished steps are not redone; systems already changed and verified are not touched. An
+    /// export writes the parts of its bundle that are missing, then its index page and signed
+    /// report again.
     ///
     /// Example: dsr resume 019a4f3e-7c2d-7b1a-9a44-5f0c2d1e8b77 --playbook playbooks/demo.yaml --yes
     Resume {
@@ -444,17 +447,62 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RequestsCommand {
-    /// Every request with its deadline: open ones first, by due date.
+    /// Every request, queued ones included, with its status and deadline: open ones first,
+    /// soonest due first, then finished ones, newest first.
     ///
-    /// Example: dsr requests list --json
-    List,
-    /// One request in full: deadline, outcome per system, report.
+    /// Status is one of: queued (waits for `dsr run-due`), running (a live process or a
+    /// worker's lease holds it), stale (started, but the process recorded as running it is
+    /// gone or its lease ran out: resume or close it), waiting (a manual step waits for a
+    /// person), partial, failed, done, closed (closed by hand with a reason). All but done and
+    /// closed are open and show the days left (negative: overdue). --json prints an array of
+    /// objects with the fields id, action, subject_hash, status, open, regulation, received,
+    /// due, days_left, days_overdue, overdue, extension_reason, extension_decided, completed,
+    /// deadline_met, outcomes, report_path, closed_reason, not_before, attempts, last_error,
+    /// next (the commands that move an open request on).
+    ///
+    /// Example: dsr requests list --open --action erase
+    ///
+    /// Example: dsr requests list --overdue --json
+    List {
+        /// Only open requests (neither done nor closed)
+        #[arg(long)]
+        open: bool,
+        /// Only open requests past their due date
+        #[arg(long)]
+        overdue: bool,
+        /// Only requests with this status
+        #[arg(long, value_enum, value_name = "STATUS")]
+        status: Option<crate::state::ledger::Standing>,
+        /// Only requests of this action
+        #[arg(long, value_enum, value_name = "ACTION")]
+        action: Option<crate::plan::Action>,
+    },
+    /// One request in full, whatever its status: deadline, outcome per system, report, and
+    /// the next command to run when it is open.
     ///
     /// Example: dsr requests show 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b
     Show {
-        /// The request id (printed by export, listed by `dsr requests list`)
+        /// The request id (printed by export, erase and `requests add`, listed by `dsr requests list`)
         #[arg(value_name = "ID")]
         id: String,
+    },
+    /// Close an open request that will not be answered by dsr (a stale run, a request
+    /// withdrawn, answered another way), with the reason.
+    ///
+    /// The ledger shows it as closed with the reason, the audit log records a `closed` event,
+    /// and the identities its queue entry or journal held are deleted. A request that a live
+    /// process is running cannot be closed.
+    ///
+    /// Example: dsr requests close 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b --reason "withdrawn by the person"
+    Close {
+        /// The request id
+        id: String,
+        /// Why it is closed (no personal data: it goes into the audit log)
+        #[arg(long, required = true)]
+        reason: String,
+        /// Who closes it [default: DSR_OPERATOR or the login name]
+        #[arg(long, env = "DSR_OPERATOR")]
+        operator: Option<String>,
     },
     /// Queue a request to run later (e.g. an erase 30 days after an account closes).
     ///
@@ -479,8 +527,9 @@ pub enum RequestsCommand {
     },
     /// Confirm that a person carried out a manual step of a request.
     ///
-    /// The note is recorded in the journal and, when the request is resumed, in its signed
-    /// report. Then continue the request with `dsr resume ID`.
+    /// Works for exports, erasures and corrections. The note is recorded in the journal and,
+    /// when the request is resumed, in its signed report. Then continue the request with
+    /// `dsr resume ID`.
     ///
     /// Example: dsr requests confirm 019ab3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b paper_archive --note "Shredded, box 12"
     Confirm {

@@ -191,6 +191,8 @@ pub struct Deadline {
     pub due: Timestamp,
     /// Set when the deadline was extended; the reason is recorded in the report.
     pub extension_reason: Option<String>,
+    /// When the extension was decided (GDPR Art. 12(3): within the original period).
+    pub extension_decided: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,7 +236,45 @@ pub fn due(
         received: received.clone(),
         due: at.timestamp(),
         extension_reason: extension_reason.map(str::to_string),
+        extension_decided: None,
     })
+}
+
+/// The due moment without any extension: the end of the period in which the person must be
+/// told of an extension, and why (GDPR Art. 12(3)).
+pub fn original_due(d: &Deadline) -> Result<Timestamp, DeadlineError> {
+    Ok(due(&d.policy, &d.received, None)?.due)
+}
+
+fn days(from: Timestamp, to: Timestamp) -> i64 {
+    (to.as_second() - from.as_second()).div_euclid(86_400)
+}
+
+fn day(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d").to_string()
+}
+
+/// What the operator must hear about a new request's deadline: that it is overdue already
+/// (received long ago), or will be by the time it runs (`runs_at`, a queued request's
+/// `--not-before`). Empty when it can still be answered in time.
+pub fn warnings(d: &Deadline, now: Timestamp, runs_at: Option<Timestamp>) -> Vec<String> {
+    let mut out = Vec::new();
+    if now > d.due {
+        out.push(format!(
+            "this request is already overdue: received {}, due {}, {} days late",
+            day(d.received.at),
+            day(d.due),
+            days(d.due, now).max(1)
+        ));
+    } else if let Some(at) = runs_at.filter(|at| *at > d.due) {
+        out.push(format!(
+            "this request will be overdue when it runs: due {}, it runs from {}, {} days late",
+            day(d.due),
+            day(at),
+            days(d.due, at).max(1)
+        ));
+    }
+    out
 }
 
 impl Deadline {
@@ -433,6 +473,33 @@ mod tests {
         ] {
             assert!(parse_received(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn warnings_for_requests_overdue_now_or_when_they_run() {
+        let d = due(&builtin("gdpr").unwrap(), &received("2026-01-31"), None).unwrap();
+        let before: Timestamp = "2026-02-10T00:00:00Z".parse().unwrap();
+        assert!(warnings(&d, before, None).is_empty());
+        let late: Timestamp = "2026-03-10T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            warnings(&d, late, None),
+            ["this request is already overdue: received 2026-01-31, due 2026-02-28, 10 days late"]
+        );
+        let runs: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            warnings(&d, before, Some(runs)),
+            [
+                "this request will be overdue when it runs: due 2026-02-28, it runs from 2026-03-02, 2 days late"
+            ]
+        );
+        assert!(warnings(&d, before, Some(before)).is_empty());
+        let extended = due(
+            &builtin("gdpr").unwrap(),
+            &received("2026-01-31"),
+            Some("x"),
+        )
+        .unwrap();
+        assert_eq!(original_due(&extended).unwrap(), d.due);
     }
 
     #[test]

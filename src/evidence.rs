@@ -76,8 +76,46 @@ pub struct RequestOptions {
     pub started: Option<jiff::Timestamp>,
 }
 
-/// The request's deadline from the options and the playbook; mistakes are the user's to fix.
+/// A new request's deadline from the options and the playbook; mistakes are the user's to fix.
+/// An extension is decided now, so it is refused once the original deadline has passed: GDPR
+/// Art. 12(3) lets the controller extend only by telling the person within the first period.
 pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, UsageError> {
+    let mut d = deadline_as_given(v, opts)?;
+    if d.extension_reason.is_some() {
+        let now = jiff::Timestamp::now();
+        let original = deadline::original_due(&d).map_err(|e| UsageError::new(e.to_string()))?;
+        if now > original {
+            return Err(UsageError::new(format!(
+                "--extension-reason comes too late: the original deadline passed on {}",
+                original.display_with_offset(d.received.offset)
+            ))
+            .with_hint(
+                "an extension must be decided, and the person told why, within the original period (GDPR Art. 12(3)); \
+                 drop --extension-reason and answer now: the report records the deadline as missed",
+            ));
+        }
+        d.extension_decided = Some(now);
+    }
+    Ok(d)
+}
+
+/// The deadline of a request already in the ledger: as it was recorded, extension included.
+fn deadline_of_row(v: &Validated, row: &Row, opts: &RequestOptions) -> anyhow::Result<Deadline> {
+    let original = RequestOptions {
+        regulation: Some(row.regulation.clone()),
+        received: Some(row.received.clone()),
+        extension_reason: row.extension_reason.clone(),
+        ..opts.clone()
+    };
+    let mut d = deadline_as_given(v, &original)?;
+    d.extension_decided = row
+        .extension_decided
+        .as_deref()
+        .and_then(|t| t.parse().ok());
+    Ok(d)
+}
+
+fn deadline_as_given(v: &Validated, opts: &RequestOptions) -> Result<Deadline, UsageError> {
     let pb = &v.loaded.playbook;
     let name = opts
         .regulation
@@ -116,7 +154,7 @@ pub fn deadline_for(v: &Validated, opts: &RequestOptions) -> Result<Deadline, Us
 /// Who runs the request: `--operator` / `DSR_OPERATOR`, else `$USER`, `$LOGNAME`, else the
 /// login name of the process's uid. Cron, systemd units and containers often set neither
 /// variable, and a report that names no one is weaker evidence than one naming the account.
-fn operator(opts: &RequestOptions) -> Option<String> {
+pub fn operator(opts: &RequestOptions) -> Option<String> {
     let named = |o: Option<String>| o.map(|o| o.trim().to_string()).filter(|o| !o.is_empty());
     named(opts.operator.clone())
         .or_else(|| named(std::env::var("USER").ok()))
@@ -188,7 +226,7 @@ pub async fn begin(
     deadline: Deadline,
     opts: &RequestOptions,
 ) -> Result<Begun, EvidenceError> {
-    start(state, ids, action, request_id, deadline, opts, false).await
+    start(state, ids, action, request_id, deadline, opts, Start::New).await
 }
 
 /// Picks up a request that is already in the ledger (an erase resumed after a stop): its row
@@ -207,14 +245,22 @@ pub async fn resume(
         let deadline = deadline_for(v, opts)?;
         return Ok(begin(state, ids, action, request_id, deadline, opts).await?);
     };
-    let original = RequestOptions {
-        regulation: Some(row.regulation),
-        received: Some(row.received),
-        extension_reason: row.extension_reason,
-        ..opts.clone()
+    let deadline = deadline_of_row(v, &row, opts)?;
+    // A queued request was received (and recorded) when it was queued; now it starts.
+    let how = if row.status == ledger::QUEUED {
+        Start::Queued
+    } else {
+        Start::Resumed
     };
-    let deadline = deadline_for(v, &original)?;
-    Ok(start(state, ids, action, request_id, deadline, opts, true).await?)
+    Ok(start(state, ids, action, request_id, deadline, opts, how).await?)
+}
+
+/// How a request comes to run.
+#[derive(PartialEq)]
+enum Start {
+    New,
+    Queued,
+    Resumed,
 }
 
 async fn start(
@@ -224,7 +270,7 @@ async fn start(
     request_id: &str,
     deadline: Deadline,
     opts: &RequestOptions,
-    resumed: bool,
+    how: Start,
 ) -> Result<Begun, EvidenceError> {
     let state_dir = state.dir.as_path();
     let state = state.clone();
@@ -249,12 +295,18 @@ async fn start(
         state,
         key,
     };
-    if resumed {
+    if how != Start::New {
+        request.state.ledger_started(&request.id).await?;
+        let event = if how == Start::Queued {
+            "started"
+        } else {
+            "resumed"
+        };
         request
             .audit
             .append_all_async(vec![audit::Event {
                 operator: request.operator.clone(),
-                ..request.event("resumed")
+                ..request.event(event)
             }])
             .await?;
         return Ok(Begun {
@@ -274,11 +326,14 @@ async fn start(
             due: d.due_rfc3339(),
             due_utc: d.due.to_string(),
             extension_reason: d.extension_reason.clone(),
+            extension_decided: d.extension_decided.map(|t| t.to_string()),
             status: ledger::IN_PROGRESS.into(),
             completed: None,
             deadline_met: None,
             outcomes: BTreeMap::new(),
             report_path: None,
+            runner: Some(ledger::runner()),
+            closed_reason: None,
         })
         .await?;
     let base = request.event("received");
@@ -288,6 +343,7 @@ async fn start(
             regulation: Some(d.policy.name.clone()),
             received: Some(d.received.rfc3339()),
             due: Some(d.due_rfc3339()),
+            reason: d.extension_reason.clone(),
             ..base
         },
         audit::Event {
@@ -300,6 +356,85 @@ async fn start(
         request,
         key_created: created.then(|| state_dir.to_path_buf()),
     })
+}
+
+/// Records a request queued for later (`dsr requests add`): a ledger row `queued`, with the
+/// deadline that runs from its receipt, and the `received` audit event. It starts when the
+/// queue runs it ([`resume`] finds the row).
+pub async fn record_queued(
+    state: &State,
+    subject_hash: &str,
+    action: Action,
+    request_id: &str,
+    d: &Deadline,
+) -> Result<(), EvidenceError> {
+    state
+        .ledger_insert(&Row {
+            id: request_id.to_string(),
+            action: action.name().into(),
+            subject_hash: subject_hash.to_string(),
+            regulation: d.policy.name.clone(),
+            received: d.received.rfc3339(),
+            due: d.due_rfc3339(),
+            due_utc: d.due.to_string(),
+            extension_reason: d.extension_reason.clone(),
+            extension_decided: d.extension_decided.map(|t| t.to_string()),
+            status: ledger::QUEUED.into(),
+            completed: None,
+            deadline_met: None,
+            outcomes: BTreeMap::new(),
+            report_path: None,
+            runner: None,
+            closed_reason: None,
+        })
+        .await?;
+    AuditLog::in_dir(&state.dir)
+        .append_all_async(vec![audit::Event {
+            event: "received",
+            request_id: request_id.to_string(),
+            action: Some(action.name()),
+            subject: Some(subject_hash.to_string()),
+            regulation: Some(d.policy.name.clone()),
+            received: Some(d.received.rfc3339()),
+            due: Some(d.due_rfc3339()),
+            reason: d.extension_reason.clone(),
+            ..Default::default()
+        }])
+        .await?;
+    Ok(())
+}
+
+/// Closes an open request by hand (`dsr requests close`): the ledger row is `closed` with the
+/// reason, its queued or journaled personal data goes, and the audit log gets a `closed` event.
+pub async fn close(
+    state: &State,
+    entry: &ledger::Entry,
+    reason: &str,
+    operator: Option<String>,
+) -> Result<(), EvidenceError> {
+    let now = jiff::Timestamp::now();
+    let met = entry
+        .due_utc
+        .as_deref()
+        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+        .map(|due| now <= due);
+    state
+        .ledger_close(&entry.id, reason, &now.to_string(), met)
+        .await?;
+    AuditLog::in_dir(&state.dir)
+        .append_all_async(vec![audit::Event {
+            event: "closed",
+            request_id: entry.id.clone(),
+            action: Action::from_name(&entry.action).map(Action::name),
+            subject: Some(entry.subject_hash.clone()),
+            operator,
+            status: Some(ledger::CLOSED.to_string()),
+            deadline_met: met,
+            reason: Some(reason.to_string()),
+            ..Default::default()
+        }])
+        .await?;
+    Ok(())
 }
 
 /// The finished request's evidence.

@@ -25,6 +25,13 @@ impl Action {
             Action::Erase => "erase",
         }
     }
+
+    /// The action a ledger or journal row names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Action::Export, Action::Correct, Action::Erase]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

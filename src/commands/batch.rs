@@ -341,8 +341,9 @@ async fn export(
     id: &str,
     out: &mut SubjectOutcome,
 ) -> anyhow::Result<()> {
+    // Done, or closed by hand: either way it is not run again.
     if let Some(row) = shared.state.ledger_get(id).await?
-        && row.status == "done"
+        && matches!(row.status.as_str(), "done" | crate::state::ledger::CLOSED)
     {
         out.outcome = "skipped".into();
         out.report = row.report_path.map(PathBuf::from);
@@ -364,6 +365,7 @@ async fn export(
         &bundle,
         &options(s),
         &Quiet,
+        None,
     )
     .await?;
     let report = &done.finished.report;

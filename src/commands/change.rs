@@ -90,7 +90,13 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         ))
         .into());
     }
-    crate::evidence::deadline_for(&v, &req.options)?;
+    let deadline = crate::evidence::deadline_for(&v, &req.options)?;
+    let warnings = crate::deadline::warnings(&deadline, jiff::Timestamp::now(), None);
+    if !global.quiet {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let plan = plan::build(&v, action, &req.ids);
     let state = if req.dry_run {
         None
@@ -101,6 +107,13 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     let engine = Engine::new(&v, action, &req.sets, &connectors, state.as_ref())?;
     engine.refuse_unfit_masks().await?;
     let resuming = req.resume.is_some();
+    // A report that could not be written after the change would leave no evidence of it: a
+    // directory given with --out is made before anything is read or journaled.
+    if !req.dry_run
+        && let Some(out) = req.out
+    {
+        erase::request::report_dir(out)?;
+    }
     let mut opened = engine
         .open(&req.ids, &req.sets, &req.options, None, req.resume)
         .await?;
@@ -112,10 +125,16 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         .out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(format!("dsr-{verb}-{request_id}")));
-    // A report that could not be written after the change would leave no evidence of it:
-    // its directory is made before anything is read.
-    if !req.dry_run {
-        erase::request::report_dir(&dir)?;
+    // The default directory is named after the request; a new request that cannot have one
+    // ends here, with nothing read.
+    if !req.dry_run
+        && req.out.is_none()
+        && let Err(e) = erase::request::report_dir(&dir)
+    {
+        if !opened.resumed {
+            engine.cancel(&opened).await?;
+        }
+        return Err(e.into());
     }
 
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
@@ -207,7 +226,7 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     if global.json {
         println!(
             "{}",
-            json!({ "request_id": request_id, "action": verb, "outcome": applied.outcome, "report": report, "systems": applied.results, "read": read.outcomes })
+            json!({ "request_id": request_id, "action": verb, "outcome": applied.outcome, "report": report, "systems": applied.results, "read": read.outcomes, "warnings": warnings })
         );
     } else {
         print_summary(&applied.results);
@@ -338,9 +357,13 @@ pub async fn resume(global: &Global, id: &str, yes: bool) -> anyhow::Result<Exit
     let action = match r.action.as_str() {
         "erase" => Action::Erase,
         "correct" => Action::Correct,
+        "export" => {
+            drop(state);
+            return super::export::resume(global, r).await;
+        }
         other => {
             return Err(UsageError::new(format!(
-                "request {id} is an {other}; only erase and correct resume"
+                "request {id} is an {other}; only export, erase and correct resume"
             ))
             .into());
         }

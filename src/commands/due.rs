@@ -41,14 +41,26 @@ pub async fn add(
     if action == Action::Erase {
         crate::erase::rules::for_erase(&v)?;
     }
-    if let Some(r) = received {
-        crate::deadline::parse_received(r)
-            .map_err(|e| UsageError::new(format!("--received: {e}")))?;
-    }
+    // The deadline runs from receipt (the moment it is queued unless --received says
+    // otherwise), not from when the queue gets to it.
+    let deadline = crate::evidence::deadline_for(
+        &v,
+        &RequestOptions {
+            received: received.map(str::to_string),
+            ..Default::default()
+        },
+    )?;
+    let now = jiff::Timestamp::now();
     let when = match not_before {
         Some(t) => parse_when(t)?,
-        None => jiff::Timestamp::now(),
+        None => now,
     };
+    let warnings = crate::deadline::warnings(&deadline, now, Some(when));
+    if !global.quiet {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let state_dir = super::state_dir(global)?;
     let state = State::open(&state_dir).await?;
     let key = crate::subject::load_or_create_key(&state_dir)?;
@@ -58,19 +70,22 @@ pub async fn add(
         identities: ids.0.clone(),
         sets: sets.to_vec(),
         received: None,
+        out: None,
     };
+    crate::evidence::record_queued(&state, &subject_hash, action, &id, &deadline).await?;
     state
         .queue_add(&id, action.name(), &subject_hash, &args, received, when)
         .await?;
     if global.json {
         println!(
             "{}",
-            serde_json::json!({ "request_id": id, "action": action.name(), "not_before": when.to_string() })
+            serde_json::json!({ "request_id": id, "action": action.name(), "not_before": when.to_string(), "due": deadline.due_rfc3339(), "warnings": warnings })
         );
     } else {
         println!(
-            "Queued {} request {id}, due from {when}. `dsr run-due` runs it then.",
-            action.name()
+            "Queued {} request {id}, to run from {when}, due {}. `dsr run-due` runs it then; `dsr requests show {id}` shows it.",
+            action.name(),
+            deadline.due_rfc3339()
         );
     }
     Ok(Exit::Done)
@@ -387,13 +402,25 @@ async fn process(
     let dir = out.join(&c.id);
     match c.action.as_str() {
         "export" => {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("removing the unfinished {}", dir.display()))?;
-            }
-            let bundle = Bundle::create(&dir)?;
+            // An earlier attempt left its bundle and journal: continue it (a manual step a
+            // person confirmed since is done now). Without its journal, start again.
+            let journaled =
+                matches!(state.journal_get(&c.id).await?, Some(j) if j.status == "running");
+            let (bundle, resumed) = if journaled && dir.is_dir() {
+                let (finished, _) = state.journal_finished(&c.id).await?;
+                (
+                    super::export::reopen_bundle(&dir, &finished)?,
+                    Some(finished),
+                )
+            } else {
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("removing the unfinished {}", dir.display()))?;
+                }
+                (Bundle::create(&dir)?, None)
+            };
             let done = super::export::export_one(
-                v, connectors, state, &ids, &c.id, &bundle, &options, &Quiet,
+                v, connectors, state, &ids, &c.id, &bundle, &options, &Quiet, resumed,
             )
             .await?;
             Ok((

@@ -196,6 +196,7 @@ impl<'a> Engine<'a> {
                     identities: ids.0.clone(),
                     sets: sets.to_vec(),
                     received: opened.received.clone(),
+                    out: None,
                 };
                 state
                     .journal_create(&opened.id, verb, &subject, &self.v.loaded.sha256, &args)

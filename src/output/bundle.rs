@@ -146,6 +146,59 @@ impl Bundle {
         })
     }
 
+    /// Opens the bundle of an export that is resumed. Data files that `keep` accepts (those
+    /// of steps that finished) stay and are listed again with their hashes; the others are
+    /// removed, since their steps run again and write them anew. The index page, the report
+    /// and the manifest at the top are left to be written again when the export finishes.
+    pub fn reopen(dir: &Path, keep: impl Fn(&str) -> bool) -> io::Result<Self> {
+        const REWRITTEN: [&str; 5] = [
+            "index.html",
+            "report.json",
+            "report.json.sig",
+            "report.md",
+            "manifest.json",
+        ];
+        if !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        let bundle = Self {
+            dir: dir.to_path_buf(),
+            files: Arc::default(),
+            unsynced: Arc::default(),
+        };
+        let mut folders = vec![String::new()];
+        while let Some(folder) = folders.pop() {
+            for entry in fs::read_dir(dir.join(&folder))? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let relative = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    folders.push(relative);
+                } else if !kind.is_file() || REWRITTEN.contains(&relative.as_str()) {
+                    continue;
+                } else if keep(&relative) {
+                    let (bytes, sha256) = hash_file(&entry.path())?;
+                    bundle.push(FileEntry {
+                        path: relative,
+                        bytes,
+                        sha256,
+                    });
+                } else {
+                    fs::remove_file(entry.path())?;
+                }
+            }
+        }
+        Ok(bundle)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -385,6 +438,40 @@ pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reopened_bundle_keeps_what_it_is_told_and_lists_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("b");
+        let bundle = Bundle::create(&root).unwrap();
+        for (system, rows) in [("shop", 2), ("crm", 1)] {
+            let id = CollectionId {
+                system: system.into(),
+                collection: "people".into(),
+            };
+            let mut sink = bundle.open(&id, &[]).unwrap();
+            for i in 0..rows {
+                let mut row = Row::new();
+                row.insert("n".into(), Value::from(i));
+                sink.row(row).unwrap();
+            }
+            sink.finish().unwrap();
+        }
+        bundle.add("report.json", b"{}").unwrap();
+        let before = bundle.files();
+        let again = Bundle::reopen(&root, |p| p.starts_with("shop/")).unwrap();
+        let kept: Vec<FileEntry> = before
+            .into_iter()
+            .filter(|f| f.path.starts_with("shop/"))
+            .collect();
+        assert_eq!(again.files(), kept);
+        assert!(!root.join("crm/people.json").exists());
+        assert!(
+            root.join("report.json").exists(),
+            "rewritten later, not removed"
+        );
+        assert!(Bundle::reopen(&dir.path().join("none"), |_| true).is_err());
+    }
 
     #[test]
     fn safe_names_cannot_escape() {

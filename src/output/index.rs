@@ -42,6 +42,7 @@ pub fn render(
     request_id: &str,
     outcomes: &[StepOutcome],
     files: &[FileEntry],
+    deadline: &crate::deadline::Deadline,
 ) -> String {
     let pb = &v.loaded.playbook;
     let org = esc(&pb.organisation);
@@ -58,6 +59,25 @@ for how long, and who receives it. The data itself is in the files listed, as JS
 (which opens in a spreadsheet).</p>\n",
         esc(request_id)
     );
+    // GDPR Art. 12(3): a person whose answer takes longer must be told so, and why.
+    if let Some(reason) = &deadline.extension_reason {
+        let day = |t: jiff::Timestamp| {
+            t.to_zoned(jiff::tz::TimeZone::fixed(deadline.received.offset))
+                .strftime("%-d %B %Y")
+                .to_string()
+        };
+        let decided = deadline
+            .extension_decided
+            .map(|t| format!(" We decided this on {}.", day(t)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<p class=\"extension\">We have extended the time we take to answer your request, as the law allows: \
+we will answer by {}, because {}.{decided}</p>",
+            esc(&day(deadline.due)),
+            esc(reason),
+        );
+    }
     for sys in v.systems.values() {
         let steps: Vec<&StepOutcome> = outcomes.iter().filter(|o| o.system == sys.name).collect();
         let status = system_status(steps.iter().copied());

@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What a request needs to run again: its identities and its action's arguments.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RequestArgs {
     pub identities: BTreeMap<String, Vec<String>>,
     /// `--set` assignments of a correction, as TARGET=VALUE.
@@ -22,6 +22,9 @@ pub struct RequestArgs {
     /// When the request was received (RFC 3339), so that a resumed run keeps it.
     #[serde(default)]
     pub received: Option<String>,
+    /// An export's bundle directory (absolute), so that `dsr resume` finishes the same bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
 }
 
 /// The changes one read step planned.
@@ -59,7 +62,7 @@ impl State {
         args: &RequestArgs,
     ) -> Result<(), StateError> {
         let t = now();
-        on_pool!(&self.pool, p => sqlx::query("INSERT INTO journal_requests (id, action, subject, playbook_sha256, request, status, created, updated) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7)")
+        on_pool!(&self.pool, p => sqlx::query("INSERT INTO journal_requests (id, action, subject, playbook_sha256, request, status, created, updated, runner) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8)")
             .bind(id)
             .bind(action)
             .bind(subject)
@@ -67,9 +70,47 @@ impl State {
             .bind(json(args))
             .bind(&t)
             .bind(&t)
+            .bind(super::ledger::runner())
             .execute(p)
             .await
             .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Starts a request's journal afresh: created if missing, else running again with no
+    /// steps (an export whose unfinished bundle was removed is run from the start).
+    pub async fn journal_restart(
+        &self,
+        id: &str,
+        action: &str,
+        subject: &str,
+        playbook_sha: &str,
+        args: &RequestArgs,
+    ) -> Result<(), StateError> {
+        if self.journal_get(id).await?.is_none() {
+            return self
+                .journal_create(id, action, subject, playbook_sha, args)
+                .await;
+        }
+        on_pool!(&self.pool, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM journal_steps WHERE request_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE journal_requests SET status = 'running', playbook_sha256 = $1, request = $2, \
+                 updated = $3, runner = $4 WHERE id = $5",
+            )
+            .bind(playbook_sha)
+            .bind(json(args))
+            .bind(now())
+            .bind(super::ledger::runner())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -140,8 +181,11 @@ impl State {
         .execute(p)
         .await
         .map(|_| ()))?;
-        on_pool!(&self.pool, p => sqlx::query("UPDATE journal_requests SET updated = $1 WHERE id = $2")
+        // The process that records a step is the one running the request (a resumed run
+        // takes it over from the one that stopped).
+        on_pool!(&self.pool, p => sqlx::query("UPDATE journal_requests SET updated = $1, runner = $2 WHERE id = $3")
             .bind(now())
+            .bind(super::ledger::runner())
             .bind(id)
             .execute(p)
             .await
@@ -309,7 +353,7 @@ mod tests {
         RequestArgs {
             identities: BTreeMap::new(),
             sets: sets.iter().map(|s| s.to_string()).collect(),
-            received: None,
+            ..Default::default()
         }
     }
 

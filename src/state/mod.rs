@@ -110,6 +110,14 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         PRIMARY KEY (request_id, system)
      );",
+    // 6: what the ledger needs to tell open work from finished work: the process running a
+    // request (to tell a live run from a killed one), when an extension was decided, and why a
+    // request was closed by hand. The journal records its runner too, for a request killed
+    // before it reached the ledger. Plain ALTERs: the same text runs on PostgreSQL.
+    "ALTER TABLE requests ADD COLUMN runner TEXT;
+     ALTER TABLE requests ADD COLUMN extension_decided TEXT;
+     ALTER TABLE requests ADD COLUMN closed_reason TEXT;
+     ALTER TABLE journal_requests ADD COLUMN runner TEXT;",
 ];
 
 pub mod journal;

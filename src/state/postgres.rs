@@ -93,6 +93,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX queue_due ON queue (status, not_before);"#,
     // 5: confirmations of manual steps (the same on both).
     super::MIGRATIONS[4],
+    // 6: runner, extension decision and closing reason (the same on both).
+    super::MIGRATIONS[5],
 ];
 
 /// A bad `--ledger` / `DSR_LEDGER` / `ledger:` value. Names the URL only in masked form.

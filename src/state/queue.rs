@@ -274,6 +274,7 @@ mod tests {
             identities: BTreeMap::from([("email".to_string(), vec!["a@example.com".to_string()])]),
             sets: vec![],
             received: None,
+            out: None,
         }
     }
 

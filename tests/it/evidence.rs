@@ -332,13 +332,15 @@ fn deadlines_follow_the_regulation_received_date_and_extension() {
     // Answered long after February 2026.
     assert_eq!(g["deadline_met"], false);
 
+    // An extension is accepted only within the original period: received 10 days ago.
+    let received = days_ago(10);
     export(
         &ws,
         "alice@example.com",
         "c",
         &[
             "--received",
-            "2026-01-31T09:30:00-08:00",
+            &format!("{received}T09:30:00-08:00"),
             "--regulation",
             "ccpa",
             "--extension-reason",
@@ -347,7 +349,8 @@ fn deadlines_follow_the_regulation_received_date_and_extension() {
     );
     let c = read_json(&ws.path().join("c/report.json"));
     // Computed in the offset it was received in (45 + 45 days), written in UTC.
-    assert_eq!(c["due"], "2026-05-01T17:30:00.000Z");
+    let due = received.parse::<jiff::civil::Date>().unwrap() + jiff::Span::new().days(90);
+    assert_eq!(c["due"], format!("{due}T17:30:00.000Z"));
     assert_eq!(
         c["extension_reason"],
         "needs records from the paper archive"
@@ -394,14 +397,15 @@ fn playbook_deadline_policies_are_used_and_validated() {
         "h",
         "-q",
         "--received",
-        "2026-03-01",
+        &days_ago(3),
         "--extension-reason",
         "busy",
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h = read_json(&ws.path().join("h/report.json"));
     assert_eq!(h["regulation"], "house");
-    assert_eq!(h["due"], "2026-03-16T00:00:00.000Z");
+    let due = days_ago(3).parse::<jiff::civil::Date>().unwrap() + jiff::Span::new().days(15);
+    assert_eq!(h["due"], format!("{due}T00:00:00.000Z"));
 
     ws.write(
         "bad.yaml",
@@ -892,5 +896,593 @@ fn a_passphrase_encrypted_bundle_opens_with_that_passphrase_only() {
     assert_eq!(
         files["b/report.json"],
         std::fs::read(ws.path().join("b/report.json")).unwrap()
+    );
+}
+
+/// A date `days` before today (UTC), as `--received` takes it.
+fn days_ago(days: i64) -> String {
+    (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days))
+        .strftime("%Y-%m-%d")
+        .to_string()
+}
+
+/// A playbook whose only system is a manual step.
+const MANUAL_ONLY: &str = "version: 1
+organisation: Acme Tea Ltd
+identities: [email]
+systems:
+  paper_archive:
+    connector: manual
+    instructions: Copy the signed contract from the archive box for this customer
+    purpose: Signed contracts
+    legal_basis: contract
+    retention: 6 years
+    collections:
+      contracts:
+        match: { email: identity.email }
+        erase: delete
+";
+
+/// A system whose database refuses connections: it fails, at once.
+fn refused_system() -> String {
+    crate::support::system(
+        "crm",
+        "postgres",
+        "postgres://postgres@127.0.0.1:1/test",
+        "    retries: 1\n    timeout: 2s\n",
+        "      people:\n        match: { email: identity.email }\n        erase: delete\n",
+    )
+}
+
+fn json_lines(r: &Ran) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr))
+}
+
+/// The request id an export printed with --json.
+fn export_id(r: &Ran) -> String {
+    json_lines(r)["request_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_ledger_lists_every_request_in_every_state() {
+    every_state_on(None);
+}
+
+/// Requests in every state at once: queued, running, stale (killed), waiting, partial,
+/// failed, done, closed. One list shows them all, open ones first, with days left or overdue;
+/// `show` knows every id; the killed export is resumed, another is closed with a reason.
+pub fn every_state_on(ledger: Option<&str>) {
+    use crate::due::dsr_on;
+    use serde_json::Value;
+    let (fake, url) = crate::fakes::stripe::start();
+    let (ws, _) = crate::saas::example(
+        "stripe.yaml",
+        &url,
+        &[("STRIPE_API_KEY", crate::fakes::stripe::KEY)],
+    );
+    let stripe = std::fs::read_to_string(ws.path().join("pb.yaml")).unwrap();
+    ws.write("manual.yaml", MANUAL_ONLY);
+    ws.write(
+        "refused.yaml",
+        &(crate::support::HEADER.to_string() + &refused_system()),
+    );
+    ws.write("partial.yaml", &(stripe + &refused_system()));
+    let dsr = || dsr_on(&ws, ledger);
+    let ran = |args: &[&str]| run(dsr().args(args));
+
+    let add = |who: &str| {
+        let r = ran(&[
+            "--json",
+            "requests",
+            "add",
+            "export",
+            who,
+            "--not-before",
+            "2999-01-01",
+            "--playbook",
+            "pb.yaml",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("warning: this request will be overdue when it runs"),
+            "{}",
+            r.stderr
+        );
+        let v = json_lines(&r);
+        assert!(
+            v["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("will be overdue"),
+            "{v}"
+        );
+        v["request_id"].as_str().unwrap().to_string()
+    };
+    let queued = add("queued@example.com");
+    let withdrawn = add("withdrawn@example.com");
+    let export = |who: &str, pb: &str, extra: &[&str], code: i32| {
+        let out = who.split('@').next().unwrap().to_string();
+        let r = run(dsr()
+            .args(["--json", "export", who, "--playbook", pb, "--out", &out])
+            .args(extra));
+        assert_eq!(r.code, code, "{}\n{}", r.stdout, r.stderr);
+        export_id(&r)
+    };
+    let done = export("done@example.com", "pb.yaml", &[], 0);
+    let waiting = export("waiting@example.com", "manual.yaml", &[], 1);
+    let received = days_ago(60);
+    let failed = export(
+        "failed@example.com",
+        "refused.yaml",
+        &["--received", &received],
+        1,
+    );
+    let partial = export("partial@example.com", "partial.yaml", &[], 1);
+    let r = ran(&[
+        "requests",
+        "close",
+        &withdrawn,
+        "--reason",
+        "withdrawn by the person",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // Two exports held up by the payment API (told to come back in 30 s); one is killed.
+    fake.throttle_next(2, "30");
+    let spawn = |who: &str| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsr"));
+        cmd.args(["--json", "export", who, "--playbook", "pb.yaml", "--out"])
+            .arg(who.split('@').next().unwrap())
+            .current_dir(ws.path())
+            .env("DSR_STATE_DIR", ws.path().join(".dsr-state"))
+            .env_remove("DSR_LEDGER")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(url) = ledger {
+            cmd.env("DSR_LEDGER", url);
+        }
+        cmd.spawn().unwrap()
+    };
+    let list = || -> Vec<Value> {
+        let r = ran(&["--json", "requests", "list"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let throttled = |n: usize| {
+        let start = std::time::Instant::now();
+        while fake.calls("GET /v1/customers") < n {
+            assert!(
+                start.elapsed().as_secs() < 30,
+                "the export did not call the API"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let before = fake.calls("GET /v1/customers");
+    let mut killed = spawn("killed@example.com");
+    throttled(before + 1);
+    let mut running = spawn("running@example.com");
+    throttled(before + 2);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let by_status = |rows: &[Value]| -> std::collections::BTreeMap<String, String> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["status"].as_str().unwrap().to_string(),
+                    r["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let rows = list();
+    let statuses = by_status(&rows);
+    let ids = |s: &str| {
+        statuses
+            .get(s)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {s} request: {rows:?}"))
+    };
+    assert_eq!(ids("queued"), queued);
+    assert_eq!(ids("waiting"), waiting);
+    assert_eq!(ids("failed"), failed);
+    assert_eq!(ids("partial"), partial);
+    assert_eq!(ids("done"), done);
+    assert_eq!(ids("closed"), withdrawn);
+    let stale = ids("stale");
+    let live = ids("running");
+    assert_eq!(statuses.len(), 8, "{statuses:?}");
+    // Open ones first, soonest due first: the overdue one leads; finished ones last.
+    let order: Vec<&str> = rows.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(&order[..2], ["failed", "queued"], "{order:?}");
+    assert_eq!(&order[6..], ["closed", "done"], "{order:?}");
+    for r in &rows {
+        let open = r["open"].as_bool().unwrap();
+        assert_eq!(
+            open,
+            !matches!(r["status"].as_str(), Some("done" | "closed")),
+            "{r}"
+        );
+        assert_eq!(r["days_left"].is_i64(), open, "{r}");
+        let late = r["id"] == failed.as_str();
+        assert_eq!(r["days_overdue"].is_i64(), late, "{r}");
+        assert_eq!(r["overdue"], late, "{r}");
+    }
+    let failed_row = rows.iter().find(|r| r["id"] == failed.as_str()).unwrap();
+    assert!(
+        failed_row["days_left"].as_i64().unwrap() < -25,
+        "{failed_row}"
+    );
+    assert_eq!(
+        failed_row["next"][0].as_str().unwrap(),
+        format!("dsr resume {failed}")
+    );
+
+    let table = ran(&["requests", "list"]).stdout;
+    let mut settings = insta::Settings::clone_current();
+    // Replacements as wide as what they replace, so that the columns stay aligned.
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        format!("{:<36}", "[id]"),
+    );
+    settings.add_filter(r"[0-9a-f]{12}", "[hash]      ");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}", "[date]    ");
+    settings.add_filter(r"│ \d\d( overdue)? ", "│ NN$1 ");
+    settings.bind(|| insta::assert_snapshot!("ledger_in_every_state", table));
+
+    // `show` knows every id, and says what to run next.
+    for id in [
+        &queued, &live, &stale, &waiting, &failed, &partial, &done, &withdrawn,
+    ] {
+        let r = ran(&["requests", "show", id]);
+        assert_eq!(r.code, 0, "{id}: {}", r.stderr);
+        assert!(
+            r.stdout.contains(&format!("Request     {id}")),
+            "{}",
+            r.stdout
+        );
+    }
+    let r = ran(&["requests", "show", &waiting]);
+    assert!(
+        r.stdout.contains(&format!(
+            "then: dsr requests confirm {waiting} paper_archive --note"
+        )) && r.stdout.contains(&format!("then: dsr resume {waiting}")),
+        "{}",
+        r.stdout
+    );
+    let r = ran(&["requests", "show", &withdrawn]);
+    assert!(
+        r.stdout.contains("Closed      withdrawn by the person"),
+        "{}",
+        r.stdout
+    );
+
+    // Filters.
+    let filtered = |args: &[&str]| -> Vec<String> {
+        let r = ran(&[&["--json", "requests", "list"], args].concat());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let rows: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+        let mut ids: Vec<String> = rows
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<&String>| {
+        v.sort();
+        v.into_iter().cloned().collect::<Vec<String>>()
+    };
+    assert_eq!(
+        filtered(&["--open"]),
+        sorted(vec![&queued, &live, &stale, &waiting, &failed, &partial])
+    );
+    assert_eq!(filtered(&["--overdue"]), [failed.as_str()]);
+    assert_eq!(filtered(&["--status", "stale"]), [stale.as_str()]);
+    assert_eq!(
+        filtered(&["--status", "closed", "--action", "export"]),
+        [withdrawn.as_str()]
+    );
+    assert!(filtered(&["--action", "erase"]).is_empty());
+    let r = ran(&["requests", "list", "--status", "late"]);
+    assert_eq!(r.code, 2);
+
+    // A running request cannot be closed; once its process is gone, it can.
+    let r = ran(&["requests", "close", &live, "--reason", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is running"), "{}", r.stderr);
+    running.kill().unwrap();
+    running.wait().unwrap();
+    let r = ran(&["requests", "close", &live, "--reason", "answered by post"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = ran(&["requests", "close", &live, "--reason", "again"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("is closed; there is nothing to close"),
+        "{}",
+        r.stderr
+    );
+    let r = ran(&["requests", "close", "no-such-id", "--reason", "x"]);
+    assert_eq!(r.code, 2);
+
+    // The killed export is resumed: it finishes its bundle and signs it.
+    let r = ran(&["--json", "resume", &stale, "--playbook", "pb.yaml"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = json_lines(&r);
+    assert_eq!(out["outcome"], "done");
+    let report = out["report"].as_str().unwrap().to_string();
+    let r = ran(&["verify", &report]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let statuses = by_status(&list());
+    assert!(
+        !statuses.contains_key("stale") && !statuses.contains_key("running"),
+        "{statuses:?}"
+    );
+
+    // The audit log records the closings, and its chain holds.
+    let log = std::fs::read_to_string(state(&ws).join("audit.jsonl")).unwrap();
+    let closed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"closed\""))
+        .collect();
+    assert_eq!(closed.len(), 2, "{log}");
+    assert!(
+        closed[0].contains("withdrawn by the person"),
+        "{}",
+        closed[0]
+    );
+    let r = run(ws
+        .dsr()
+        .args(["verify", "--audit-log"])
+        .arg(state(&ws).join("audit.jsonl")));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+}
+
+#[test]
+fn an_export_with_a_manual_step_is_confirmed_and_resumed() {
+    manual_export_on(None);
+}
+
+/// An export with a manual step waits for it (exit 1) and says what to run; a person confirms
+/// it; `dsr resume` finishes the same bundle, keeping what was exported, with a new index page
+/// and signed report.
+pub fn manual_export_on(ledger: Option<&str>) {
+    let ws = demo_workspace();
+    let demo = std::fs::read_to_string(ws.path().join("demo.yaml")).unwrap();
+    let archive = MANUAL_ONLY.split_once("systems:\n").unwrap().1;
+    ws.write(
+        "manual.yaml",
+        &demo.replacen("systems:\n", &format!("systems:\n{archive}"), 1),
+    );
+    let dsr = || crate::due::dsr_on(&ws, ledger);
+    let r = run(dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "manual.yaml",
+        "--out",
+        "a",
+    ]));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let out = json_lines(&r);
+    assert_eq!(out["outcome"], "waiting");
+    let id = out["request_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        out["next"],
+        serde_json::json!([
+            format!("dsr requests confirm {id} paper_archive --note \"…\""),
+            format!("dsr resume {id}")
+        ])
+    );
+    let index = std::fs::read_to_string(ws.path().join("a/index.html")).unwrap();
+    assert!(index.contains("collecting this part by hand"), "{index}");
+    let users = std::fs::read(ws.path().join("a/accounts/users.json")).unwrap();
+    let r = run(dsr().args(["requests", "show", &id]));
+    assert!(r.stdout.contains("Status      waiting"), "{}", r.stdout);
+    assert!(r.stdout.contains("Days left   "), "{}", r.stdout);
+
+    // People read what to do next.
+    let r = run(dsr().args([
+        "export",
+        "bob@example.com",
+        "--playbook",
+        "manual.yaml",
+        "--out",
+        "b",
+    ]));
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("paper_archive.contracts: waiting for a person: Copy the signed contract")
+            && r.stdout.contains("then: dsr requests confirm ")
+            && r.stdout.contains("then: dsr resume "),
+        "{}",
+        r.stdout
+    );
+
+    let r = run(dsr().args(["requests", "confirm", &id, "paper_archiv", "--note", "x"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("has no manual step of paper_archiv waiting")
+            && r.stderr.contains("waiting: paper_archive"),
+        "{}",
+        r.stderr
+    );
+    let r = run(dsr().args([
+        "requests",
+        "confirm",
+        &id,
+        "paper_archive",
+        "--note",
+        "Copied, box 12",
+        "--operator",
+        "dpo",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("then: dsr resume {id}")),
+        "{}",
+        r.stdout
+    );
+    let r = run(dsr().args(["--json", "resume", &id, "--playbook", "manual.yaml"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let out = json_lines(&r);
+    assert_eq!(out["outcome"], "done");
+    assert_eq!(out["next"], serde_json::json!([]));
+    let bundle = ws.path().join("a");
+    let report = read_json(&bundle.join("report.json"));
+    assert_eq!(report["outcome"], "done");
+    assert!(
+        report.to_string().contains("confirmed: Copied, box 12")
+            && report.to_string().contains("by dpo"),
+        "{report}"
+    );
+    // What the first run exported is kept as it was, and everything checks out.
+    assert_eq!(
+        std::fs::read(bundle.join("accounts/users.json")).unwrap(),
+        users
+    );
+    let index = std::fs::read_to_string(bundle.join("index.html")).unwrap();
+    assert!(!index.contains("by hand"), "{index}");
+    crate::support::assert_manifest_matches(&bundle);
+    let r = run(dsr().args(["verify", "a/report.json"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = run(dsr().args(["--json", "requests", "show", &id]));
+    let shown = json_lines(&r);
+    assert_eq!(shown["status"], "done");
+    assert_eq!(shown["open"], false);
+    // Done: nothing left to resume, and the journal no longer holds the identities.
+    let r = run(dsr().args(["resume", &id, "--playbook", "manual.yaml"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nothing to resume"), "{}", r.stderr);
+}
+
+#[test]
+fn late_requests_warn_and_a_late_extension_is_refused() {
+    let ws = demo_workspace();
+    // Received long ago: overdue already.
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "old",
+        "--received",
+        &days_ago(45),
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: this request is already overdue"),
+        "{}",
+        r.stderr
+    );
+    let out = json_lines(&r);
+    assert!(
+        out["warnings"][0].as_str().unwrap().contains("days late"),
+        "{out}"
+    );
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "new",
+    ]));
+    assert_eq!(json_lines(&r)["warnings"], serde_json::json!([]));
+    assert!(!r.stderr.contains("warning: this request"), "{}", r.stderr);
+
+    // GDPR Art. 12(3): an extension is decided within the first month, or not at all.
+    let r = run(ws.dsr().args([
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "late",
+        "--received",
+        &days_ago(45),
+        "--extension-reason",
+        "many systems",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--extension-reason comes too late: the original deadline passed on")
+            && r.stderr.contains("Art. 12(3)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!ws.path().join("late").exists(), "nothing ran");
+    for action in ["erase", "correct"] {
+        let mut cmd = ws.dsr();
+        cmd.args([
+            action,
+            "alice@example.com",
+            "--playbook",
+            "demo.yaml",
+            "--yes",
+        ])
+        .args(["--received", &days_ago(45), "--extension-reason", "x"]);
+        if action == "correct" {
+            cmd.args(["--set", "identity.email=a@example.org"]);
+        }
+        let r = run(&mut cmd);
+        assert_eq!(r.code, 2, "{action}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("comes too late"),
+            "{action}: {}",
+            r.stderr
+        );
+    }
+
+    // In time: accepted, recorded with when it was decided, and told to the person.
+    let r = run(ws.dsr().args([
+        "--json",
+        "export",
+        "alice@example.com",
+        "--playbook",
+        "demo.yaml",
+        "--out",
+        "ext",
+        "--received",
+        &days_ago(10),
+        "--extension-reason",
+        "records from the paper archive",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = export_id(&r);
+    let index = std::fs::read_to_string(ws.path().join("ext/index.html")).unwrap();
+    assert!(
+        index.contains("We have extended the time we take to answer")
+            && index.contains("because records from the paper archive")
+            && index.contains("We decided this on"),
+        "{index}"
+    );
+    let r = run(ws.dsr().args(["--json", "requests", "show", &id]));
+    let shown = json_lines(&r);
+    assert_eq!(shown["extension_reason"], "records from the paper archive");
+    let decided: jiff::Timestamp = shown["extension_decided"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (jiff::Timestamp::now() - decided).get_seconds().abs() < 120,
+        "{shown}"
+    );
+    let r = run(ws.dsr().args(["requests", "show", &id]));
+    assert!(
+        r.stdout
+            .contains("Extended    records from the paper archive (decided "),
+        "{}",
+        r.stdout
     );
 }

@@ -82,6 +82,35 @@ fn two_overlapping_run_dues_on_the_shared_ledger_never_take_the_same_request() {
 }
 
 #[test]
+fn the_shared_ledger_lists_every_request_in_every_state() {
+    let ledger = Ledger::new("states");
+    crate::evidence::every_state_on(Some(&ledger.url));
+    // Closing and finishing left no identities behind.
+    assert_eq!(
+        ledger.count("{s}.queue WHERE status = 'closed' AND request IS NOT NULL"),
+        0
+    );
+    assert_eq!(
+        ledger.count("{s}.journal_requests WHERE status = 'closed' AND request IS NOT NULL"),
+        0
+    );
+}
+
+#[test]
+fn an_export_with_a_manual_step_resumes_from_the_shared_journal() {
+    let ledger = Ledger::new("manual");
+    crate::evidence::manual_export_on(Some(&ledger.url));
+    assert_eq!(
+        ledger.count("{s}.journal_requests WHERE action = 'export' AND status = 'done'"),
+        1
+    );
+    assert_eq!(
+        ledger.count("{s}.journal_requests WHERE request IS NOT NULL AND status = 'done'"),
+        0
+    );
+}
+
+#[test]
 fn the_playbook_names_the_ledger_and_the_flag_overrides_it() {
     let ledger = Ledger::new("playbook");
     let other = Ledger::new("flag");
