@@ -178,7 +178,7 @@ pub async fn export_one(
         .await
         .map_err(anyhow::Error::msg)?;
     let data_files = bundle.files();
-    let html = index::render(v, request_id, &outcomes, &data_files);
+    let html = index::render(v, request_id, &outcomes, &data_files, bundle.dir());
     bundle
         .add("index.html", html.as_bytes())
         .context("writing index.html")?;
