@@ -395,6 +395,7 @@ pub async fn export_one(
         &outcomes,
         &data_files,
         &begun.request.deadline,
+        bundle.dir(),
     );
     bundle
         .add("index.html", html.as_bytes())

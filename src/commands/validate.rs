@@ -13,12 +13,17 @@ pub fn todos(v: &crate::playbook::Validated) -> Vec<String> {
     if is_todo(&pb.organisation) {
         out.push("organisation".to_string());
     }
+    if pb.automated_decisions.as_deref().is_some_and(is_todo) {
+        out.push("automated_decisions".to_string());
+    }
     for (name, sys) in &pb.systems {
         for (key, value) in [
             ("purpose", Some(&sys.purpose)),
             ("retention", Some(&sys.retention)),
             ("description", sys.description.as_ref()),
             ("source", sys.source.as_ref()),
+            ("transfers", sys.transfers.as_ref()),
+            ("safeguards", sys.safeguards.as_ref()),
         ] {
             if value.is_some_and(|t| is_todo(t)) {
                 out.push(format!("systems.{name}.{key}"));

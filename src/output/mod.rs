@@ -4,7 +4,9 @@
 pub mod bundle;
 pub mod encrypt;
 pub mod index;
+pub mod labels;
 pub mod map;
 pub mod progress;
 pub mod report;
+pub mod sample;
 pub mod tables;

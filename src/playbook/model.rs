@@ -21,6 +21,11 @@ pub struct Playbook {
     /// The supervisory authority the person may complain to (shown in the export index).
     #[serde(default)]
     pub supervisory_authority: Option<String>,
+    /// Automated decision-making, including profiling (Art. 15(1)(h)): `none` when there is
+    /// none, else what is decided, the logic involved and what it means for the person. Shown
+    /// in the export index; when absent the index says it is not declared rather than guess.
+    #[serde(default)]
+    pub automated_decisions: Option<String>,
     /// Default regulation for deadlines (`gdpr`, `uk_gdpr`, `ccpa`, `lgpd`, ...).
     #[serde(default)]
     pub regulation: Option<String>,
@@ -113,6 +118,14 @@ pub struct System {
     /// Where the data came from when not from the person (Art. 15(1)(g)).
     #[serde(default)]
     pub source: Option<String>,
+    /// Transfers of the data to countries outside the EU/EEA or to international organisations
+    /// (Art. 15(2)): where it goes, e.g. `United States (our support desk provider)`.
+    #[serde(default)]
+    pub transfers: Option<String>,
+    /// The safeguards for those transfers (Art. 46), e.g. `Standard contractual clauses; ask
+    /// privacy@… for a copy`.
+    #[serde(default)]
+    pub safeguards: Option<String>,
     /// How many calls may run against this system at once.
     #[serde(default)]
     pub concurrency: Option<usize>,

@@ -25,6 +25,7 @@ mod graph_property;
 mod http;
 mod hygiene;
 mod identity_graph;
+mod index_page;
 mod init;
 mod install;
 mod ledger;
