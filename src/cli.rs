@@ -10,7 +10,13 @@ use std::path::PathBuf;
 /// Exit codes: 0 done; 1 partial (some systems failed, the summary and report say which);
 /// 2 bad input or usage (nothing was run).
 #[derive(Debug, Parser)]
-#[command(name = "dsr", version, propagate_version = true, max_term_width = 100)]
+// The version names the git commit it was built from when there was one (see build.rs).
+#[command(
+    name = "dsr",
+    version = env!("DSR_VERSION"),
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -244,16 +250,17 @@ pub enum Command {
     ///
     /// Per system: the categories of data, purposes, legal basis, recipients, retention, how
     /// erasure works and the exceptions to it (data kept or masked, and why). As Markdown, a
-    /// self-contained HTML page, or CSV (one row per collection).
+    /// self-contained HTML page, or CSV (one row per collection); with --json, as one JSON
+    /// object (the controller, then per system its entries and each collection's erasure).
     ///
     /// Example: dsr map playbooks/demo.yaml --format html --out processing.html
     Map {
         /// The playbook (overrides --playbook)
         #[arg(value_name = "PLAYBOOK")]
         file: Option<PathBuf>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = MapFormat::Md)]
-        format: MapFormat,
+        /// Output format [default: md]
+        #[arg(long, value_enum)]
+        format: Option<MapFormat>,
         /// Write to FILE instead of stdout (an existing file is replaced)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

@@ -145,7 +145,16 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
             }
             let operator = operator.clone().or_else(|| std::env::var("USER").ok());
             state.confirm(id, system, note, operator.as_deref()).await?;
-            println!("Confirmed {system} for request {id}. Continue it with `dsr resume {id}`.");
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "request_id": id, "system": system, "confirmed": true })
+                );
+            } else {
+                println!(
+                    "Confirmed {system} for request {id}. Continue it with `dsr resume {id}`."
+                );
+            }
             return Ok(Exit::Done);
         }
         _ => {}

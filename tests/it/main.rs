@@ -27,6 +27,7 @@ mod hygiene;
 mod identity_graph;
 mod init;
 mod install;
+mod json;
 mod ledger;
 mod map;
 mod masks;
