@@ -122,14 +122,20 @@ pub enum Command {
     /// Show the ordered steps a request would run, touching nothing.
     ///
     /// Steps in the same wave run at once; a step waits for the steps whose `provides` it
-    /// matches on.
+    /// matches on. For erase, each step shows the collection's erase strategy (delete, the
+    /// masked columns and how, or keep and why); for correct with --set, the columns it sets.
     ///
     /// Example: dsr plan export alice@example.com --playbook playbooks/demo.yaml
+    ///
+    /// Example: dsr plan correct alice@example.com --set identity.email=alice@new.example --playbook playbooks/demo.yaml
     Plan {
         /// export, correct or erase
         action: Action,
         #[command(flatten)]
         subject: Subject,
+        /// For correct: TARGET=VALUE (repeatable), to show which columns each step sets
+        #[arg(long = "set", value_name = "TARGET=VALUE")]
+        sets: Vec<String>,
     },
 
     /// Export everything held about one person into a bundle (GDPR Art. 15 and 20).

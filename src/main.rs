@@ -87,7 +87,11 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Validate { file, connect } => {
             runtime()?.block_on(dsr::commands::validate::run(g, file.as_deref(), *connect))
         }
-        Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
+        Command::Plan {
+            action,
+            subject,
+            sets,
+        } => dsr::commands::plan::run(g, *action, subject, sets),
         Command::Export {
             subject,
             out,

@@ -38,5 +38,6 @@ mod saas;
 mod schema;
 mod stores_example;
 mod support;
+mod terminal;
 mod validate;
 mod webhook;
