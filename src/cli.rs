@@ -10,7 +10,13 @@ use std::path::PathBuf;
 /// Exit codes: 0 done; 1 partial (some systems failed, the summary and report say which);
 /// 2 bad input or usage (nothing was run).
 #[derive(Debug, Parser)]
-#[command(name = "dsr", version, propagate_version = true, max_term_width = 100)]
+// The version names the git commit it was built from when there was one (see build.rs).
+#[command(
+    name = "dsr",
+    version = env!("DSR_VERSION"),
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -116,14 +122,20 @@ pub enum Command {
     /// Show the ordered steps a request would run, touching nothing.
     ///
     /// Steps in the same wave run at once; a step waits for the steps whose `provides` it
-    /// matches on.
+    /// matches on. For erase, each step shows the collection's erase strategy (delete, the
+    /// masked columns and how, or keep and why); for correct with --set, the columns it sets.
     ///
     /// Example: dsr plan export alice@example.com --playbook playbooks/demo.yaml
+    ///
+    /// Example: dsr plan correct alice@example.com --set identity.email=alice@new.example --playbook playbooks/demo.yaml
     Plan {
         /// export, correct or erase
         action: Action,
         #[command(flatten)]
         subject: Subject,
+        /// For correct: TARGET=VALUE (repeatable), to show which columns each step sets
+        #[arg(long = "set", value_name = "TARGET=VALUE")]
+        sets: Vec<String>,
     },
 
     /// Export everything held about one person into a bundle (GDPR Art. 15 and 20).
@@ -244,16 +256,17 @@ pub enum Command {
     ///
     /// Per system: the categories of data, purposes, legal basis, recipients, retention, how
     /// erasure works and the exceptions to it (data kept or masked, and why). As Markdown, a
-    /// self-contained HTML page, or CSV (one row per collection).
+    /// self-contained HTML page, or CSV (one row per collection); with --json, as one JSON
+    /// object (the controller, then per system its entries and each collection's erasure).
     ///
     /// Example: dsr map playbooks/demo.yaml --format html --out processing.html
     Map {
         /// The playbook (overrides --playbook)
         #[arg(value_name = "PLAYBOOK")]
         file: Option<PathBuf>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = MapFormat::Md)]
-        format: MapFormat,
+        /// Output format [default: md]
+        #[arg(long, value_enum)]
+        format: Option<MapFormat>,
         /// Write to FILE instead of stdout (an existing file is replaced)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

@@ -11,7 +11,12 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            // --help and --version are not errors: they print as asked, --json or not.
+            if e.use_stderr() && json_asked() {
+                eprintln!("{}", clap_error_json(&e));
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(if e.use_stderr() {
                 Exit::BadInput as u8
             } else {
@@ -27,7 +32,11 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", describe(&e));
+            if cli.global.json {
+                eprintln!("{}", error_json(&e, Exit::BadInput));
+            } else {
+                eprintln!("error: {}", describe(&e));
+            }
             if e.downcast_ref::<UsageError>().is_none()
                 && e.downcast_ref::<dsr::playbook::Diagnostics>().is_none()
             {
@@ -53,12 +62,36 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             | Command::Worker { .. }
             | Command::Requests { .. }
     );
+    // These print a script or a manual page: there is no JSON form to give.
+    if g.json
+        && let Command::Completions { .. } | Command::Man { .. } = cli.command
+    {
+        let name = if matches!(cli.command, Command::Man { .. }) {
+            "man"
+        } else {
+            "completions"
+        };
+        return Err(UsageError::new(format!(
+            "--json does not apply to `dsr {name}`: it prints a {} for a shell or man to read",
+            if name == "man" {
+                "manual page"
+            } else {
+                "script"
+            }
+        ))
+        .with_hint(format!("run `dsr {name}` without --json"))
+        .into());
+    }
     dsr::commands::configure_ledger(g, uses_ledger)?;
     match &cli.command {
         Command::Validate { file, connect } => {
             runtime()?.block_on(dsr::commands::validate::run(g, file.as_deref(), *connect))
         }
-        Command::Plan { action, subject } => dsr::commands::plan::run(g, *action, subject),
+        Command::Plan {
+            action,
+            subject,
+            sets,
+        } => dsr::commands::plan::run(g, *action, subject, sets),
         Command::Export {
             subject,
             out,
@@ -222,6 +255,61 @@ fn describe(e: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+/// An error under `--json`: one object on stderr, so a script reads why as well as the exit
+/// code. `hint` is always present (null when there is none); a playbook's diagnostics come
+/// as a list with their file, line, column and field.
+fn error_json(e: &anyhow::Error, exit: Exit) -> serde_json::Value {
+    let mut error = describe(e);
+    let mut hint = None;
+    if let Some(u) = e.chain().find_map(|c| c.downcast_ref::<UsageError>())
+        && let Some(h) = &u.hint
+    {
+        // The text form ends the message with its hint; here the hint has a field of its own.
+        error = error.replace(&format!("\n  hint: {h}"), "");
+        hint = Some(h.clone());
+    }
+    let mut out = serde_json::json!({ "error": error, "hint": hint, "exit_code": exit as u8 });
+    if let Some(d) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<dsr::playbook::Diagnostics>())
+    {
+        out["error"] = match d.0.as_slice() {
+            [one] => {
+                out["hint"] = serde_json::json!(one.hint);
+                let mut plain = one.clone();
+                plain.hint = None;
+                plain.to_string().into()
+            }
+            many => format!("the playbook has {} errors", many.len()).into(),
+        };
+        out["diagnostics"] =
+            d.0.iter()
+                .map(|d| d.to_json(dsr::playbook::Severity::Error))
+                .collect();
+    }
+    out
+}
+
+/// A command-line error under `--json`: clap's first line is the error, the rest (usage, tips)
+/// the hint.
+fn clap_error_json(e: &clap::Error) -> serde_json::Value {
+    let text = e.render().to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let error = first.strip_prefix("error: ").unwrap_or(first);
+    let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let hint = (!rest.is_empty()).then(|| rest.join("\n"));
+    serde_json::json!({ "error": error, "hint": hint, "exit_code": Exit::BadInput as u8 })
+}
+
+/// Whether `--json` was on a command line clap could not parse (options end at `--`).
+fn json_asked() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -8,7 +8,7 @@ use crate::error::{Exit, UsageError};
 use crate::evidence::RequestOptions;
 use crate::identity::RequestIdentities;
 use crate::output::progress::Progress;
-use crate::output::tables::render;
+use crate::output::tables::{self, Stream, render, render_within};
 use crate::plan::{self, Action};
 use crate::run;
 use crate::state::State;
@@ -43,7 +43,8 @@ fn what_changes(r: &erase::CollectionResult) -> String {
     }
 }
 
-fn print_preview(read: &ReadPhase) {
+/// The preview table, on `stream` (stderr when the person confirming would not see stdout).
+fn print_preview(read: &ReadPhase, stream: Stream) {
     let rows = read
         .preview
         .iter()
@@ -68,13 +69,15 @@ fn print_preview(read: &ReadPhase) {
             ]
         })
         .collect();
-    println!(
-        "{}",
-        render(
-            &["system", "collection", "found", "strategy", "will change"],
-            rows
-        )
+    let table = render_within(
+        &["system", "collection", "found", "strategy", "will change"],
+        rows,
+        tables::width(stream),
     );
+    match stream {
+        Stream::Stdout => println!("{table}"),
+        Stream::Stderr => eprintln!("{table}"),
+    }
 }
 
 pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit> {
@@ -162,8 +165,14 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
         )
         .await?;
     progress.clear();
-    if !global.json && !global.quiet {
-        print_preview(&read);
+    let total = read.changes();
+    let asking = !req.yes && !req.dry_run && total > 0;
+    if asking && (global.json || !std::io::stdout().is_terminal()) {
+        // stdout goes to a file or a program, the question to the terminal: the table of
+        // what is about to change goes with the question, so the person answering sees it.
+        print_preview(&read, Stream::Stderr);
+    } else if !global.json && !global.quiet {
+        print_preview(&read, Stream::Stdout);
     }
     if let Some(before) = &before
         && std::io::stderr().is_terminal()
@@ -176,7 +185,6 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     if *cancel_rx.borrow() {
         return interrupted(&request_id);
     }
-    let total = read.changes();
     if req.dry_run {
         if global.json {
             let collections: Vec<_> = read
@@ -197,20 +205,30 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
             Exit::Done
         });
     }
-    if !req.yes && total > 0 {
+    if asking {
         eprint!(
             "{} {total} records? This cannot be undone. Type '{verb}' to go ahead: ",
             capitalise(verb)
         );
         let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if answer.trim() != verb {
+        let answer = tokio::select! {
+            a = read_answer() => Some(a),
+            _ = interrupt(cancel_rx.clone()) => None,
+        };
+        if answer.as_deref().map(str::trim) != Some(verb) {
             engine.cancel(&opened).await?;
             // The report's directory was made in case: it stays only if it holds something.
             let _ = std::fs::remove_dir(&dir);
+            if answer.is_none() {
+                // Ctrl-C ends the prompt's line; the message starts a new one.
+                eprintln!();
+            }
             eprintln!("Nothing was changed.");
-            return Ok(Exit::BadInput);
+            return Ok(if answer.is_none() {
+                Exit::Interrupted
+            } else {
+                Exit::BadInput
+            });
         }
     }
     if *cancel_rx.borrow() {
@@ -256,6 +274,26 @@ pub async fn run(global: &Global, req: ChangeRequest<'_>) -> anyhow::Result<Exit
     } else {
         Exit::Partial
     })
+}
+
+/// One line from stdin, read on a thread of its own: a read blocked on the terminal cannot be
+/// cancelled, and Ctrl-C must not wait for Enter. The thread is left behind on Ctrl-C and ends
+/// with the process (a runtime's blocking pool would keep the process waiting for it).
+async fn read_answer() -> String {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        let _ = tx.send(answer);
+    });
+    rx.await.unwrap_or_default()
+}
+
+/// Resolves once Ctrl-C has been pressed (the request's handler sets the flag).
+async fn interrupt(mut cancel: tokio::sync::watch::Receiver<bool>) {
+    if cancel.wait_for(|&c| c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 fn capitalise(s: &str) -> String {

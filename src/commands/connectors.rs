@@ -192,9 +192,9 @@ fn list(global: &Global) -> anyhow::Result<Exit> {
         crate::output::tables::render(&["connector", "kind", "what", "playbook needs"], rows)
     );
     if !global.quiet {
-        println!(
-            "Details: dsr connectors show NAME. Add a SaaS API in YAML: see connectors/README.md."
-        );
+        // Two short lines rather than one long one: they fit beside a narrow table.
+        println!("Details: dsr connectors show NAME.");
+        println!("Add a SaaS API in YAML: see connectors/README.md.");
     }
     Ok(Exit::Done)
 }

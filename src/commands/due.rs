@@ -217,7 +217,13 @@ pub async fn run_queue(
         ran += n;
         failed += f;
     }
-    if !global.json && !global.quiet {
+    if global.json {
+        // The last line, also when nothing was due, so a cron job's log always says what ran.
+        println!(
+            "{}",
+            serde_json::json!({ "ran": ran, "finished": ran - failed, "did_not_finish": failed })
+        );
+    } else if !global.quiet {
         println!("{ran} due requests run, {failed} did not finish.");
     }
     Ok(if failed > 0 {

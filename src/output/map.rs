@@ -215,6 +215,42 @@ th{{background:#f4f4f4}}</style></head><body>\n<h1>Record of processing activiti
     h
 }
 
+/// The record as one JSON object, for `dsr map --json`: the same entries as the other formats,
+/// each under its own key rather than a label.
+pub fn json(v: &Validated) -> serde_json::Value {
+    let pb = &v.loaded.playbook;
+    let activities: Vec<serde_json::Value> = activities(v)
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "system": a.system,
+                "description": a.description,
+                "categories": a.categories,
+                "purpose": a.purpose,
+                "legal_basis": a.legal_basis,
+                "recipients": a.recipients,
+                "retention": a.retention,
+                "source": a.source,
+                "erasure": a.erasure.iter().map(|e| serde_json::json!({
+                    "collection": e.collection,
+                    "strategy": e.strategy,
+                    "because": e.because,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "controller": pb.organisation,
+        "contact": pb.contact,
+        "supervisory_authority": pb.supervisory_authority,
+        "regulation": pb.regulation,
+        "playbook": v.loaded.display_path(),
+        "sha256": v.loaded.sha256,
+        "not_recorded": NOT_RECORDED,
+        "activities": activities,
+    })
+}
+
 /// One row per collection, system columns repeated, so it filters and sorts in a spreadsheet.
 pub fn csv(v: &Validated) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());

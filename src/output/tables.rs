@@ -1,12 +1,45 @@
 //! Human tables (tabled) for validate, plan and run summaries. Machines use `--json`.
 
 use crate::plan::Plan;
-use crate::playbook::Validated;
+use crate::playbook::{CollectionId, Validated};
 use crate::run::StepOutcome;
+use std::collections::BTreeMap;
 use tabled::builder::Builder;
-use tabled::settings::Style;
+use tabled::settings::peaker::PriorityMax;
+use tabled::settings::{Style, Width};
 
+/// Where a table is printed: its width limit is that stream's terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The width a table printed on `stream` must fit: `COLUMNS` when set (explicitly chosen, as
+/// for a narrower pane), else the terminal's when the stream is one. None when the output goes
+/// to a file or a pipe: there nothing is cut, and a script or an editor gets every character.
+pub fn width(stream: Stream) -> Option<usize> {
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    columns.or_else(|| {
+        let size = match stream {
+            Stream::Stdout => terminal_size::terminal_size_of(std::io::stdout()),
+            Stream::Stderr => terminal_size::terminal_size_of(std::io::stderr()),
+        };
+        size.map(|(w, _)| usize::from(w.0))
+    })
+}
+
+/// A table for stdout, fitted to its width.
 pub fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    render_within(header, rows, width(Stream::Stdout))
+}
+
+/// A table no wider than `max` (when given): the widest cells are wrapped first, between words
+/// where there are any, so every value stays whole, only on more lines.
+pub fn render_within(header: &[&str], rows: Vec<Vec<String>>, max: Option<usize>) -> String {
     let mut b = Builder::default();
     b.push_record(header.iter().map(|h| h.to_string()));
     for r in rows {
@@ -14,6 +47,13 @@ pub fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
     }
     let mut table = b.build();
     table.with(Style::sharp());
+    if let Some(max) = max {
+        table.with(
+            Width::wrap(max)
+                .priority(PriorityMax::right())
+                .keep_words(true),
+        );
+    }
     table.to_string()
 }
 
@@ -47,11 +87,17 @@ pub fn systems(v: &Validated) -> String {
 
 /// `dsr plan`: the steps in execution order.
 pub fn plan(plan: &Plan) -> String {
+    plan_with(plan, None)
+}
+
+/// The steps with one more column: what each step does to what it finds (header, text by
+/// collection), e.g. the erase strategy.
+pub fn plan_with(plan: &Plan, change: Option<(&str, &BTreeMap<CollectionId, String>)>) -> String {
     let rows = plan
         .steps
         .iter()
         .map(|s| {
-            vec![
+            let mut row = vec![
                 s.index.to_string(),
                 s.wave.to_string(),
                 format!("{}.{}", s.system, s.collection),
@@ -62,13 +108,16 @@ pub fn plan(plan: &Plan) -> String {
                     None if s.waits_for.is_empty() => "—".into(),
                     None => s.waits_for.join("\n"),
                 },
-            ]
+            ];
+            if let Some((_, by_id)) = change {
+                row.push(by_id.get(&s.id).cloned().unwrap_or_else(|| "—".into()));
+            }
+            row
         })
         .collect();
-    render(
-        &["#", "wave", "step", "connector", "matches", "waits for"],
-        rows,
-    )
+    let mut header = vec!["#", "wave", "step", "connector", "matches", "waits for"];
+    header.extend(change.map(|(h, _)| h));
+    render(&header, rows)
 }
 
 fn duration(ms: u64) -> String {

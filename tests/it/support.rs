@@ -52,6 +52,8 @@ impl Workspace {
             .env_remove("DSR_CONCURRENCY")
             .env_remove("DSR_OPERATOR")
             .env_remove("DSR_LEDGER")
+            // Tables fit COLUMNS when it is set; tests see them at their natural width.
+            .env_remove("COLUMNS")
             .env("DSR_STATE_DIR", self.path().join(".dsr-state"))
             .env("NO_COLOR", "1")
             .env("DSR_TEST_PG_URL", pg_url())
