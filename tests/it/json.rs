@@ -94,6 +94,10 @@ fn every_command_answers_json_or_refuses_it_as_json() {
     case("requests show", &format!("requests show {no_id}"));
     case("requests queue", "requests queue");
     case(
+        "requests close",
+        &format!("requests close {no_id} --reason withdrawn"),
+    );
+    case(
         "requests confirm",
         &format!("requests confirm {no_id} accounts --note done"),
     );

@@ -300,7 +300,10 @@ impl Worker {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Ok(v) = serde_json::from_str(&line) {
+                // One line per finished request; the summary line at the end is not one.
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v.get("request_id").is_some()
+                {
                     sink.lock().unwrap().push(v);
                 }
             }
