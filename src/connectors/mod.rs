@@ -253,6 +253,18 @@ impl ConnectorError {
     }
 }
 
+/// A catalog read that failed. Discover's messages hold no secret and no value already; the
+/// conversion lives here, above both, so the SQL helpers that discover uses know nothing of
+/// discover.
+impl From<crate::discover::DiscoverError> for ConnectorError {
+    fn from(e: crate::discover::DiscoverError) -> Self {
+        ConnectorError::Query {
+            message: e.to_string(),
+            transient: false,
+        }
+    }
+}
+
 /// One change to one record found in the read phase, addressed by its key.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KeyedChange {

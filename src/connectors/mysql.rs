@@ -513,7 +513,7 @@ impl Connector for MysqlConnector {
             .map_err(|e| sql::classify_values(e, []))?;
         crate::discover::mysql::read_from(&mut conn, &opts)
             .await
-            .map_err(sql::catalog_error)
+            .map_err(ConnectorError::from)
     }
 
     async fn find_by_keys(

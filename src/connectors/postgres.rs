@@ -462,7 +462,7 @@ impl Connector for PostgresConnector {
             .map_err(|e| sql::classify_values(e, []))?;
         crate::discover::postgres::read_from(&mut conn, &opts)
             .await
-            .map_err(sql::catalog_error)
+            .map_err(ConnectorError::from)
     }
 
     async fn find_by_keys(

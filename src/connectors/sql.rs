@@ -256,14 +256,6 @@ pub fn classify_values<'v>(
     }
 }
 
-/// A catalog read that failed: discover's messages hold no secret and no value already.
-pub fn catalog_error(e: crate::discover::DiscoverError) -> ConnectorError {
-    ConnectorError::Query {
-        message: e.to_string(),
-        transient: false,
-    }
-}
-
 /// The key columns to use: the playbook's `key:` when given (checked against the table), else
 /// the table's primary key.
 pub fn choose_key(

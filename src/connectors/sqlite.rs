@@ -462,7 +462,7 @@ impl Connector for SqliteConnector {
         // The database name only names a system in a draft playbook: none is needed here.
         crate::discover::sqlite::read_from(&mut conn, &opts, String::new())
             .await
-            .map_err(sql::catalog_error)
+            .map_err(ConnectorError::from)
     }
 
     async fn find_by_keys(
