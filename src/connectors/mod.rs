@@ -475,3 +475,25 @@ impl Connector for ManualConnector {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::http::definition::SHIPPED;
+
+    /// A definition dropped into `connectors/` but not embedded would never reach users, and
+    /// an embedded one without its file would not be reviewable: the two lists must agree.
+    #[test]
+    fn every_definition_file_is_shipped() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the connectors directory")
+            .map(|entry| entry.expect("a directory entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        on_disk.sort();
+        let mut shipped: Vec<String> = SHIPPED.iter().map(|(n, _)| n.to_string()).collect();
+        shipped.sort();
+        assert_eq!(on_disk, shipped, "connectors/*.yaml and SHIPPED differ");
+    }
+}
