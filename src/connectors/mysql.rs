@@ -2,7 +2,7 @@
 //! is selected in a form that decodes exactly: integers as integers, decimals and floats as
 //! exact numbers (via their text), binary columns as `\x…` hex, JSON parsed, the rest as text.
 
-use super::sql::{self, Dedup, quote_backtick};
+use super::sql::{self, Dedup, Statement, quote_backtick};
 use super::{
     ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
     WriteOutcome, WriteRequest,
@@ -10,10 +10,12 @@ use super::{
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
+use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Row as _;
 use sqlx::mysql::{
-    MySql, MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow,
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions,
+    MySqlRow,
 };
 use sqlx::query::Query;
 use std::str::FromStr;
@@ -22,10 +24,21 @@ use std::time::Duration;
 pub struct MysqlConnector {
     options: MySqlConnectOptions,
     pool: MySqlPool,
+    dialect: MysqlDialect,
+    reach: sql::Reach,
+}
+
+/// MySQL's SQL: backtick quoting, `?` placeholders, values bound with their closest type.
+struct MysqlDialect {
     schema: Option<String>,
     /// The system's `timeout`: also the longest one write statement waits for a row lock.
-    timeout: std::time::Duration,
-    reach: sql::Reach,
+    timeout: Duration,
+}
+
+impl MysqlDialect {
+    fn schema<'a>(&'a self, table: &'a TableName) -> Option<&'a String> {
+        table.schema.as_ref().or(self.schema.as_ref())
+    }
 }
 
 /// How a column is selected and decoded.
@@ -130,14 +143,9 @@ fn bind<'q>(
     }
 }
 
-/// `(?, ?), (?, ?)` style placeholders for `rows` keys of `width` columns.
+/// `(t.a, t.b) IN ((?, ?), (?, ?))` for `rows` keys.
 fn key_condition(key_columns: &[String], rows: usize) -> String {
-    let lhs: Vec<String> = key_columns
-        .iter()
-        .map(|k| format!("t.{}", quote_backtick(k)))
-        .collect();
-    let one = format!("({})", vec!["?"; key_columns.len()].join(", "));
-    format!("({}) IN ({})", lhs.join(", "), vec![one; rows].join(", "))
+    sql::question_tuples(quote_backtick, key_columns, rows, "")
 }
 
 /// A table's columns: name, data type, column type.
@@ -185,20 +193,19 @@ impl MysqlConnector {
             reach: sql::Reach::new(url.expose(), 3306, system.timeout),
             options,
             pool,
-            schema: system.config.schema.clone(),
-            timeout: system.timeout,
+            dialect: MysqlDialect {
+                schema: system.config.schema.clone(),
+                timeout: system.timeout,
+            },
         })
     }
 
     fn schema<'a>(&'a self, table: &'a TableName) -> Option<&'a String> {
-        table.schema.as_ref().or(self.schema.as_ref())
+        self.dialect.schema(table)
     }
 
     fn qualified(&self, table: &TableName) -> String {
-        match self.schema(table) {
-            Some(s) => format!("{}.{}", quote_backtick(s), quote_backtick(&table.name)),
-            None => quote_backtick(&table.name),
-        }
+        sql::Dialect::qualified(&self.dialect, table)
     }
 
     async fn columns(
@@ -313,69 +320,76 @@ impl MysqlConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
-        let values = sql::write_values(writes);
-        // A write blocked on another session's row lock gives up after the system's timeout
-        // (whole seconds, at least one) instead of InnoDB's default 50 s; the transaction rolls
-        // back.
-        let timeout = self.timeout;
-        let err = |e: sqlx::Error| match &e {
-            sqlx::Error::Database(db) if sql::mysql_number(db.as_ref()) == Some(1205) => {
-                ConnectorError::Timeout(timeout)
-            }
-            _ => sql::classify_values(e, values.iter().copied()),
-        };
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let limit = format!(
-            "SET SESSION innodb_lock_wait_timeout = {}",
-            timeout.as_millis().div_ceil(1000).max(1)
-        );
-        sqlx::query(&limit).execute(&mut *tx).await.map_err(err)?;
-        let mut counts = Vec::new();
-        for w in writes {
-            let table = self.qualified(&w.collection.table);
-            let (deletes, updates) = sql::split_changes(w.changes);
-            let mut changed = 0u64;
-            for chunk in deletes.chunks(sql::IN_BATCH / w.key_columns.len().max(1)) {
-                // MySQL does not allow an alias on a single-table DELETE; name the table as `t`.
-                let query = format!(
-                    "DELETE t FROM {table} AS t WHERE {}",
-                    key_condition(w.key_columns, chunk.len())
-                );
-                let mut q = sqlx::query(&query);
-                for v in chunk.iter().flat_map(|k| k.iter()) {
-                    q = bind(q, v);
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            for (key, set) in updates {
-                let assignments: Vec<String> = set
-                    .keys()
-                    .map(|c| format!("t.{} = ?", quote_backtick(c)))
-                    .collect();
-                let conditions: Vec<String> = w
-                    .key_columns
-                    .iter()
-                    .map(|k| format!("t.{} = ?", quote_backtick(k)))
-                    .collect();
-                let query = format!(
-                    "UPDATE {table} AS t SET {} WHERE {}",
-                    assignments.join(", "),
-                    conditions.join(" AND ")
-                );
-                let mut q = sqlx::query(&query);
-                for v in set.values().chain(key.iter()) {
-                    q = bind(q, v);
-                }
-                // MySQL counts only rows whose values changed; a re-applied mask counts 0.
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            counts.push(WriteOutcome {
-                changed,
-                notes: Vec::new(),
-            });
+        sql::write_keyed(&self.dialect, &self.pool, writes, &vec![(); writes.len()]).await
+    }
+}
+
+impl sql::Dialect for MysqlDialect {
+    type Db = MySql;
+    type Table = ();
+    type Param = Value;
+
+    fn qualified(&self, table: &TableName) -> String {
+        match self.schema(table) {
+            Some(s) => format!("{}.{}", quote_backtick(s), quote_backtick(&table.name)),
+            None => quote_backtick(&table.name),
         }
-        tx.commit().await.map_err(err)?;
-        Ok(counts)
+    }
+
+    fn key_chunk(&self, width: usize) -> usize {
+        sql::IN_BATCH / width.max(1)
+    }
+
+    fn keys_in(&self, _: &(), key_columns: &[String], keys: &[&Vec<Value>]) -> Statement<Value> {
+        Statement {
+            sql: key_condition(key_columns, keys.len()),
+            params: keys.iter().flat_map(|k| k.iter()).cloned().collect(),
+        }
+    }
+
+    fn delete_from(&self, table: &str) -> String {
+        // MySQL does not allow an alias on a single-table DELETE; name the table as `t`.
+        format!("DELETE t FROM {table} AS t")
+    }
+
+    fn update_target(&self, table: &str) -> String {
+        format!("{table} AS t")
+    }
+
+    fn assign(&self, _: &(), column: &str, _n: usize) -> String {
+        format!("t.{} = ?", quote_backtick(column))
+    }
+
+    fn param(value: &Value) -> Value {
+        value.clone()
+    }
+
+    fn time_limit(&self) -> Option<(String, Duration)> {
+        // Whole seconds, at least one, instead of InnoDB's default 50 s.
+        let sql = format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            self.timeout.as_millis().div_ceil(1000).max(1)
+        );
+        Some((sql, self.timeout))
+    }
+
+    fn timed_out(&self, e: &sqlx::Error) -> bool {
+        // 1205: lock wait timeout exceeded.
+        matches!(e, sqlx::Error::Database(db) if sql::mysql_number(db.as_ref()) == Some(1205))
+    }
+
+    fn execute<'c>(
+        conn: &'c mut MySqlConnection,
+        statement: Statement<Value>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let Statement { sql, params } = statement;
+            let mut q = sqlx::query(&sql);
+            for v in &params {
+                q = bind(q, v);
+            }
+            Ok(q.execute(conn).await?.rows_affected())
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! precision, time zones, arrays, JSON columns and bytea (as `\x…` hex) faithfully, and values
 //! are bound as text and cast to the column's own type so that indexes are used.
 
-use super::sql::{self, Dedup, quote_double};
+use super::sql::{self, Dedup, Statement, quote_double};
 use super::{
     ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
     WriteOutcome, WriteRequest,
@@ -10,18 +10,30 @@ use super::{
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
+use futures::future::BoxFuture;
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PostgresConnector {
     options: PgConnectOptions,
     pool: PgPool,
+    dialect: PgDialect,
+    reach: sql::Reach,
+}
+
+/// PostgreSQL's SQL: `$n` placeholders, values bound as text and cast to the column's type.
+struct PgDialect {
     schema: Option<String>,
     /// The system's `timeout`: also the longest one write statement may wait (for a lock).
-    timeout: std::time::Duration,
-    reach: sql::Reach,
+    timeout: Duration,
+}
+
+/// A parameter: one value as text, or one key column's values as a text array (`unnest`).
+enum PgParam {
+    Text(Option<String>),
+    Texts(Vec<Option<String>>),
 }
 
 /// A table's columns and their SQL types, in table order.
@@ -94,16 +106,15 @@ impl PostgresConnector {
             reach: sql::Reach::new(url.expose(), 5432, system.timeout),
             options,
             pool,
-            schema: system.config.schema.clone(),
-            timeout: system.timeout,
+            dialect: PgDialect {
+                schema: system.config.schema.clone(),
+                timeout: system.timeout,
+            },
         })
     }
 
     fn qualified(&self, table: &TableName) -> String {
-        match table.schema.as_ref().or(self.schema.as_ref()) {
-            Some(s) => format!("{}.{}", quote_double(s), quote_double(&table.name)),
-            None => quote_double(&table.name),
-        }
+        sql::Dialect::qualified(&self.dialect, table)
     }
 
     async fn columns(&self, table: &TableName) -> Result<Columns, sqlx::Error> {
@@ -264,83 +275,87 @@ impl PostgresConnector {
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let values = sql::write_values(writes);
-        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
         // Column types first: the transaction holds a connection, and a pool of one (a system
         // with `concurrency: 1`) has no second one to give.
         let mut types = Vec::new();
         for w in writes {
             types.push(self.existing_columns(&w.collection.table, &values).await?);
         }
-        // A write blocked on another session's lock would otherwise wait forever: the server
-        // cancels it after the system's timeout (the transaction rolls back).
-        let timeout = self.timeout;
-        let err = |e: sqlx::Error| match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
-                ConnectorError::Timeout(timeout)
-            }
-            _ => err(e),
-        };
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let limit = format!(
-            "SET LOCAL statement_timeout = {}",
-            timeout.as_millis().max(1)
-        );
-        sqlx::query(&limit).execute(&mut *tx).await.map_err(err)?;
-        let mut counts = Vec::new();
-        for (w, cols) in writes.iter().zip(&types) {
-            let table = self.qualified(&w.collection.table);
-            let (deletes, updates) = sql::split_changes(w.changes);
-            let mut changed = 0u64;
-            for chunk in deletes.chunks(5_000) {
-                let query = format!(
-                    "DELETE FROM {table} AS t WHERE {}",
-                    Self::key_condition(cols, w.key_columns, 1)
-                );
-                let mut q = sqlx::query(&query);
-                for i in 0..w.key_columns.len() {
-                    q = q.bind(texts(chunk.iter().map(|k| &k[i])));
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            for (key, set) in updates {
-                let mut n = 0;
-                let assignments: Vec<String> = set
-                    .keys()
-                    .map(|c| {
-                        n += 1;
-                        format!("{} = ${n}::text::{}", quote_double(c), cols.type_of(c))
-                    })
-                    .collect();
-                let conditions: Vec<String> = w
-                    .key_columns
-                    .iter()
-                    .map(|k| {
-                        n += 1;
-                        format!("{} = ${n}::text::{}", quote_double(k), cols.type_of(k))
-                    })
-                    .collect();
-                let query = format!(
-                    "UPDATE {table} SET {} WHERE {}",
-                    assignments.join(", "),
-                    conditions.join(" AND ")
-                );
-                let mut q = sqlx::query(&query);
-                for v in set.values().chain(key.iter()) {
-                    q = q.bind(if v.is_null() {
-                        None
-                    } else {
-                        Some(sql::value_text(v))
-                    });
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            counts.push(WriteOutcome {
-                changed,
-                notes: Vec::new(),
-            });
+        sql::write_keyed(&self.dialect, &self.pool, writes, &types).await
+    }
+}
+
+impl sql::Dialect for PgDialect {
+    type Db = sqlx::Postgres;
+    type Table = Columns;
+    type Param = PgParam;
+
+    fn qualified(&self, table: &TableName) -> String {
+        match table.schema.as_ref().or(self.schema.as_ref()) {
+            Some(s) => format!("{}.{}", quote_double(s), quote_double(&table.name)),
+            None => quote_double(&table.name),
         }
-        tx.commit().await.map_err(err)?;
-        Ok(counts)
+    }
+
+    fn key_chunk(&self, _width: usize) -> usize {
+        // Each key column is one array parameter, however many keys it holds.
+        5_000
+    }
+
+    fn keys_in(
+        &self,
+        cols: &Columns,
+        key_columns: &[String],
+        keys: &[&Vec<Value>],
+    ) -> Statement<PgParam> {
+        Statement {
+            sql: PostgresConnector::key_condition(cols, key_columns, 1),
+            params: (0..key_columns.len())
+                .map(|i| PgParam::Texts(texts(keys.iter().map(|k| &k[i]))))
+                .collect(),
+        }
+    }
+
+    fn assign(&self, cols: &Columns, column: &str, n: usize) -> String {
+        format!(
+            "{} = ${n}::text::{}",
+            quote_double(column),
+            cols.type_of(column)
+        )
+    }
+
+    fn param(value: &Value) -> PgParam {
+        PgParam::Text((!value.is_null()).then(|| sql::value_text(value)))
+    }
+
+    fn time_limit(&self) -> Option<(String, Duration)> {
+        let sql = format!(
+            "SET LOCAL statement_timeout = {}",
+            self.timeout.as_millis().max(1)
+        );
+        Some((sql, self.timeout))
+    }
+
+    fn timed_out(&self, e: &sqlx::Error) -> bool {
+        // 57014: query_canceled, which is what statement_timeout raises.
+        matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+    }
+
+    fn execute<'c>(
+        conn: &'c mut PgConnection,
+        statement: Statement<PgParam>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let Statement { sql, params } = statement;
+            let mut q = sqlx::query(&sql);
+            for p in params {
+                q = match p {
+                    PgParam::Text(t) => q.bind(t),
+                    PgParam::Texts(t) => q.bind(t),
+                };
+            }
+            Ok(q.execute(conn).await?.rows_affected())
+        })
     }
 }
 
@@ -452,7 +467,7 @@ impl Connector for PostgresConnector {
 
     async fn catalog(&self, table: &TableName) -> Result<crate::discover::Catalog, ConnectorError> {
         let opts = crate::discover::catalog::ReadOptions {
-            schema: table.schema.as_deref().or(self.schema.as_deref()),
+            schema: table.schema.as_deref().or(self.dialect.schema.as_deref()),
             sample: 0,
         };
         let mut conn = self

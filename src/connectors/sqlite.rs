@@ -2,7 +2,7 @@
 //! integer stays an integer and a blob becomes `\x…` hex. A system may name a `seed` SQL
 //! file: when the database file does not exist yet it is created from it, atomically.
 
-use super::sql::{self, Dedup, quote_double};
+use super::sql::{self, Dedup, Statement, quote_double};
 use super::{
     ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
     WriteOutcome, WriteRequest,
@@ -10,11 +10,14 @@ use super::{
 use crate::playbook::interpolate::{self, Secret};
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
+use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Sqlite;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Row as _, TypeInfo, ValueRef};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -163,18 +166,15 @@ fn column_kind(declared: &str, strict: bool) -> ColumnKind {
     }
 }
 
+/// `(t.a, t.b) IN (VALUES (?, ?), (?, ?))` for `rows` keys: SQLite's tuple list.
 fn key_condition(key_columns: &[String], rows: usize) -> String {
-    let lhs: Vec<String> = key_columns
-        .iter()
-        .map(|k| format!("t.{}", quote_double(k)))
-        .collect();
-    let one = format!("({})", vec!["?"; key_columns.len()].join(", "));
-    format!(
-        "({}) IN (VALUES {})",
-        lhs.join(", "),
-        vec![one; rows].join(", ")
-    )
+    sql::question_tuples(quote_double, key_columns, rows, "VALUES ")
 }
+
+/// SQLite's SQL: double-quoted identifiers, `?` placeholders, values bound with their closest
+/// type. It has no per-statement time limit to set: a locked database is waited for as long
+/// as the connection's busy timeout says.
+struct SqliteDialect;
 
 impl SqliteConnector {
     fn qualified(table: &TableName) -> (String, String) {
@@ -242,53 +242,58 @@ impl SqliteConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
-        let values = sql::write_values(writes);
-        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let mut counts = Vec::new();
-        for w in writes {
-            let (_, table) = Self::qualified(&w.collection.table);
-            let (deletes, updates) = sql::split_changes(w.changes);
-            let mut changed = 0u64;
-            for chunk in deletes.chunks(sql::IN_BATCH / w.key_columns.len().max(1)) {
-                let query = format!(
-                    "DELETE FROM {table} AS t WHERE {}",
-                    key_condition(w.key_columns, chunk.len())
-                );
-                let mut q = sqlx::query(&query);
-                for v in chunk.iter().flat_map(|k| k.iter()) {
-                    q = bind(q, v);
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            for (key, set) in updates {
-                let assignments: Vec<String> = set
-                    .keys()
-                    .map(|c| format!("{} = ?", quote_double(c)))
-                    .collect();
-                let conditions: Vec<String> = w
-                    .key_columns
-                    .iter()
-                    .map(|k| format!("{} = ?", quote_double(k)))
-                    .collect();
-                let query = format!(
-                    "UPDATE {table} SET {} WHERE {}",
-                    assignments.join(", "),
-                    conditions.join(" AND ")
-                );
-                let mut q = sqlx::query(&query);
-                for v in set.values().chain(key.iter()) {
-                    q = bind(q, v);
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            counts.push(WriteOutcome {
-                changed,
-                notes: Vec::new(),
-            });
+        sql::write_keyed(&SqliteDialect, &self.pool, writes, &vec![(); writes.len()]).await
+    }
+}
+
+impl sql::Dialect for SqliteDialect {
+    type Db = Sqlite;
+    type Table = ();
+    type Param = Value;
+
+    fn qualified(&self, table: &TableName) -> String {
+        SqliteConnector::qualified(table).1
+    }
+
+    fn key_chunk(&self, width: usize) -> usize {
+        sql::IN_BATCH / width.max(1)
+    }
+
+    fn keys_in(&self, _: &(), key_columns: &[String], keys: &[&Vec<Value>]) -> Statement<Value> {
+        Statement {
+            sql: key_condition(key_columns, keys.len()),
+            params: keys.iter().flat_map(|k| k.iter()).cloned().collect(),
         }
-        tx.commit().await.map_err(err)?;
-        Ok(counts)
+    }
+
+    fn assign(&self, _: &(), column: &str, _n: usize) -> String {
+        format!("{} = ?", quote_double(column))
+    }
+
+    fn param(value: &Value) -> Value {
+        value.clone()
+    }
+
+    fn time_limit(&self) -> Option<(String, Duration)> {
+        None
+    }
+
+    fn timed_out(&self, _: &sqlx::Error) -> bool {
+        false
+    }
+
+    fn execute<'c>(
+        conn: &'c mut SqliteConnection,
+        statement: Statement<Value>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let Statement { sql, params } = statement;
+            let mut q = sqlx::query(&sql);
+            for v in &params {
+                q = bind(q, v);
+            }
+            Ok(q.execute(conn).await?.rows_affected())
+        })
     }
 }
 

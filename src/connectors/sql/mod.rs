@@ -1,5 +1,9 @@
 //! What the SQL connectors share: identifier quoting, error classification, value scrubbing,
-//! and streaming with an idle timeout.
+//! streaming with an idle timeout, and (in [`dialect`]) the write loop by key.
+
+mod dialect;
+
+pub use dialect::{Dialect, Statement, question_tuples, write_keyed};
 
 use super::{ConnectorError, FindRequest, MatchGroup};
 use serde_json::Value;
