@@ -2,7 +2,7 @@
 //! is selected in a form that decodes exactly: integers as integers, decimals and floats as
 //! exact numbers (via their text), binary columns as `\x…` hex, JSON parsed, the rest as text.
 
-use super::sql::{self, Dedup, Statement, quote_backtick};
+use super::sql::{self, Dedup, Dialect as _, Statement, quote_backtick};
 use super::{
     ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
     WriteOutcome, WriteRequest,
@@ -205,7 +205,7 @@ impl MysqlConnector {
     }
 
     fn qualified(&self, table: &TableName) -> String {
-        sql::Dialect::qualified(&self.dialect, table)
+        self.dialect.qualified(table)
     }
 
     async fn columns(
@@ -240,30 +240,19 @@ impl MysqlConnector {
         dedup: &mut Dedup,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        use futures::StreamExt;
         let mut q = sqlx::query(query);
         for v in binds {
             q = bind(q, v);
         }
         let err = |e| sql::classify_values(e, values.iter().copied());
-        let mut stream = q.fetch(&self.pool);
-        let mut count = 0;
-        loop {
-            let row = match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => return Err(ConnectorError::Timeout(idle)),
-                Ok(None) => break,
-                Ok(Some(r)) => r.map_err(err)?,
-            };
+        sql::drain(q.fetch(&self.pool), idle, values, dedup, sink, |row| {
             let mut out = Row::new();
             for (i, (name, decode)) in selected.iter().enumerate() {
                 out.insert(name.clone(), decode_value(&row, i, *decode).map_err(err)?);
             }
-            if dedup.first_time(&out) {
-                sink.row(out)?;
-                count += 1;
-            }
-        }
-        Ok(count)
+            Ok(out)
+        })
+        .await
     }
 
     async fn find_rows(
@@ -543,16 +532,15 @@ impl Connector for MysqlConnector {
         let table = self.qualified(&req.collection.table);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
-        for chunk in req
-            .keys
-            .chunks(sql::IN_BATCH / req.key_columns.len().max(1))
-        {
+        let keys: Vec<&Vec<Value>> = req.keys.iter().collect();
+        for chunk in keys.chunks(self.dialect.key_chunk(req.key_columns.len())) {
+            let keys = self.dialect.keys_in(&(), req.key_columns, chunk);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                key_condition(req.key_columns, chunk.len())
+                keys.sql
             );
-            let binds: Vec<&Value> = chunk.iter().flatten().collect();
+            let binds: Vec<&Value> = keys.params.iter().collect();
             count += self
                 .stream(
                     &query,

@@ -2,7 +2,7 @@
 //! precision, time zones, arrays, JSON columns and bytea (as `\x…` hex) faithfully, and values
 //! are bound as text and cast to the column's own type so that indexes are used.
 
-use super::sql::{self, Dedup, Statement, quote_double};
+use super::sql::{self, Dedup, Dialect as _, Statement, quote_double};
 use super::{
     ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
     WriteOutcome, WriteRequest,
@@ -114,7 +114,7 @@ impl PostgresConnector {
     }
 
     fn qualified(&self, table: &TableName) -> String {
-        sql::Dialect::qualified(&self.dialect, table)
+        self.dialect.qualified(table)
     }
 
     async fn columns(&self, table: &TableName) -> Result<Columns, sqlx::Error> {
@@ -179,37 +179,26 @@ impl PostgresConnector {
     async fn stream(
         &self,
         query: &str,
-        binds: Vec<Vec<Option<String>>>,
+        binds: Vec<PgParam>,
         idle: Duration,
         req_values: &[&Value],
         dedup: &mut Dedup,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        use futures::StreamExt;
         let mut q = sqlx::query_scalar::<_, String>(query);
         for b in binds {
-            q = q.bind(b);
-        }
-        let mut stream = q.fetch(&self.pool);
-        let mut count = 0;
-        loop {
-            let next = match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => return Err(ConnectorError::Timeout(idle)),
-                Ok(None) => break,
-                Ok(Some(r)) => {
-                    r.map_err(|e| sql::classify_values(e, req_values.iter().copied()))?
-                }
+            q = match b {
+                PgParam::Text(t) => q.bind(t),
+                PgParam::Texts(t) => q.bind(t),
             };
-            let row: Row = serde_json::from_str(&next).map_err(|e| ConnectorError::Query {
+        }
+        sql::drain(q.fetch(&self.pool), idle, req_values, dedup, sink, |text| {
+            serde_json::from_str::<Row>(&text).map_err(|e| ConnectorError::Query {
                 message: format!("unreadable row from the server: {e}"),
                 transient: false,
-            })?;
-            if dedup.first_time(&row) {
-                sink.row(row)?;
-                count += 1;
-            }
-        }
-        Ok(count)
+            })
+        })
+        .await
     }
 
     async fn find_rows(
@@ -227,14 +216,14 @@ impl PostgresConnector {
         let mut count = 0u64;
         for batch in &batches {
             let mut param = 0;
-            let mut binds: Vec<Vec<Option<String>>> = Vec::new();
+            let mut binds: Vec<PgParam> = Vec::new();
             let conditions: Vec<String> = batch
                 .iter()
                 .map(|g| match g.columns.as_slice() {
                     // Compared as text, lower-cased: the values are lower-cased already.
                     [col] if g.fold_case => {
                         param += 1;
-                        binds.push(texts(g.tuples.iter().flatten()));
+                        binds.push(PgParam::Texts(texts(g.tuples.iter().flatten())));
                         format!(
                             "lower(t.{}::text) = ANY(${param}::text[])",
                             quote_double(col)
@@ -242,7 +231,7 @@ impl PostgresConnector {
                     }
                     [col] => {
                         param += 1;
-                        binds.push(texts(g.tuples.iter().flatten()));
+                        binds.push(PgParam::Texts(texts(g.tuples.iter().flatten())));
                         format!(
                             "t.{} = ANY(${param}::text[]::{}[])",
                             quote_double(col),
@@ -252,7 +241,7 @@ impl PostgresConnector {
                     many => {
                         let cond = Self::key_condition(&cols, many, param + 1);
                         for i in 0..many.len() {
-                            binds.push(texts(g.tuples.iter().map(|t| &t[i])));
+                            binds.push(PgParam::Texts(texts(g.tuples.iter().map(|t| &t[i]))));
                         }
                         param += many.len();
                         cond
@@ -494,16 +483,22 @@ impl Connector for PostgresConnector {
         let select = Self::select_list(req.columns, req.key_columns);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
-        for chunk in req.keys.chunks(5_000) {
+        let keys: Vec<&Vec<Value>> = req.keys.iter().collect();
+        for chunk in keys.chunks(self.dialect.key_chunk(req.key_columns.len())) {
+            let keys = self.dialect.keys_in(&cols, req.key_columns, chunk);
             let query = format!(
                 "SELECT to_json(x)::text FROM (SELECT {select} FROM {table} AS t WHERE {}) AS x",
-                Self::key_condition(&cols, req.key_columns, 1)
+                keys.sql
             );
-            let binds = (0..req.key_columns.len())
-                .map(|i| texts(chunk.iter().map(|k| &k[i])))
-                .collect();
             count += self
-                .stream(&query, binds, req.idle_timeout, &values, &mut dedup, sink)
+                .stream(
+                    &query,
+                    keys.params,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
                 .await?;
         }
         Ok(count)

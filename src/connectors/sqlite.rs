@@ -2,7 +2,7 @@
 //! integer stays an integer and a blob becomes `\x…` hex. A system may name a `seed` SQL
 //! file: when the database file does not exist yet it is created from it, atomically.
 
-use super::sql::{self, Dedup, Statement, quote_double};
+use super::sql::{self, Dedup, Dialect as _, Statement, quote_double};
 use super::{
     ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
     WriteOutcome, WriteRequest,
@@ -212,30 +212,19 @@ impl SqliteConnector {
         dedup: &mut Dedup,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        use futures::StreamExt;
         let mut q = sqlx::query(query);
         for v in binds {
             q = bind(q, v);
         }
         let err = |e| sql::classify_values(e, values.iter().copied());
-        let mut stream = q.fetch(&self.pool);
-        let mut count = 0;
-        loop {
-            let row = match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => return Err(ConnectorError::Timeout(idle)),
-                Ok(None) => break,
-                Ok(Some(r)) => r.map_err(err)?,
-            };
+        sql::drain(q.fetch(&self.pool), idle, values, dedup, sink, |row| {
             let mut out = Row::new();
             for (i, name) in selected.iter().enumerate() {
                 out.insert(name.clone(), decode(&row, i).map_err(err)?);
             }
-            if dedup.first_time(&out) {
-                sink.row(out)?;
-                count += 1;
-            }
-        }
-        Ok(count)
+            Ok(out)
+        })
+        .await
     }
 
     async fn write_all(
@@ -490,16 +479,15 @@ impl Connector for SqliteConnector {
         let (_, table) = Self::qualified(&req.collection.table);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
-        for chunk in req
-            .keys
-            .chunks(sql::IN_BATCH / req.key_columns.len().max(1))
-        {
+        let keys: Vec<&Vec<Value>> = req.keys.iter().collect();
+        for chunk in keys.chunks(SqliteDialect.key_chunk(req.key_columns.len())) {
+            let keys = SqliteDialect.keys_in(&(), req.key_columns, chunk);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                key_condition(req.key_columns, chunk.len())
+                keys.sql
             );
-            let binds: Vec<&Value> = chunk.iter().flatten().collect();
+            let binds: Vec<&Value> = keys.params.iter().collect();
             count += self
                 .stream(
                     &query,

@@ -406,6 +406,34 @@ impl Dedup {
     }
 }
 
+/// Hands a query's rows to `sink` as `decode` turns them into records, dropping repeats, and
+/// counts them. Waiting longer than `idle` for the next row counts as hung; errors are
+/// scrubbed of the request's `values`.
+pub async fn drain<R>(
+    mut rows: futures::stream::BoxStream<'_, Result<R, sqlx::Error>>,
+    idle: Duration,
+    values: &[&Value],
+    dedup: &mut Dedup,
+    sink: &mut dyn super::RowSink,
+    mut decode: impl FnMut(R) -> Result<super::Row, ConnectorError>,
+) -> Result<u64, ConnectorError> {
+    use futures::StreamExt;
+    let mut count = 0;
+    loop {
+        let next = match tokio::time::timeout(idle, rows.next()).await {
+            Err(_) => return Err(ConnectorError::Timeout(idle)),
+            Ok(None) => break,
+            Ok(Some(r)) => r.map_err(|e| classify_values(e, values.iter().copied()))?,
+        };
+        let row = decode(next)?;
+        if dedup.first_time(&row) {
+            sink.row(row)?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
 /// Checks that every column the request names exists; the error lists what does.
 pub fn check_columns(
     table: &str,
