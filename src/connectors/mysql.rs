@@ -4,8 +4,8 @@
 
 use super::sql::{self, Dedup, Dialect as _, Statement, quote_backtick};
 use super::{
-    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
-    WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, MatchGroup, Row,
+    RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
@@ -266,30 +266,17 @@ impl MysqlConnector {
         let selected = cols.selected(req.columns, &[]);
         let select: Vec<String> = selected.iter().map(|(n, d)| select_expr(n, *d)).collect();
         let table = self.qualified(req.table);
-        let batches = sql::batches(req.matches, sql::IN_BATCH);
+        let batches = sql::batches(req.matches, self.dialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
         for batch in &batches {
-            let conditions: Vec<String> = batch
-                .iter()
-                .map(|g| {
-                    sql::group_condition(
-                        g,
-                        |c| format!("t.{}", quote_backtick(c)),
-                        |e| format!("LOWER({e})"),
-                        &sql::question_marks(g),
-                    )
-                })
-                .collect();
+            let condition = sql::any_match(&self.dialect, &(), batch);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                conditions.join(" OR ")
+                condition.sql
             );
-            let binds: Vec<&Value> = batch
-                .iter()
-                .flat_map(|g| g.tuples.iter().flatten())
-                .collect();
+            let binds: Vec<&Value> = condition.params.iter().collect();
             count += self
                 .stream(
                     &query,
@@ -343,6 +330,23 @@ impl sql::Dialect for MysqlDialect {
 
     fn update_target(&self, table: &str) -> String {
         format!("{table} AS t")
+    }
+
+    fn find_batch(&self) -> usize {
+        sql::IN_BATCH
+    }
+
+    fn matches(&self, _: &(), g: &MatchGroup, _first: usize) -> Statement<Value> {
+        let list = sql::question_marks(g);
+        Statement {
+            sql: sql::group_condition(
+                g,
+                |c| format!("t.{}", quote_backtick(c)),
+                |e| format!("LOWER({e})"),
+                &list,
+            ),
+            params: g.tuples.iter().flatten().cloned().collect(),
+        }
     }
 
     fn assign(&self, _: &(), column: &str, _n: usize) -> String {

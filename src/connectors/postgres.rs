@@ -4,8 +4,8 @@
 
 use super::sql::{self, Dedup, Dialect as _, Statement, quote_double};
 use super::{
-    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
-    WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, MatchGroup, Row,
+    RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
@@ -211,49 +211,24 @@ impl PostgresConnector {
         sql::check_columns(&req.table.to_string(), &cols.names(), req)?;
         let table = self.qualified(req.table);
         let select = Self::select_list(req.columns, &[]);
-        let batches = sql::batches(req.matches, 10_000);
+        let batches = sql::batches(req.matches, self.dialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
         for batch in &batches {
-            let mut param = 0;
-            let mut binds: Vec<PgParam> = Vec::new();
-            let conditions: Vec<String> = batch
-                .iter()
-                .map(|g| match g.columns.as_slice() {
-                    // Compared as text, lower-cased: the values are lower-cased already.
-                    [col] if g.fold_case => {
-                        param += 1;
-                        binds.push(PgParam::Texts(texts(g.tuples.iter().flatten())));
-                        format!(
-                            "lower(t.{}::text) = ANY(${param}::text[])",
-                            quote_double(col)
-                        )
-                    }
-                    [col] => {
-                        param += 1;
-                        binds.push(PgParam::Texts(texts(g.tuples.iter().flatten())));
-                        format!(
-                            "t.{} = ANY(${param}::text[]::{}[])",
-                            quote_double(col),
-                            cols.type_of(col)
-                        )
-                    }
-                    many => {
-                        let cond = Self::key_condition(&cols, many, param + 1);
-                        for i in 0..many.len() {
-                            binds.push(PgParam::Texts(texts(g.tuples.iter().map(|t| &t[i]))));
-                        }
-                        param += many.len();
-                        cond
-                    }
-                })
-                .collect();
+            let condition = sql::any_match(&self.dialect, &cols, batch);
             let query = format!(
                 "SELECT to_json(x)::text FROM (SELECT {select} FROM {table} AS t WHERE {}) AS x",
-                conditions.join(" OR ")
+                condition.sql
             );
             count += self
-                .stream(&query, binds, req.idle_timeout, &values, &mut dedup, sink)
+                .stream(
+                    &query,
+                    condition.params,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
                 .await?;
         }
         Ok(count)
@@ -302,6 +277,37 @@ impl sql::Dialect for PgDialect {
             params: (0..key_columns.len())
                 .map(|i| PgParam::Texts(texts(keys.iter().map(|k| &k[i]))))
                 .collect(),
+        }
+    }
+
+    fn find_batch(&self) -> usize {
+        10_000
+    }
+
+    fn matches(&self, cols: &Columns, g: &MatchGroup, first: usize) -> Statement<PgParam> {
+        match g.columns.as_slice() {
+            // Compared as text, lower-cased: the values are lower-cased already.
+            [col] if g.fold_case => Statement {
+                sql: format!(
+                    "lower(t.{}::text) = ANY(${first}::text[])",
+                    quote_double(col)
+                ),
+                params: vec![PgParam::Texts(texts(g.tuples.iter().flatten()))],
+            },
+            [col] => Statement {
+                sql: format!(
+                    "t.{} = ANY(${first}::text[]::{}[])",
+                    quote_double(col),
+                    cols.type_of(col)
+                ),
+                params: vec![PgParam::Texts(texts(g.tuples.iter().flatten()))],
+            },
+            many => Statement {
+                sql: PostgresConnector::key_condition(cols, many, first),
+                params: (0..many.len())
+                    .map(|i| PgParam::Texts(texts(g.tuples.iter().map(|t| &t[i]))))
+                    .collect(),
+            },
         }
     }
 

@@ -4,8 +4,8 @@
 
 use super::sql::{self, Dedup, Dialect as _, Statement, quote_double};
 use super::{
-    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
-    WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, MatchGroup, Row,
+    RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::{self, Secret};
 use crate::playbook::validate::TableName;
@@ -255,6 +255,28 @@ impl sql::Dialect for SqliteDialect {
         }
     }
 
+    fn find_batch(&self) -> usize {
+        sql::IN_BATCH
+    }
+
+    fn matches(&self, _: &(), g: &MatchGroup, _first: usize) -> Statement<Value> {
+        // A tuple list is `VALUES (?, ?), …` in SQLite.
+        let list = if g.columns.len() > 1 {
+            format!("VALUES {}", sql::question_marks(g))
+        } else {
+            sql::question_marks(g)
+        };
+        Statement {
+            sql: sql::group_condition(
+                g,
+                |c| format!("t.{}", quote_double(c)),
+                |e| format!("lower({e})"),
+                &list,
+            ),
+            params: g.tuples.iter().flatten().cloned().collect(),
+        }
+    }
+
     fn assign(&self, _: &(), column: &str, _n: usize) -> String {
         format!("{} = ?", quote_double(column))
     }
@@ -305,36 +327,17 @@ impl Connector for SqliteConnector {
             .map(|c| format!("t.{}", quote_double(c)))
             .collect();
         let (_, table) = Self::qualified(req.table);
-        let batches = sql::batches(req.matches, sql::IN_BATCH);
+        let batches = sql::batches(req.matches, SqliteDialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
         for batch in &batches {
-            let conditions: Vec<String> = batch
-                .iter()
-                .map(|g| {
-                    // A tuple list is `VALUES (?, ?), …` in SQLite.
-                    let list = if g.columns.len() > 1 {
-                        format!("VALUES {}", sql::question_marks(g))
-                    } else {
-                        sql::question_marks(g)
-                    };
-                    sql::group_condition(
-                        g,
-                        |c| format!("t.{}", quote_double(c)),
-                        |e| format!("lower({e})"),
-                        &list,
-                    )
-                })
-                .collect();
+            let condition = sql::any_match(&SqliteDialect, &(), batch);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                conditions.join(" OR ")
+                condition.sql
             );
-            let binds: Vec<&Value> = batch
-                .iter()
-                .flat_map(|g| g.tuples.iter().flatten())
-                .collect();
+            let binds: Vec<&Value> = condition.params.iter().collect();
             count += self
                 .stream(
                     &query,

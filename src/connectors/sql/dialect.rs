@@ -4,7 +4,7 @@
 //! statement may wait) is each database's [`Dialect`].
 
 use super::{classify_values, split_changes, write_values};
-use crate::connectors::{ConnectorError, WriteOutcome, WriteRequest};
+use crate::connectors::{ConnectorError, MatchGroup, WriteOutcome, WriteRequest};
 use crate::playbook::validate::TableName;
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -39,6 +39,18 @@ pub trait Dialect: Sync {
         table: &Self::Table,
         key_columns: &[String],
         keys: &[&Vec<Value>],
+    ) -> Statement<Self::Param>;
+
+    /// How many values one find statement binds at most.
+    fn find_batch(&self) -> usize;
+
+    /// The condition that `t` matches one group of a find (lower-cased where the group folds
+    /// case), with its parameters, numbered from `first` where the dialect numbers them.
+    fn matches(
+        &self,
+        table: &Self::Table,
+        group: &MatchGroup,
+        first: usize,
     ) -> Statement<Self::Param>;
 
     /// `DELETE … FROM` the table, aliased `t` for [`Dialect::keys_in`].
@@ -89,6 +101,25 @@ pub fn question_tuples(
         lhs.join(", "),
         vec![one; rows].join(", ")
     )
+}
+
+/// A find batch's condition: `t` matches any of its groups.
+pub fn any_match<D: Dialect>(
+    dialect: &D,
+    table: &D::Table,
+    batch: &[MatchGroup],
+) -> Statement<D::Param> {
+    let mut conditions = Vec::with_capacity(batch.len());
+    let mut params = Vec::new();
+    for group in batch {
+        let one = dialect.matches(table, group, params.len() + 1);
+        conditions.push(one.sql);
+        params.extend(one.params);
+    }
+    Statement {
+        sql: conditions.join(" OR "),
+        params,
+    }
 }
 
 /// Applies every write request in one transaction: per request, its deletes in chunks by key,
