@@ -253,6 +253,18 @@ impl ConnectorError {
     }
 }
 
+/// A catalog read that failed. Discover's messages hold no secret and no value already; the
+/// conversion lives here, above both, so the SQL helpers that discover uses know nothing of
+/// discover.
+impl From<crate::discover::DiscoverError> for ConnectorError {
+    fn from(e: crate::discover::DiscoverError) -> Self {
+        ConnectorError::Query {
+            message: e.to_string(),
+            transient: false,
+        }
+    }
+}
+
 /// One change to one record found in the read phase, addressed by its key.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KeyedChange {
@@ -461,5 +473,27 @@ impl Connector for ManualConnector {
         Err(ConnectorError::Unsupported(
             "reading records from a manual step",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http::definition::SHIPPED;
+
+    /// A definition dropped into `connectors/` but not embedded would never reach users, and
+    /// an embedded one without its file would not be reviewable: the two lists must agree.
+    #[test]
+    fn every_definition_file_is_shipped() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the connectors directory")
+            .map(|entry| entry.expect("a directory entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        on_disk.sort();
+        let mut shipped: Vec<String> = SHIPPED.iter().map(|(n, _)| n.to_string()).collect();
+        shipped.sort();
+        assert_eq!(on_disk, shipped, "connectors/*.yaml and SHIPPED differ");
     }
 }

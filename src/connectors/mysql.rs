@@ -2,18 +2,20 @@
 //! is selected in a form that decodes exactly: integers as integers, decimals and floats as
 //! exact numbers (via their text), binary columns as `\x…` hex, JSON parsed, the rest as text.
 
-use super::sql::{self, Dedup, quote_backtick};
+use super::sql::{self, Dedup, Dialect as _, Statement, quote_backtick};
 use super::{
-    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
-    WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, MatchGroup, Row,
+    RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
+use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Row as _;
 use sqlx::mysql::{
-    MySql, MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow,
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions,
+    MySqlRow,
 };
 use sqlx::query::Query;
 use std::str::FromStr;
@@ -22,10 +24,21 @@ use std::time::Duration;
 pub struct MysqlConnector {
     options: MySqlConnectOptions,
     pool: MySqlPool,
+    dialect: MysqlDialect,
+    reach: sql::Reach,
+}
+
+/// MySQL's SQL: backtick quoting, `?` placeholders, values bound with their closest type.
+struct MysqlDialect {
     schema: Option<String>,
     /// The system's `timeout`: also the longest one write statement waits for a row lock.
-    timeout: std::time::Duration,
-    reach: sql::Reach,
+    timeout: Duration,
+}
+
+impl MysqlDialect {
+    fn schema<'a>(&'a self, table: &'a TableName) -> Option<&'a String> {
+        table.schema.as_ref().or(self.schema.as_ref())
+    }
 }
 
 /// How a column is selected and decoded.
@@ -130,14 +143,9 @@ fn bind<'q>(
     }
 }
 
-/// `(?, ?), (?, ?)` style placeholders for `rows` keys of `width` columns.
+/// `(t.a, t.b) IN ((?, ?), (?, ?))` for `rows` keys.
 fn key_condition(key_columns: &[String], rows: usize) -> String {
-    let lhs: Vec<String> = key_columns
-        .iter()
-        .map(|k| format!("t.{}", quote_backtick(k)))
-        .collect();
-    let one = format!("({})", vec!["?"; key_columns.len()].join(", "));
-    format!("({}) IN ({})", lhs.join(", "), vec![one; rows].join(", "))
+    sql::question_tuples(quote_backtick, key_columns, rows, "")
 }
 
 /// A table's columns: name, data type, column type.
@@ -185,20 +193,19 @@ impl MysqlConnector {
             reach: sql::Reach::new(url.expose(), 3306, system.timeout),
             options,
             pool,
-            schema: system.config.schema.clone(),
-            timeout: system.timeout,
+            dialect: MysqlDialect {
+                schema: system.config.schema.clone(),
+                timeout: system.timeout,
+            },
         })
     }
 
     fn schema<'a>(&'a self, table: &'a TableName) -> Option<&'a String> {
-        table.schema.as_ref().or(self.schema.as_ref())
+        self.dialect.schema(table)
     }
 
     fn qualified(&self, table: &TableName) -> String {
-        match self.schema(table) {
-            Some(s) => format!("{}.{}", quote_backtick(s), quote_backtick(&table.name)),
-            None => quote_backtick(&table.name),
-        }
+        self.dialect.qualified(table)
     }
 
     async fn columns(
@@ -233,30 +240,19 @@ impl MysqlConnector {
         dedup: &mut Dedup,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        use futures::StreamExt;
         let mut q = sqlx::query(query);
         for v in binds {
             q = bind(q, v);
         }
         let err = |e| sql::classify_values(e, values.iter().copied());
-        let mut stream = q.fetch(&self.pool);
-        let mut count = 0;
-        loop {
-            let row = match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => return Err(ConnectorError::Timeout(idle)),
-                Ok(None) => break,
-                Ok(Some(r)) => r.map_err(err)?,
-            };
+        sql::drain(q.fetch(&self.pool), idle, values, dedup, sink, |row| {
             let mut out = Row::new();
             for (i, (name, decode)) in selected.iter().enumerate() {
                 out.insert(name.clone(), decode_value(&row, i, *decode).map_err(err)?);
             }
-            if dedup.first_time(&out) {
-                sink.row(out)?;
-                count += 1;
-            }
-        }
-        Ok(count)
+            Ok(out)
+        })
+        .await
     }
 
     async fn find_rows(
@@ -270,30 +266,17 @@ impl MysqlConnector {
         let selected = cols.selected(req.columns, &[]);
         let select: Vec<String> = selected.iter().map(|(n, d)| select_expr(n, *d)).collect();
         let table = self.qualified(req.table);
-        let batches = sql::batches(req.matches, sql::IN_BATCH);
+        let batches = sql::batches(req.matches, self.dialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
         for batch in &batches {
-            let conditions: Vec<String> = batch
-                .iter()
-                .map(|g| {
-                    sql::group_condition(
-                        g,
-                        |c| format!("t.{}", quote_backtick(c)),
-                        |e| format!("LOWER({e})"),
-                        &sql::question_marks(g),
-                    )
-                })
-                .collect();
+            let condition = sql::any_match(&self.dialect, &(), batch);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                conditions.join(" OR ")
+                condition.sql
             );
-            let binds: Vec<&Value> = batch
-                .iter()
-                .flat_map(|g| g.tuples.iter().flatten())
-                .collect();
+            let binds: Vec<&Value> = condition.params.iter().collect();
             count += self
                 .stream(
                     &query,
@@ -313,69 +296,93 @@ impl MysqlConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
-        let values = sql::write_values(writes);
-        // A write blocked on another session's row lock gives up after the system's timeout
-        // (whole seconds, at least one) instead of InnoDB's default 50 s; the transaction rolls
-        // back.
-        let timeout = self.timeout;
-        let err = |e: sqlx::Error| match &e {
-            sqlx::Error::Database(db) if sql::mysql_number(db.as_ref()) == Some(1205) => {
-                ConnectorError::Timeout(timeout)
-            }
-            _ => sql::classify_values(e, values.iter().copied()),
-        };
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let limit = format!(
-            "SET SESSION innodb_lock_wait_timeout = {}",
-            timeout.as_millis().div_ceil(1000).max(1)
-        );
-        sqlx::query(&limit).execute(&mut *tx).await.map_err(err)?;
-        let mut counts = Vec::new();
-        for w in writes {
-            let table = self.qualified(&w.collection.table);
-            let (deletes, updates) = sql::split_changes(w.changes);
-            let mut changed = 0u64;
-            for chunk in deletes.chunks(sql::IN_BATCH / w.key_columns.len().max(1)) {
-                // MySQL does not allow an alias on a single-table DELETE; name the table as `t`.
-                let query = format!(
-                    "DELETE t FROM {table} AS t WHERE {}",
-                    key_condition(w.key_columns, chunk.len())
-                );
-                let mut q = sqlx::query(&query);
-                for v in chunk.iter().flat_map(|k| k.iter()) {
-                    q = bind(q, v);
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            for (key, set) in updates {
-                let assignments: Vec<String> = set
-                    .keys()
-                    .map(|c| format!("t.{} = ?", quote_backtick(c)))
-                    .collect();
-                let conditions: Vec<String> = w
-                    .key_columns
-                    .iter()
-                    .map(|k| format!("t.{} = ?", quote_backtick(k)))
-                    .collect();
-                let query = format!(
-                    "UPDATE {table} AS t SET {} WHERE {}",
-                    assignments.join(", "),
-                    conditions.join(" AND ")
-                );
-                let mut q = sqlx::query(&query);
-                for v in set.values().chain(key.iter()) {
-                    q = bind(q, v);
-                }
-                // MySQL counts only rows whose values changed; a re-applied mask counts 0.
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            counts.push(WriteOutcome {
-                changed,
-                notes: Vec::new(),
-            });
+        sql::write_keyed(&self.dialect, &self.pool, writes, &vec![(); writes.len()]).await
+    }
+}
+
+impl sql::Dialect for MysqlDialect {
+    type Db = MySql;
+    type Table = ();
+    type Param = Value;
+
+    fn qualified(&self, table: &TableName) -> String {
+        match self.schema(table) {
+            Some(s) => format!("{}.{}", quote_backtick(s), quote_backtick(&table.name)),
+            None => quote_backtick(&table.name),
         }
-        tx.commit().await.map_err(err)?;
-        Ok(counts)
+    }
+
+    fn key_chunk(&self, width: usize) -> usize {
+        sql::IN_BATCH / width.max(1)
+    }
+
+    fn keys_in(&self, _: &(), key_columns: &[String], keys: &[&Vec<Value>]) -> Statement<Value> {
+        Statement {
+            sql: key_condition(key_columns, keys.len()),
+            params: keys.iter().flat_map(|k| k.iter()).cloned().collect(),
+        }
+    }
+
+    fn delete_from(&self, table: &str) -> String {
+        // MySQL does not allow an alias on a single-table DELETE; name the table as `t`.
+        format!("DELETE t FROM {table} AS t")
+    }
+
+    fn update_target(&self, table: &str) -> String {
+        format!("{table} AS t")
+    }
+
+    fn find_batch(&self) -> usize {
+        sql::IN_BATCH
+    }
+
+    fn matches(&self, _: &(), g: &MatchGroup, _first: usize) -> Statement<Value> {
+        let list = sql::question_marks(g);
+        Statement {
+            sql: sql::group_condition(
+                g,
+                |c| format!("t.{}", quote_backtick(c)),
+                |e| format!("LOWER({e})"),
+                &list,
+            ),
+            params: g.tuples.iter().flatten().cloned().collect(),
+        }
+    }
+
+    fn assign(&self, _: &(), column: &str, _n: usize) -> String {
+        format!("t.{} = ?", quote_backtick(column))
+    }
+
+    fn param(value: &Value) -> Value {
+        value.clone()
+    }
+
+    fn time_limit(&self) -> Option<(String, Duration)> {
+        // Whole seconds, at least one, instead of InnoDB's default 50 s.
+        let sql = format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            self.timeout.as_millis().div_ceil(1000).max(1)
+        );
+        Some((sql, self.timeout))
+    }
+
+    fn timed_out(&self, e: &sqlx::Error) -> bool {
+        // 1205: lock wait timeout exceeded.
+        matches!(e, sqlx::Error::Database(db) if sql::mysql_number(db.as_ref()) == Some(1205))
+    }
+
+    fn execute<'c>(
+        conn: &'c mut MySqlConnection,
+        statement: Statement<Value>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let Statement { sql, params } = statement;
+            let mut q = sqlx::query(&sql);
+            for v in &params {
+                q = bind(q, v);
+            }
+            Ok(q.execute(conn).await?.rows_affected())
+        })
     }
 }
 
@@ -513,7 +520,7 @@ impl Connector for MysqlConnector {
             .map_err(|e| sql::classify_values(e, []))?;
         crate::discover::mysql::read_from(&mut conn, &opts)
             .await
-            .map_err(sql::catalog_error)
+            .map_err(ConnectorError::from)
     }
 
     async fn find_by_keys(
@@ -529,16 +536,15 @@ impl Connector for MysqlConnector {
         let table = self.qualified(&req.collection.table);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
-        for chunk in req
-            .keys
-            .chunks(sql::IN_BATCH / req.key_columns.len().max(1))
-        {
+        let keys: Vec<&Vec<Value>> = req.keys.iter().collect();
+        for chunk in keys.chunks(self.dialect.key_chunk(req.key_columns.len())) {
+            let keys = self.dialect.keys_in(&(), req.key_columns, chunk);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                key_condition(req.key_columns, chunk.len())
+                keys.sql
             );
-            let binds: Vec<&Value> = chunk.iter().flatten().collect();
+            let binds: Vec<&Value> = keys.params.iter().collect();
             count += self
                 .stream(
                     &query,

@@ -2,26 +2,38 @@
 //! precision, time zones, arrays, JSON columns and bytea (as `\x…` hex) faithfully, and values
 //! are bound as text and cast to the column's own type so that indexes are used.
 
-use super::sql::{self, Dedup, quote_double};
+use super::sql::{self, Dedup, Dialect as _, Statement, quote_double};
 use super::{
-    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
-    WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, MatchGroup, Row,
+    RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
+use futures::future::BoxFuture;
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PostgresConnector {
     options: PgConnectOptions,
     pool: PgPool,
+    dialect: PgDialect,
+    reach: sql::Reach,
+}
+
+/// PostgreSQL's SQL: `$n` placeholders, values bound as text and cast to the column's type.
+struct PgDialect {
     schema: Option<String>,
     /// The system's `timeout`: also the longest one write statement may wait (for a lock).
-    timeout: std::time::Duration,
-    reach: sql::Reach,
+    timeout: Duration,
+}
+
+/// A parameter: one value as text, or one key column's values as a text array (`unnest`).
+enum PgParam {
+    Text(Option<String>),
+    Texts(Vec<Option<String>>),
 }
 
 /// A table's columns and their SQL types, in table order.
@@ -94,16 +106,15 @@ impl PostgresConnector {
             reach: sql::Reach::new(url.expose(), 5432, system.timeout),
             options,
             pool,
-            schema: system.config.schema.clone(),
-            timeout: system.timeout,
+            dialect: PgDialect {
+                schema: system.config.schema.clone(),
+                timeout: system.timeout,
+            },
         })
     }
 
     fn qualified(&self, table: &TableName) -> String {
-        match table.schema.as_ref().or(self.schema.as_ref()) {
-            Some(s) => format!("{}.{}", quote_double(s), quote_double(&table.name)),
-            None => quote_double(&table.name),
-        }
+        self.dialect.qualified(table)
     }
 
     async fn columns(&self, table: &TableName) -> Result<Columns, sqlx::Error> {
@@ -168,37 +179,26 @@ impl PostgresConnector {
     async fn stream(
         &self,
         query: &str,
-        binds: Vec<Vec<Option<String>>>,
+        binds: Vec<PgParam>,
         idle: Duration,
         req_values: &[&Value],
         dedup: &mut Dedup,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        use futures::StreamExt;
         let mut q = sqlx::query_scalar::<_, String>(query);
         for b in binds {
-            q = q.bind(b);
-        }
-        let mut stream = q.fetch(&self.pool);
-        let mut count = 0;
-        loop {
-            let next = match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => return Err(ConnectorError::Timeout(idle)),
-                Ok(None) => break,
-                Ok(Some(r)) => {
-                    r.map_err(|e| sql::classify_values(e, req_values.iter().copied()))?
-                }
+            q = match b {
+                PgParam::Text(t) => q.bind(t),
+                PgParam::Texts(t) => q.bind(t),
             };
-            let row: Row = serde_json::from_str(&next).map_err(|e| ConnectorError::Query {
+        }
+        sql::drain(q.fetch(&self.pool), idle, req_values, dedup, sink, |text| {
+            serde_json::from_str::<Row>(&text).map_err(|e| ConnectorError::Query {
                 message: format!("unreadable row from the server: {e}"),
                 transient: false,
-            })?;
-            if dedup.first_time(&row) {
-                sink.row(row)?;
-                count += 1;
-            }
-        }
-        Ok(count)
+            })
+        })
+        .await
     }
 
     async fn find_rows(
@@ -211,49 +211,24 @@ impl PostgresConnector {
         sql::check_columns(&req.table.to_string(), &cols.names(), req)?;
         let table = self.qualified(req.table);
         let select = Self::select_list(req.columns, &[]);
-        let batches = sql::batches(req.matches, 10_000);
+        let batches = sql::batches(req.matches, self.dialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
         for batch in &batches {
-            let mut param = 0;
-            let mut binds: Vec<Vec<Option<String>>> = Vec::new();
-            let conditions: Vec<String> = batch
-                .iter()
-                .map(|g| match g.columns.as_slice() {
-                    // Compared as text, lower-cased: the values are lower-cased already.
-                    [col] if g.fold_case => {
-                        param += 1;
-                        binds.push(texts(g.tuples.iter().flatten()));
-                        format!(
-                            "lower(t.{}::text) = ANY(${param}::text[])",
-                            quote_double(col)
-                        )
-                    }
-                    [col] => {
-                        param += 1;
-                        binds.push(texts(g.tuples.iter().flatten()));
-                        format!(
-                            "t.{} = ANY(${param}::text[]::{}[])",
-                            quote_double(col),
-                            cols.type_of(col)
-                        )
-                    }
-                    many => {
-                        let cond = Self::key_condition(&cols, many, param + 1);
-                        for i in 0..many.len() {
-                            binds.push(texts(g.tuples.iter().map(|t| &t[i])));
-                        }
-                        param += many.len();
-                        cond
-                    }
-                })
-                .collect();
+            let condition = sql::any_match(&self.dialect, &cols, batch);
             let query = format!(
                 "SELECT to_json(x)::text FROM (SELECT {select} FROM {table} AS t WHERE {}) AS x",
-                conditions.join(" OR ")
+                condition.sql
             );
             count += self
-                .stream(&query, binds, req.idle_timeout, &values, &mut dedup, sink)
+                .stream(
+                    &query,
+                    condition.params,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
                 .await?;
         }
         Ok(count)
@@ -264,83 +239,118 @@ impl PostgresConnector {
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let values = sql::write_values(writes);
-        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
         // Column types first: the transaction holds a connection, and a pool of one (a system
         // with `concurrency: 1`) has no second one to give.
         let mut types = Vec::new();
         for w in writes {
             types.push(self.existing_columns(&w.collection.table, &values).await?);
         }
-        // A write blocked on another session's lock would otherwise wait forever: the server
-        // cancels it after the system's timeout (the transaction rolls back).
-        let timeout = self.timeout;
-        let err = |e: sqlx::Error| match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
-                ConnectorError::Timeout(timeout)
-            }
-            _ => err(e),
-        };
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let limit = format!(
-            "SET LOCAL statement_timeout = {}",
-            timeout.as_millis().max(1)
-        );
-        sqlx::query(&limit).execute(&mut *tx).await.map_err(err)?;
-        let mut counts = Vec::new();
-        for (w, cols) in writes.iter().zip(&types) {
-            let table = self.qualified(&w.collection.table);
-            let (deletes, updates) = sql::split_changes(w.changes);
-            let mut changed = 0u64;
-            for chunk in deletes.chunks(5_000) {
-                let query = format!(
-                    "DELETE FROM {table} AS t WHERE {}",
-                    Self::key_condition(cols, w.key_columns, 1)
-                );
-                let mut q = sqlx::query(&query);
-                for i in 0..w.key_columns.len() {
-                    q = q.bind(texts(chunk.iter().map(|k| &k[i])));
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            for (key, set) in updates {
-                let mut n = 0;
-                let assignments: Vec<String> = set
-                    .keys()
-                    .map(|c| {
-                        n += 1;
-                        format!("{} = ${n}::text::{}", quote_double(c), cols.type_of(c))
-                    })
-                    .collect();
-                let conditions: Vec<String> = w
-                    .key_columns
-                    .iter()
-                    .map(|k| {
-                        n += 1;
-                        format!("{} = ${n}::text::{}", quote_double(k), cols.type_of(k))
-                    })
-                    .collect();
-                let query = format!(
-                    "UPDATE {table} SET {} WHERE {}",
-                    assignments.join(", "),
-                    conditions.join(" AND ")
-                );
-                let mut q = sqlx::query(&query);
-                for v in set.values().chain(key.iter()) {
-                    q = q.bind(if v.is_null() {
-                        None
-                    } else {
-                        Some(sql::value_text(v))
-                    });
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            counts.push(WriteOutcome {
-                changed,
-                notes: Vec::new(),
-            });
+        sql::write_keyed(&self.dialect, &self.pool, writes, &types).await
+    }
+}
+
+impl sql::Dialect for PgDialect {
+    type Db = sqlx::Postgres;
+    type Table = Columns;
+    type Param = PgParam;
+
+    fn qualified(&self, table: &TableName) -> String {
+        match table.schema.as_ref().or(self.schema.as_ref()) {
+            Some(s) => format!("{}.{}", quote_double(s), quote_double(&table.name)),
+            None => quote_double(&table.name),
         }
-        tx.commit().await.map_err(err)?;
-        Ok(counts)
+    }
+
+    fn key_chunk(&self, _width: usize) -> usize {
+        // Each key column is one array parameter, however many keys it holds.
+        5_000
+    }
+
+    fn keys_in(
+        &self,
+        cols: &Columns,
+        key_columns: &[String],
+        keys: &[&Vec<Value>],
+    ) -> Statement<PgParam> {
+        Statement {
+            sql: PostgresConnector::key_condition(cols, key_columns, 1),
+            params: (0..key_columns.len())
+                .map(|i| PgParam::Texts(texts(keys.iter().map(|k| &k[i]))))
+                .collect(),
+        }
+    }
+
+    fn find_batch(&self) -> usize {
+        10_000
+    }
+
+    fn matches(&self, cols: &Columns, g: &MatchGroup, first: usize) -> Statement<PgParam> {
+        match g.columns.as_slice() {
+            // Compared as text, lower-cased: the values are lower-cased already.
+            [col] if g.fold_case => Statement {
+                sql: format!(
+                    "lower(t.{}::text) = ANY(${first}::text[])",
+                    quote_double(col)
+                ),
+                params: vec![PgParam::Texts(texts(g.tuples.iter().flatten()))],
+            },
+            [col] => Statement {
+                sql: format!(
+                    "t.{} = ANY(${first}::text[]::{}[])",
+                    quote_double(col),
+                    cols.type_of(col)
+                ),
+                params: vec![PgParam::Texts(texts(g.tuples.iter().flatten()))],
+            },
+            many => Statement {
+                sql: PostgresConnector::key_condition(cols, many, first),
+                params: (0..many.len())
+                    .map(|i| PgParam::Texts(texts(g.tuples.iter().map(|t| &t[i]))))
+                    .collect(),
+            },
+        }
+    }
+
+    fn assign(&self, cols: &Columns, column: &str, n: usize) -> String {
+        format!(
+            "{} = ${n}::text::{}",
+            quote_double(column),
+            cols.type_of(column)
+        )
+    }
+
+    fn param(value: &Value) -> PgParam {
+        PgParam::Text((!value.is_null()).then(|| sql::value_text(value)))
+    }
+
+    fn time_limit(&self) -> Option<(String, Duration)> {
+        let sql = format!(
+            "SET LOCAL statement_timeout = {}",
+            self.timeout.as_millis().max(1)
+        );
+        Some((sql, self.timeout))
+    }
+
+    fn timed_out(&self, e: &sqlx::Error) -> bool {
+        // 57014: query_canceled, which is what statement_timeout raises.
+        matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+    }
+
+    fn execute<'c>(
+        conn: &'c mut PgConnection,
+        statement: Statement<PgParam>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let Statement { sql, params } = statement;
+            let mut q = sqlx::query(&sql);
+            for p in params {
+                q = match p {
+                    PgParam::Text(t) => q.bind(t),
+                    PgParam::Texts(t) => q.bind(t),
+                };
+            }
+            Ok(q.execute(conn).await?.rows_affected())
+        })
     }
 }
 
@@ -452,7 +462,7 @@ impl Connector for PostgresConnector {
 
     async fn catalog(&self, table: &TableName) -> Result<crate::discover::Catalog, ConnectorError> {
         let opts = crate::discover::catalog::ReadOptions {
-            schema: table.schema.as_deref().or(self.schema.as_deref()),
+            schema: table.schema.as_deref().or(self.dialect.schema.as_deref()),
             sample: 0,
         };
         let mut conn = self
@@ -462,7 +472,7 @@ impl Connector for PostgresConnector {
             .map_err(|e| sql::classify_values(e, []))?;
         crate::discover::postgres::read_from(&mut conn, &opts)
             .await
-            .map_err(sql::catalog_error)
+            .map_err(ConnectorError::from)
     }
 
     async fn find_by_keys(
@@ -479,16 +489,22 @@ impl Connector for PostgresConnector {
         let select = Self::select_list(req.columns, req.key_columns);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
-        for chunk in req.keys.chunks(5_000) {
+        let keys: Vec<&Vec<Value>> = req.keys.iter().collect();
+        for chunk in keys.chunks(self.dialect.key_chunk(req.key_columns.len())) {
+            let keys = self.dialect.keys_in(&cols, req.key_columns, chunk);
             let query = format!(
                 "SELECT to_json(x)::text FROM (SELECT {select} FROM {table} AS t WHERE {}) AS x",
-                Self::key_condition(&cols, req.key_columns, 1)
+                keys.sql
             );
-            let binds = (0..req.key_columns.len())
-                .map(|i| texts(chunk.iter().map(|k| &k[i])))
-                .collect();
             count += self
-                .stream(&query, binds, req.idle_timeout, &values, &mut dedup, sink)
+                .stream(
+                    &query,
+                    keys.params,
+                    req.idle_timeout,
+                    &values,
+                    &mut dedup,
+                    sink,
+                )
                 .await?;
         }
         Ok(count)

@@ -2,19 +2,22 @@
 //! integer stays an integer and a blob becomes `\x…` hex. A system may name a `seed` SQL
 //! file: when the database file does not exist yet it is created from it, atomically.
 
-use super::sql::{self, Dedup, quote_double};
+use super::sql::{self, Dedup, Dialect as _, Statement, quote_double};
 use super::{
-    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink,
-    WriteOutcome, WriteRequest,
+    ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, MatchGroup, Row,
+    RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::{self, Secret};
 use crate::playbook::validate::TableName;
 use crate::playbook::{CollectionSpec, SystemSpec};
+use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Sqlite;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Row as _, TypeInfo, ValueRef};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -163,18 +166,15 @@ fn column_kind(declared: &str, strict: bool) -> ColumnKind {
     }
 }
 
+/// `(t.a, t.b) IN (VALUES (?, ?), (?, ?))` for `rows` keys: SQLite's tuple list.
 fn key_condition(key_columns: &[String], rows: usize) -> String {
-    let lhs: Vec<String> = key_columns
-        .iter()
-        .map(|k| format!("t.{}", quote_double(k)))
-        .collect();
-    let one = format!("({})", vec!["?"; key_columns.len()].join(", "));
-    format!(
-        "({}) IN (VALUES {})",
-        lhs.join(", "),
-        vec![one; rows].join(", ")
-    )
+    sql::question_tuples(quote_double, key_columns, rows, "VALUES ")
 }
+
+/// SQLite's SQL: double-quoted identifiers, `?` placeholders, values bound with their closest
+/// type. It has no per-statement time limit to set: a locked database is waited for as long
+/// as the connection's busy timeout says.
+struct SqliteDialect;
 
 impl SqliteConnector {
     fn qualified(table: &TableName) -> (String, String) {
@@ -212,83 +212,99 @@ impl SqliteConnector {
         dedup: &mut Dedup,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        use futures::StreamExt;
         let mut q = sqlx::query(query);
         for v in binds {
             q = bind(q, v);
         }
         let err = |e| sql::classify_values(e, values.iter().copied());
-        let mut stream = q.fetch(&self.pool);
-        let mut count = 0;
-        loop {
-            let row = match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => return Err(ConnectorError::Timeout(idle)),
-                Ok(None) => break,
-                Ok(Some(r)) => r.map_err(err)?,
-            };
+        sql::drain(q.fetch(&self.pool), idle, values, dedup, sink, |row| {
             let mut out = Row::new();
             for (i, name) in selected.iter().enumerate() {
                 out.insert(name.clone(), decode(&row, i).map_err(err)?);
             }
-            if dedup.first_time(&out) {
-                sink.row(out)?;
-                count += 1;
-            }
-        }
-        Ok(count)
+            Ok(out)
+        })
+        .await
     }
 
     async fn write_all(
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
-        let values = sql::write_values(writes);
-        let err = |e: sqlx::Error| sql::classify_values(e, values.iter().copied());
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let mut counts = Vec::new();
-        for w in writes {
-            let (_, table) = Self::qualified(&w.collection.table);
-            let (deletes, updates) = sql::split_changes(w.changes);
-            let mut changed = 0u64;
-            for chunk in deletes.chunks(sql::IN_BATCH / w.key_columns.len().max(1)) {
-                let query = format!(
-                    "DELETE FROM {table} AS t WHERE {}",
-                    key_condition(w.key_columns, chunk.len())
-                );
-                let mut q = sqlx::query(&query);
-                for v in chunk.iter().flat_map(|k| k.iter()) {
-                    q = bind(q, v);
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            for (key, set) in updates {
-                let assignments: Vec<String> = set
-                    .keys()
-                    .map(|c| format!("{} = ?", quote_double(c)))
-                    .collect();
-                let conditions: Vec<String> = w
-                    .key_columns
-                    .iter()
-                    .map(|k| format!("{} = ?", quote_double(k)))
-                    .collect();
-                let query = format!(
-                    "UPDATE {table} SET {} WHERE {}",
-                    assignments.join(", "),
-                    conditions.join(" AND ")
-                );
-                let mut q = sqlx::query(&query);
-                for v in set.values().chain(key.iter()) {
-                    q = bind(q, v);
-                }
-                changed += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
-            }
-            counts.push(WriteOutcome {
-                changed,
-                notes: Vec::new(),
-            });
+        sql::write_keyed(&SqliteDialect, &self.pool, writes, &vec![(); writes.len()]).await
+    }
+}
+
+impl sql::Dialect for SqliteDialect {
+    type Db = Sqlite;
+    type Table = ();
+    type Param = Value;
+
+    fn qualified(&self, table: &TableName) -> String {
+        SqliteConnector::qualified(table).1
+    }
+
+    fn key_chunk(&self, width: usize) -> usize {
+        sql::IN_BATCH / width.max(1)
+    }
+
+    fn keys_in(&self, _: &(), key_columns: &[String], keys: &[&Vec<Value>]) -> Statement<Value> {
+        Statement {
+            sql: key_condition(key_columns, keys.len()),
+            params: keys.iter().flat_map(|k| k.iter()).cloned().collect(),
         }
-        tx.commit().await.map_err(err)?;
-        Ok(counts)
+    }
+
+    fn find_batch(&self) -> usize {
+        sql::IN_BATCH
+    }
+
+    fn matches(&self, _: &(), g: &MatchGroup, _first: usize) -> Statement<Value> {
+        // A tuple list is `VALUES (?, ?), …` in SQLite.
+        let list = if g.columns.len() > 1 {
+            format!("VALUES {}", sql::question_marks(g))
+        } else {
+            sql::question_marks(g)
+        };
+        Statement {
+            sql: sql::group_condition(
+                g,
+                |c| format!("t.{}", quote_double(c)),
+                |e| format!("lower({e})"),
+                &list,
+            ),
+            params: g.tuples.iter().flatten().cloned().collect(),
+        }
+    }
+
+    fn assign(&self, _: &(), column: &str, _n: usize) -> String {
+        format!("{} = ?", quote_double(column))
+    }
+
+    fn param(value: &Value) -> Value {
+        value.clone()
+    }
+
+    fn time_limit(&self) -> Option<(String, Duration)> {
+        None
+    }
+
+    fn timed_out(&self, _: &sqlx::Error) -> bool {
+        false
+    }
+
+    fn execute<'c>(
+        conn: &'c mut SqliteConnection,
+        statement: Statement<Value>,
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        Box::pin(async move {
+            let Statement { sql, params } = statement;
+            let mut q = sqlx::query(&sql);
+            for v in &params {
+                q = bind(q, v);
+            }
+            Ok(q.execute(conn).await?.rows_affected())
+        })
     }
 }
 
@@ -311,36 +327,17 @@ impl Connector for SqliteConnector {
             .map(|c| format!("t.{}", quote_double(c)))
             .collect();
         let (_, table) = Self::qualified(req.table);
-        let batches = sql::batches(req.matches, sql::IN_BATCH);
+        let batches = sql::batches(req.matches, SqliteDialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
         for batch in &batches {
-            let conditions: Vec<String> = batch
-                .iter()
-                .map(|g| {
-                    // A tuple list is `VALUES (?, ?), …` in SQLite.
-                    let list = if g.columns.len() > 1 {
-                        format!("VALUES {}", sql::question_marks(g))
-                    } else {
-                        sql::question_marks(g)
-                    };
-                    sql::group_condition(
-                        g,
-                        |c| format!("t.{}", quote_double(c)),
-                        |e| format!("lower({e})"),
-                        &list,
-                    )
-                })
-                .collect();
+            let condition = sql::any_match(&SqliteDialect, &(), batch);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                conditions.join(" OR ")
+                condition.sql
             );
-            let binds: Vec<&Value> = batch
-                .iter()
-                .flat_map(|g| g.tuples.iter().flatten())
-                .collect();
+            let binds: Vec<&Value> = condition.params.iter().collect();
             count += self
                 .stream(
                     &query,
@@ -462,7 +459,7 @@ impl Connector for SqliteConnector {
         // The database name only names a system in a draft playbook: none is needed here.
         crate::discover::sqlite::read_from(&mut conn, &opts, String::new())
             .await
-            .map_err(sql::catalog_error)
+            .map_err(ConnectorError::from)
     }
 
     async fn find_by_keys(
@@ -485,16 +482,15 @@ impl Connector for SqliteConnector {
         let (_, table) = Self::qualified(&req.collection.table);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
-        for chunk in req
-            .keys
-            .chunks(sql::IN_BATCH / req.key_columns.len().max(1))
-        {
+        let keys: Vec<&Vec<Value>> = req.keys.iter().collect();
+        for chunk in keys.chunks(SqliteDialect.key_chunk(req.key_columns.len())) {
+            let keys = SqliteDialect.keys_in(&(), req.key_columns, chunk);
             let query = format!(
                 "SELECT {} FROM {table} AS t WHERE {}",
                 select.join(", "),
-                key_condition(req.key_columns, chunk.len())
+                keys.sql
             );
-            let binds: Vec<&Value> = chunk.iter().flatten().collect();
+            let binds: Vec<&Value> = keys.params.iter().collect();
             count += self
                 .stream(
                     &query,

@@ -1,5 +1,9 @@
 //! What the SQL connectors share: identifier quoting, error classification, value scrubbing,
-//! and streaming with an idle timeout.
+//! streaming with an idle timeout, and (in [`dialect`]) the write loop by key.
+
+mod dialect;
+
+pub use dialect::{Dialect, Statement, any_match, question_tuples, write_keyed};
 
 use super::{ConnectorError, FindRequest, MatchGroup};
 use serde_json::Value;
@@ -256,14 +260,6 @@ pub fn classify_values<'v>(
     }
 }
 
-/// A catalog read that failed: discover's messages hold no secret and no value already.
-pub fn catalog_error(e: crate::discover::DiscoverError) -> ConnectorError {
-    ConnectorError::Query {
-        message: e.to_string(),
-        transient: false,
-    }
-}
-
 /// The key columns to use: the playbook's `key:` when given (checked against the table), else
 /// the table's primary key.
 pub fn choose_key(
@@ -408,6 +404,34 @@ impl Dedup {
         let digest: [u8; 32] = Sha256::digest(serde_json::to_vec(row).unwrap_or_default()).into();
         self.seen.insert(digest)
     }
+}
+
+/// Hands a query's rows to `sink` as `decode` turns them into records, dropping repeats, and
+/// counts them. Waiting longer than `idle` for the next row counts as hung; errors are
+/// scrubbed of the request's `values`.
+pub async fn drain<R>(
+    mut rows: futures::stream::BoxStream<'_, Result<R, sqlx::Error>>,
+    idle: Duration,
+    values: &[&Value],
+    dedup: &mut Dedup,
+    sink: &mut dyn super::RowSink,
+    mut decode: impl FnMut(R) -> Result<super::Row, ConnectorError>,
+) -> Result<u64, ConnectorError> {
+    use futures::StreamExt;
+    let mut count = 0;
+    loop {
+        let next = match tokio::time::timeout(idle, rows.next()).await {
+            Err(_) => return Err(ConnectorError::Timeout(idle)),
+            Ok(None) => break,
+            Ok(Some(r)) => r.map_err(|e| classify_values(e, values.iter().copied()))?,
+        };
+        let row = decode(next)?;
+        if dedup.first_time(&row) {
+            sink.row(row)?;
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// Checks that every column the request names exists; the error lists what does.
