@@ -31,8 +31,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+
+mod rows;
+mod walk;
+
+use rows::*;
+use walk::*;
 
 /// What a files collection's records are, when they are rows rather than whole files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,106 +133,6 @@ fn io_error<'v>(
     }
 }
 
-/// Whether a value may go into a path segment.
-fn path_safe(v: &str) -> bool {
-    v != "." && v != ".." && !v.contains(['/', '\\', '\0'])
-}
-
-/// `a/b` for display and records, whatever the platform.
-fn rel_text(rel: &Path) -> String {
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Undoes [`template::escape_glob`] for a segment without wildcards.
-fn unescape(segment: &str) -> String {
-    let mut out = String::new();
-    let mut chars = segment.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Whether a (escaped) segment has a wildcard outside escapes.
-fn has_wildcard(segment: &str) -> bool {
-    let mut chars = segment.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '*' | '?' => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Every regular file the pattern matches under `root` (relative paths, sorted): segment by
-/// segment, never through a symbolic link; a matched directory contributes every file under it.
-fn glob_files(root: &Path, pattern: &str) -> io::Result<Vec<PathBuf>> {
-    let mut current: Vec<PathBuf> = vec![PathBuf::new()];
-    for segment in pattern.split('/') {
-        let mut next = Vec::new();
-        for dir in &current {
-            let full = root.join(dir);
-            if !has_wildcard(segment) {
-                let rel = dir.join(unescape(segment));
-                if fs::symlink_metadata(root.join(&rel)).is_ok() {
-                    next.push(rel);
-                }
-                continue;
-            }
-            let Ok(meta) = fs::symlink_metadata(&full) else {
-                continue;
-            };
-            if !meta.is_dir() {
-                continue;
-            }
-            for entry in fs::read_dir(&full)? {
-                let entry = entry?;
-                if let Some(name) = entry.file_name().to_str()
-                    && template::glob_match(segment, name)
-                {
-                    next.push(dir.join(name));
-                }
-            }
-        }
-        current = next;
-    }
-    let mut out = Vec::new();
-    for rel in current {
-        collect_files(root, &rel, &mut out)?;
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-/// `rel` itself when it is a regular file; every regular file under it when it is a directory.
-fn collect_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    let Ok(meta) = fs::symlink_metadata(root.join(rel)) else {
-        return Ok(());
-    };
-    if meta.is_file() {
-        out.push(rel.to_path_buf());
-    } else if meta.is_dir() {
-        for entry in fs::read_dir(root.join(rel))? {
-            collect_files(root, &rel.join(entry?.file_name()), out)?;
-        }
-    }
-    Ok(())
-}
-
 /// A reader that hashes and counts what passes through.
 pub(super) struct HashingReader<R> {
     pub(super) inner: R,
@@ -240,173 +146,6 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
-    }
-}
-
-/// One piece of a row file, in file order.
-enum Piece<'a> {
-    /// Bytes that are not a record (the CSV header, blank lines): copied as they are.
-    Other(&'a [u8]),
-    /// A record, with its bytes (line ending included) and its fields when they were wanted.
-    Row { raw: &'a [u8], row: Option<Row> },
-}
-
-/// The fingerprint of a row: SHA-256 of its bytes without the line ending.
-fn fingerprint(raw: &[u8]) -> String {
-    let trimmed = raw.strip_suffix(b"\n").unwrap_or(raw);
-    let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-    hex::encode(Sha256::digest(trimmed))
-}
-
-fn is_blank(raw: &[u8]) -> bool {
-    raw.iter().all(|b| matches!(b, b'\r' | b'\n'))
-}
-
-#[derive(Debug, thiserror::Error)]
-enum ScanError {
-    #[error(transparent)]
-    Io(#[from] io::Error),
-    #[error("line {line} is not {what}")]
-    Malformed { line: u64, what: &'static str },
-    #[error(transparent)]
-    Stop(#[from] ConnectorError),
-}
-
-/// Streams a row file piece by piece: memory holds one record at a time. A row's fields are
-/// parsed only when `want` says so for its bytes (a rewrite needs none; a find only those
-/// that can match), which keeps a pass over a large file cheap.
-fn scan(
-    path: &Path,
-    format: FileFormat,
-    want: impl Fn(&[u8]) -> bool,
-    mut f: impl FnMut(Piece<'_>) -> Result<(), ConnectorError>,
-) -> Result<(), ScanError> {
-    let mut reader = BufReader::with_capacity(256 * 1024, File::open(path)?);
-    let mut raw: Vec<u8> = Vec::new();
-    let mut header: Option<Vec<String>> = None;
-    let mut line = 0u64;
-    loop {
-        raw.clear();
-        line += 1;
-        if reader.read_until(b'\n', &mut raw)? == 0 {
-            return Ok(());
-        }
-        if is_blank(&raw) {
-            f(Piece::Other(&raw))?;
-            continue;
-        }
-        match format {
-            FileFormat::Jsonl => {
-                let row = if want(&raw) {
-                    Some(
-                        serde_json::from_slice::<Row>(&raw).map_err(|_| ScanError::Malformed {
-                            line,
-                            what: "a JSON object",
-                        })?,
-                    )
-                } else {
-                    None
-                };
-                f(Piece::Row { raw: &raw, row })?;
-            }
-            FileFormat::Csv => {
-                // A record ends at a line break outside quotes; `""` inside quotes toggles twice.
-                while memchr::memchr_iter(b'"', &raw).count() % 2 == 1 {
-                    line += 1;
-                    if reader.read_until(b'\n', &mut raw)? == 0 {
-                        return Err(ScanError::Malformed {
-                            line,
-                            what: "a closed quoted field",
-                        });
-                    }
-                }
-                let malformed = ScanError::Malformed {
-                    line,
-                    what: "a CSV record",
-                };
-                match &header {
-                    None => {
-                        header = Some(csv_fields(&raw).ok_or(malformed)?);
-                        f(Piece::Other(&raw))?;
-                    }
-                    Some(names) => {
-                        let row = if want(&raw) {
-                            let fields = csv_fields(&raw).ok_or(malformed)?;
-                            let mut row = Row::new();
-                            for (i, name) in names.iter().enumerate() {
-                                let v = fields.get(i).cloned().map_or(Value::Null, Value::String);
-                                row.insert(name.clone(), v);
-                            }
-                            Some(row)
-                        } else {
-                            None
-                        };
-                        f(Piece::Row { raw: &raw, row })?;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A cheap test on a row's bytes that every row holding one of `values` passes: the value's
-/// bytes must appear in the row as they are. Values that a format may write differently (CSV
-/// doubles `"`; JSON escapes `"`, `\`, `/` and may escape anything not ASCII) disable it.
-fn prefilter(format: FileFormat, values: &[String]) -> impl Fn(&[u8]) -> bool + use<> {
-    let literal = values.iter().all(|v| match format {
-        FileFormat::Csv => !v.contains('"'),
-        FileFormat::Jsonl => v
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '/') || c == ' '),
-    });
-    let finders: Option<Vec<memchr::memmem::Finder<'static>>> = literal.then(|| {
-        values
-            .iter()
-            .map(|v| memchr::memmem::Finder::new(v.as_bytes()).into_owned())
-            .collect()
-    });
-    move |raw: &[u8]| match &finders {
-        None => true,
-        Some(f) => f.iter().any(|f| f.find(raw).is_some()),
-    }
-}
-
-/// The fields of one CSV record.
-fn csv_fields(raw: &[u8]) -> Option<Vec<String>> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(raw.len().max(64))
-        .from_reader(raw);
-    let mut rec = csv::ByteRecord::new();
-    r.read_byte_record(&mut rec).ok()?;
-    Some(
-        rec.iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect(),
-    )
-}
-
-/// A CSV file's column names (for the error that names a missing column).
-fn csv_header(path: &Path) -> io::Result<Option<Vec<String>>> {
-    let mut found = None;
-    let r = scan(
-        path,
-        FileFormat::Csv,
-        |_| false,
-        |p| {
-            if let Piece::Other(raw) = p
-                && !is_blank(raw)
-            {
-                found = csv_fields(raw);
-                return Err(ConnectorError::Unsupported("stop"));
-            }
-            Ok(())
-        },
-    );
-    match r {
-        Ok(()) | Err(ScanError::Stop(_)) | Err(ScanError::Malformed { .. }) => Ok(found),
-        Err(ScanError::Io(e)) => Err(e),
     }
 }
 
@@ -856,20 +595,6 @@ fn fixed_depth(templates: &[Template]) -> usize {
         })
         .min()
         .unwrap_or(0)
-}
-
-/// A row as a record: its columns (those asked for), then `_file` and `_row`.
-fn row_record(row: Row, rel: &str, raw: &[u8], columns: Option<&[String]>) -> Row {
-    let mut out: Row = match columns {
-        None => row,
-        Some(cols) => row
-            .into_iter()
-            .filter(|(k, _)| cols.iter().any(|c| c == k))
-            .collect(),
-    };
-    out.insert("_file".into(), Value::String(rel.to_string()));
-    out.insert("_row".into(), Value::String(fingerprint(raw)));
-    out
 }
 
 /// The relative path a key names, refused when it could leave the system's directory.
