@@ -236,7 +236,10 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
                 .with_hint(format!("waiting: {}", waiting.join(", ")))
                 .into());
             }
-            let operator = operator.clone().or_else(|| std::env::var("USER").ok());
+            let operator = crate::evidence::operator(&crate::evidence::RequestOptions {
+                operator: operator.clone(),
+                ..Default::default()
+            });
             state.confirm(id, system, note, operator.as_deref()).await?;
             if global.json {
                 println!(

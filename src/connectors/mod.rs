@@ -157,23 +157,6 @@ impl MatchGroup {
             fold_case: false,
         }
     }
-
-    /// Whether `row` satisfies this condition (connectors that filter rows themselves).
-    pub fn matches_row(&self, row: &Row, text: impl Fn(&Value) -> String) -> bool {
-        self.tuples.iter().any(|t| {
-            self.columns.iter().zip(t).all(|(c, want)| {
-                row.get(c).is_some_and(|have| {
-                    let have = text(have);
-                    let want = text(want);
-                    if self.fold_case {
-                        have.to_lowercase() == want
-                    } else {
-                        have == want
-                    }
-                })
-            })
-        })
-    }
 }
 
 /// A find: rows of `table` that satisfy any of `matches`.

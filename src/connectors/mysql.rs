@@ -337,16 +337,7 @@ impl sql::Dialect for MysqlDialect {
     }
 
     fn matches(&self, _: &(), g: &MatchGroup, _first: usize) -> Statement<Value> {
-        let list = sql::question_marks(g);
-        Statement {
-            sql: sql::group_condition(
-                g,
-                |c| format!("t.{}", quote_backtick(c)),
-                |e| format!("LOWER({e})"),
-                &list,
-            ),
-            params: g.tuples.iter().flatten().cloned().collect(),
-        }
+        sql::question_match(g, quote_backtick, "LOWER", false)
     }
 
     fn assign(&self, _: &(), column: &str, _n: usize) -> String {

@@ -260,21 +260,7 @@ impl sql::Dialect for SqliteDialect {
     }
 
     fn matches(&self, _: &(), g: &MatchGroup, _first: usize) -> Statement<Value> {
-        // A tuple list is `VALUES (?, ?), …` in SQLite.
-        let list = if g.columns.len() > 1 {
-            format!("VALUES {}", sql::question_marks(g))
-        } else {
-            sql::question_marks(g)
-        };
-        Statement {
-            sql: sql::group_condition(
-                g,
-                |c| format!("t.{}", quote_double(c)),
-                |e| format!("lower({e})"),
-                &list,
-            ),
-            params: g.tuples.iter().flatten().cloned().collect(),
-        }
+        sql::question_match(g, quote_double, "lower", true)
     }
 
     fn assign(&self, _: &(), column: &str, _n: usize) -> String {

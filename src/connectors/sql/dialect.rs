@@ -83,6 +83,32 @@ pub trait Dialect: Sync {
     ) -> BoxFuture<'c, Result<u64, sqlx::Error>>;
 }
 
+/// A find condition with `?` placeholders (MySQL, SQLite): `t.c IN (?, …)`,
+/// `lower(t.c) IN (…)` or `(t.a, t.b) IN (…)`, whose tuple list SQLite writes as
+/// `VALUES (?, ?), …` (`values_keyword`) and MySQL as `(?, ?), …`.
+pub fn question_match(
+    g: &MatchGroup,
+    quote: impl Fn(&str) -> String,
+    lower: &str,
+    values_keyword: bool,
+) -> Statement<Value> {
+    let marks = super::question_marks(g);
+    let list = if values_keyword && g.columns.len() > 1 {
+        format!("VALUES {marks}")
+    } else {
+        marks
+    };
+    Statement {
+        sql: super::group_condition(
+            g,
+            |c| format!("t.{}", quote(c)),
+            |e| format!("{lower}({e})"),
+            &list,
+        ),
+        params: g.tuples.iter().flatten().cloned().collect(),
+    }
+}
+
 /// `(t.a, t.b) IN ((?, ?), …)`: a key list in `?` placeholders, `values` written before the
 /// tuples (SQLite wants `VALUES (?, ?), …`). Single columns are tuples of one, too.
 pub fn question_tuples(

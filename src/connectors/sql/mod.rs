@@ -3,7 +3,7 @@
 
 mod dialect;
 
-pub use dialect::{Dialect, Statement, any_match, question_tuples, write_keyed};
+pub use dialect::{Dialect, Statement, any_match, question_match, question_tuples, write_keyed};
 
 use super::{ConnectorError, FindRequest, MatchGroup};
 use serde_json::Value;
