@@ -86,7 +86,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     match s.strip_suffix('h').and_then(|h| h.parse::<u64>().ok()) {
         Some(h) if h > 0 => Some(std::time::Duration::from_secs(h * 3600)),
-        _ => crate::playbook::validate::parse_duration(s),
+        _ => crate::playbook::check::parse_duration(s),
     }
     .ok_or_else(|| format!("'{s}' is not a duration; write e.g. 500ms, 30s, 5m or 1h"))
 }

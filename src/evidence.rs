@@ -14,6 +14,7 @@
 //! against both, and the report's list is the one that carries the signature.
 
 use crate::audit::{self, AuditLog};
+use crate::connectors::Validated;
 use crate::deadline::{self, Deadline};
 use crate::error::UsageError;
 use crate::identity::RequestIdentities;
@@ -22,7 +23,7 @@ use crate::output::report::{
     self, Changes, Manifest, Report, ReportInput, SignatureRef, SubjectRef,
 };
 use crate::plan::Action;
-use crate::playbook::{CollectionId, Validated};
+use crate::playbook::CollectionId;
 use crate::run::StepOutcome;
 use crate::run::outcome::system_status;
 use crate::signing::{self, SignError};

@@ -3,7 +3,8 @@
 //! The path a request takes:
 //!
 //! 1. [`playbook`] loads the YAML playbook, resolves `${env:…}` secrets by reference and
-//!    validates it, with file/line/column for every problem.
+//!    checks the rules every playbook follows; [`connectors::configure`] adds each connector
+//!    kind's checks of its own keys, with file/line/column for every problem.
 //! 2. [`identity`] turns the command line into the request's starting identities.
 //! 3. [`plan`] turns playbook + request into an ordered DAG of steps (pure, no I/O).
 //! 4. [`run`] executes the DAG concurrently through [`connectors`], within limits, with
@@ -27,7 +28,10 @@ pub mod discover;
 pub mod erase;
 pub mod error;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
+pub mod live;
 pub mod output;
 pub mod plan;
 pub mod playbook;

@@ -3,8 +3,9 @@
 //! on. Steps in the same wave do not depend on each other and run at once.
 
 use crate::connectors::ConnectorKind;
+use crate::connectors::Validated;
 use crate::identity::RequestIdentities;
-use crate::playbook::{CollectionId, Source, Validated};
+use crate::playbook::{CollectionId, Source};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -131,8 +132,8 @@ pub fn build(v: &Validated, action: Action, ids: &RequestIdentities) -> Plan {
                 index: i + 1,
                 system: id.system.clone(),
                 collection: id.collection.clone(),
-                connector: sys.kind,
-                table: spec.table.to_string(),
+                connector: sys.kind.kind(),
+                table: sys.kind.location_of(&spec.id.collection),
                 wave: wave.get(id).copied().unwrap_or(0),
                 matches: spec.terms.iter().map(ToString::to_string).collect(),
                 waits_for: spec.upstream().iter().map(ToString::to_string).collect(),

@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    dsr::playbook::fuzzing::check_identity(data);
+    dsr::fuzzing::check_identity(data);
 });

@@ -5,12 +5,12 @@
 
 use crate::batch::{self, BadRow, Subject};
 use crate::cli::Global;
+use crate::connectors::Validated;
 use crate::erase::request::Engine;
 use crate::error::{Exit, UsageError};
 use crate::evidence::RequestOptions;
 use crate::output::bundle::{self, Bundle};
 use crate::plan::{self, Action};
-use crate::playbook::Validated;
 use crate::run::{ConnectorSet, Quiet, Status};
 use crate::state::State;
 use anyhow::Context as _;

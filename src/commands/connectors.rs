@@ -10,51 +10,8 @@ use std::path::Path;
 
 /// What a native kind needs in a playbook, in one line.
 fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
-    match kind {
-        ConnectorKind::Postgres => ("PostgreSQL database", &["url"]),
-        ConnectorKind::Mysql => ("MySQL or MariaDB database", &["url"]),
-        ConnectorKind::Sqlite => ("SQLite database file", &["path or url"]),
-        ConnectorKind::Http => (
-            "SaaS API described by a YAML definition",
-            &[
-                "definition",
-                "auth (as the definition says)",
-                "config (as the definition says)",
-            ],
-        ),
-        ConnectorKind::Webhook => (
-            "signed JSON POST to an internal service (HMAC-SHA256)",
-            &["url", "auth.secret"],
-        ),
-        ConnectorKind::Redis => (
-            "Redis keys found by templates (SCAN), deleted with UNLINK",
-            &["url"],
-        ),
-        ConnectorKind::Manual => (
-            "a step a person carries out, confirmed with `dsr requests confirm`",
-            &["instructions"],
-        ),
-        ConnectorKind::Files => (
-            "files under a directory, or rows of CSV / JSON-lines files",
-            &["path"],
-        ),
-        ConnectorKind::S3 => (
-            "objects in an S3(-compatible) bucket, by key template or metadata",
-            &[
-                "bucket",
-                "endpoint, region, path_style (optional)",
-                "AWS credentials (environment, profile)",
-            ],
-        ),
-        ConnectorKind::Opendsr => (
-            "processor speaking OpenDSR: access/erasure requests, polled",
-            &[
-                "base_url",
-                "auth.token",
-                "config.poll_interval, config.wait (optional)",
-            ],
-        ),
-    }
+    let help = kind.help();
+    (help.summary, help.needs)
 }
 
 fn operations(def: &Definition) -> Vec<Value> {

@@ -158,7 +158,7 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
 
 fn diff_command(
     global: &Global,
-    system: &crate::playbook::SystemSpec,
+    system: &crate::connectors::SystemSpec,
     catalog: &crate::discover::Catalog,
     analysis: &classify::Analysis,
 ) -> anyhow::Result<Exit> {

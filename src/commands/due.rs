@@ -152,7 +152,7 @@ pub struct Runner {
 /// What one queue runner shares between its lanes.
 struct Ctx<'a> {
     global: &'a Global,
-    v: &'a crate::playbook::Validated,
+    v: &'a crate::connectors::Validated,
     state: &'a State,
     connectors: &'a ConnectorSet<'a>,
     out: &'a Path,
@@ -393,7 +393,7 @@ async fn run_claimed(
 }
 
 async fn process(
-    v: &crate::playbook::Validated,
+    v: &crate::connectors::Validated,
     state: &State,
     connectors: &ConnectorSet<'_>,
     c: &Claimed,

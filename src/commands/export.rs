@@ -321,7 +321,7 @@ impl run::Handler for Journaled<'_> {
 /// is done the journal keeps the identities, so that it can be resumed.
 #[allow(clippy::too_many_arguments)]
 pub async fn export_one(
-    v: &crate::playbook::Validated,
+    v: &crate::connectors::Validated,
     connectors: &run::ConnectorSet<'_>,
     state: &crate::state::State,
     ids: &crate::identity::RequestIdentities,

@@ -16,8 +16,9 @@ pub mod validate;
 pub mod verify;
 
 use crate::cli::Global;
+use crate::connectors::Validated;
 use crate::error::UsageError;
-use crate::playbook::{self, Validated};
+use crate::playbook;
 use std::path::{Path, PathBuf};
 
 /// The playbook path: `--playbook`, `DSR_PLAYBOOK`, or `./dsr.yaml`.
@@ -35,7 +36,7 @@ pub fn playbook_path(global: &Global, explicit: Option<&Path>) -> Result<PathBuf
 /// Loads and validates; validation errors become one error listing them all.
 pub fn open_playbook(global: &Global, explicit: Option<&Path>) -> anyhow::Result<Validated> {
     let path = playbook_path(global, explicit)?;
-    Ok(playbook::open(&path)?)
+    Ok(crate::connectors::configure::open(&path)?)
 }
 
 /// The state directory from `--state-dir` / `DSR_STATE_DIR` or the platform default.
@@ -52,7 +53,7 @@ pub fn open_playbook_offline(
     explicit: Option<&Path>,
 ) -> anyhow::Result<Validated> {
     let path = playbook_path(global, explicit)?;
-    Ok(playbook::open_offline(&path)?)
+    Ok(crate::connectors::configure::open_offline(&path)?)
 }
 
 /// Points this process at the shared ledger, if one is named: `--ledger` / `DSR_LEDGER`, else
@@ -81,7 +82,7 @@ pub fn configure_ledger(global: &Global, from_playbook: bool) -> anyhow::Result<
         Ok(loaded) if loaded.playbook.ledger.is_some() => {}
         _ => return Ok(()),
     }
-    let v = playbook::open_offline(&path)?;
+    let v = crate::connectors::configure::open_offline(&path)?;
     let Some(template) = &v.loaded.playbook.ledger else {
         return Ok(());
     };

@@ -1,10 +1,11 @@
 use crate::cli::{Global, Subject};
+use crate::connectors::Validated;
 use crate::erase::rules::{self, Rule};
 use crate::error::{Exit, UsageError};
 use crate::identity;
 use crate::output::tables;
 use crate::plan::{self, Action};
-use crate::playbook::{CollectionId, EraseStrategy, Validated};
+use crate::playbook::{CollectionId, EraseStrategy};
 use std::collections::BTreeMap;
 
 pub fn run(

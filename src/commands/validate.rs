@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Values a person still has to write (a draft from `dsr discover` says `TODO: …`): valid,
 /// but not an answer anyone should send to a data subject.
-pub fn todos(v: &crate::playbook::Validated) -> Vec<String> {
+pub fn todos(v: &crate::connectors::Validated) -> Vec<String> {
     let is_todo = |s: &str| s.trim_start().starts_with(crate::discover::draft::TODO);
     let pb = &v.loaded.playbook;
     let mut out = Vec::new();
@@ -47,7 +47,7 @@ pub async fn run(global: &Global, file: Option<&Path>, connect: bool) -> anyhow:
     let v = super::open_playbook(global, file)?;
     let mut warnings = Vec::new();
     if connect {
-        let checked = crate::playbook::live::check(&v).await;
+        let checked = crate::live::check(&v).await;
         // Printed before any error: both are worth fixing, and the errors end the run.
         for w in checked.warnings.iter().filter(|_| !global.quiet) {
             eprintln!("{}: {w}", Severity::Warning.label());
@@ -73,7 +73,7 @@ pub async fn run(global: &Global, file: Option<&Path>, connect: bool) -> anyhow:
                     "connector": s.kind.name(),
                     "collections": s.collections.values().map(|c| serde_json::json!({
                         "name": c.id.collection,
-                        "table": c.table.to_string(),
+                        "table": s.kind.location_of(&c.id.collection),
                         "fields": c.fields.keys().collect::<Vec<_>>(),
                         "erase": c.erase.as_ref().map(ToString::to_string),
                     })).collect::<Vec<_>>(),

@@ -1,10 +1,17 @@
 //! Connectors: one implementation of [`Connector`] per kind of system.
 //!
-//! The executor only knows the trait. Each kind lives in its own file with its config
-//! handling; the closed [`ConnectorKind`] enum is the list a playbook may name.
+//! The executor only knows the trait. Each kind lives in its own folder: the connector, and in
+//! `config.rs` its strict configuration, the checks of its own keys, its help text and its
+//! capabilities ([`KindInfo`]). The closed [`ConnectorKind`] enum is the list a playbook may
+//! name, and this file is the only place that matches on it; [`configure`] runs the
+//! playbook's generic rules and every kind's checks together.
 
+pub mod addressing;
+pub mod config;
+pub mod configure;
 pub mod files;
 pub mod http;
+pub mod manual;
 pub mod mysql;
 pub mod opendsr;
 pub mod postgres;
@@ -15,13 +22,21 @@ pub mod sqlite;
 pub mod template;
 pub mod webhook;
 
-use crate::playbook::validate::TableName;
-use crate::playbook::{CollectionSpec, SystemSpec};
+pub use configure::{Validated, open as open_playbook, open_offline as open_playbook_offline};
+pub use sql::TableName;
+
+use crate::playbook::CollectionSpec;
+use crate::playbook::check::Checker;
+use crate::playbook::model;
+use config::Level;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A system as connectors are opened with it: the generic part and its kind's configuration.
+pub type SystemSpec = crate::playbook::validate::SystemSpec<KindConfig>;
 
 /// One record as exported: column name -> value, in the source's column order.
 pub type Row = serde_json::Map<String, Value>;
@@ -48,6 +63,60 @@ pub enum ConnectorKind {
     Manual,
 }
 
+/// What a kind can do, for the plan, the executor and the generic rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Finds rows by comparing columns in a query: columns may match together row by row,
+    /// text identities may be compared in any case.
+    pub compares_columns: bool,
+    /// Can change fields of a record (`dsr correct`); opaque objects cannot.
+    pub correct: bool,
+    /// Speaks HTTP through the shared client.
+    pub http: bool,
+    /// A person carries the step out; the executor asks for a confirmation instead.
+    pub person: bool,
+}
+
+/// What `dsr connectors list|show` says of a kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Help {
+    /// What the kind is, in one line.
+    pub summary: &'static str,
+    /// What a playbook must give it.
+    pub needs: &'static [&'static str],
+}
+
+/// Everything about a kind that is not its connector: declared once, in its `config.rs`.
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    pub name: &'static str,
+    /// Other spellings `connector:` accepts.
+    pub aliases: &'static [&'static str],
+    /// The keys of a system of this kind besides the generic ones.
+    pub system_keys: &'static [&'static str],
+    /// The keys of one of its collections besides the generic ones.
+    pub collection_keys: &'static [&'static str],
+    pub capabilities: Capabilities,
+    pub help: Help,
+    /// For keys of other kinds written here by mistake: what to write instead.
+    pub misplaced: &'static [(&'static str, &'static str)],
+}
+
+/// A system's kind with what it made of its own keys.
+#[derive(Debug, Clone)]
+pub enum KindConfig {
+    Postgres(postgres::config::Config),
+    Mysql(mysql::config::Config),
+    Sqlite(sqlite::config::Config),
+    Http(http::config::Config),
+    Webhook(webhook::config::Config),
+    Opendsr(opendsr::config::Config),
+    Redis(redis::config::Config),
+    Files(files::config::Config),
+    S3(s3::config::Config),
+    Manual(manual::config::Config),
+}
+
 impl ConnectorKind {
     pub const ALL: [ConnectorKind; 10] = [
         ConnectorKind::Postgres,
@@ -62,48 +131,90 @@ impl ConnectorKind {
         ConnectorKind::Manual,
     ];
 
+    /// What the kind declares of itself.
+    pub fn info(self) -> &'static KindInfo {
+        match self {
+            Self::Postgres => &postgres::config::KIND,
+            Self::Mysql => &mysql::config::KIND,
+            Self::Sqlite => &sqlite::config::KIND,
+            Self::Http => &http::config::KIND,
+            Self::Webhook => &webhook::config::KIND,
+            Self::Opendsr => &opendsr::config::KIND,
+            Self::Redis => &redis::config::KIND,
+            Self::Files => &files::config::KIND,
+            Self::S3 => &s3::config::KIND,
+            Self::Manual => &manual::config::KIND,
+        }
+    }
+
+    /// Reads and checks a system's own keys (and its collections'), reporting to `c`.
+    fn configure(self, c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<KindConfig> {
+        Some(match self {
+            Self::Postgres => KindConfig::Postgres(postgres::config::configure(c, name, sys)?),
+            Self::Mysql => KindConfig::Mysql(mysql::config::configure(c, name, sys)?),
+            Self::Sqlite => KindConfig::Sqlite(sqlite::config::configure(c, name, sys)?),
+            Self::Http => KindConfig::Http(http::config::configure(c, name, sys)?),
+            Self::Webhook => KindConfig::Webhook(webhook::config::configure(c, name, sys)?),
+            Self::Opendsr => KindConfig::Opendsr(opendsr::config::configure(c, name, sys)?),
+            Self::Redis => KindConfig::Redis(redis::config::configure(c, name, sys)?),
+            Self::Files => KindConfig::Files(files::config::configure(c, name, sys)?),
+            Self::S3 => KindConfig::S3(s3::config::configure(c, name, sys)?),
+            Self::Manual => KindConfig::Manual(manual::config::configure(c, name, sys)?),
+        })
+    }
+
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
     /// A shipped definition's name (`stripe`) is an `http` connector; see
     /// [`http::definition::shipped`].
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            "mysql" | "mariadb" => Some(Self::Mysql),
-            "sqlite" => Some(Self::Sqlite),
-            "http" => Some(Self::Http),
-            "webhook" => Some(Self::Webhook),
-            "opendsr" | "opengdpr" => Some(Self::Opendsr),
-            "redis" => Some(Self::Redis),
-            "files" => Some(Self::Files),
-            "s3" => Some(Self::S3),
-            "manual" => Some(Self::Manual),
-            _ => None,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s || k.info().aliases.contains(&s))
+    }
+
+    /// What `connector:` names: a kind, or a shipped definition (an `http` system).
+    pub fn of_connector(s: &str) -> Option<Self> {
+        Self::parse(s).or_else(|| {
+            http::definition::SHIPPED
+                .iter()
+                .any(|(n, _)| *n == s)
+                .then_some(Self::Http)
+        })
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::Mysql => "mysql",
-            Self::Sqlite => "sqlite",
-            Self::Http => "http",
-            Self::Webhook => "webhook",
-            Self::Opendsr => "opendsr",
-            Self::Redis => "redis",
-            Self::Files => "files",
-            Self::S3 => "s3",
-            Self::Manual => "manual",
+        self.info().name
+    }
+
+    pub fn capabilities(self) -> Capabilities {
+        self.info().capabilities
+    }
+
+    pub fn help(self) -> Help {
+        self.info().help
+    }
+
+    /// The kind's own keys at `level`.
+    pub fn keys(self, level: Level) -> &'static [&'static str] {
+        match level {
+            Level::System => self.info().system_keys,
+            Level::Collection => self.info().collection_keys,
         }
+    }
+
+    /// What to write instead of `key`, a key of another kind.
+    pub fn misplaced_hint(self, key: &str) -> Option<&'static str> {
+        self.info()
+            .misplaced
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, hint)| *hint)
     }
 
     /// Whether this kind can carry out `action` at all; the plan skips (with the reason) the
     /// steps of a kind that cannot.
     pub fn supports(self, action: crate::plan::Action) -> bool {
-        // Objects are opaque: there is no field in them to correct.
-        !matches!(
-            (self, action),
-            (Self::Opendsr | Self::S3, crate::plan::Action::Correct)
-        )
+        action != crate::plan::Action::Correct || self.capabilities().correct
     }
 
     /// Every name a playbook's `connector:` accepts: the kinds and the shipped definitions.
@@ -111,6 +222,99 @@ impl ConnectorKind {
         let mut names: Vec<&'static str> = Self::ALL.iter().map(|k| k.name()).collect();
         names.extend(http::definition::SHIPPED.iter().map(|(n, _)| *n));
         names
+    }
+}
+
+impl KindConfig {
+    /// The kind this configuration is of.
+    pub fn kind(&self) -> ConnectorKind {
+        match self {
+            Self::Postgres(_) => ConnectorKind::Postgres,
+            Self::Mysql(_) => ConnectorKind::Mysql,
+            Self::Sqlite(_) => ConnectorKind::Sqlite,
+            Self::Http(_) => ConnectorKind::Http,
+            Self::Webhook(_) => ConnectorKind::Webhook,
+            Self::Opendsr(_) => ConnectorKind::Opendsr,
+            Self::Redis(_) => ConnectorKind::Redis,
+            Self::Files(_) => ConnectorKind::Files,
+            Self::S3(_) => ConnectorKind::S3,
+            Self::Manual(_) => ConnectorKind::Manual,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    pub fn supports(&self, action: crate::plan::Action) -> bool {
+        self.kind().supports(action)
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.kind().capabilities()
+    }
+
+    /// The collections' tables, for the SQL kinds.
+    pub fn tables(&self) -> Option<&std::collections::BTreeMap<String, sql::Table>> {
+        match self {
+            Self::Postgres(s) | Self::Mysql(s) => Some(&s.tables),
+            Self::Sqlite(s) => Some(&s.tables),
+            _ => None,
+        }
+    }
+
+    /// The default schema of unqualified table names (postgres, mysql).
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            Self::Postgres(s) | Self::Mysql(s) => s.schema.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The connection URL as written (with its references), for the kinds that have one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::Postgres(s) | Self::Mysql(s) => Some(&s.url),
+            Self::Sqlite(s) => match &s.location {
+                sqlite::config::Location::Url(u) => Some(u),
+                sqlite::config::Location::Path(_) => None,
+            },
+            Self::Redis(r) => Some(&r.url),
+            Self::Webhook(w) => Some(&w.url),
+            _ => None,
+        }
+    }
+
+    /// Where `collection` lives, in the system's own terms: the table of a SQL system, the
+    /// resource of an http one, else the collection's name.
+    pub fn location_of(&self, collection: &str) -> String {
+        if let Some(t) = self.tables().and_then(|t| t.get(collection)) {
+            return t.name.to_string();
+        }
+        match self {
+            Self::Http(h) => h
+                .resources
+                .get(collection)
+                .cloned()
+                .unwrap_or_else(|| collection.to_string()),
+            _ => collection.to_string(),
+        }
+    }
+
+    /// An http system's API definition.
+    pub fn definition(&self) -> Option<&Arc<http::definition::Definition>> {
+        match self {
+            Self::Http(h) => Some(&h.definition),
+            _ => None,
+        }
+    }
+
+    /// A manual system's instructions.
+    pub fn instructions(&self) -> Option<&str> {
+        match self {
+            Self::Manual(m) => Some(&m.instructions),
+            _ => None,
+        }
     }
 }
 
@@ -159,12 +363,10 @@ impl MatchGroup {
     }
 }
 
-/// A find: rows of `table` that satisfy any of `matches`.
+/// A find: records of `collection` that satisfy any of `matches`. Each connector knows from
+/// its own configuration where the collection lives (a table, key templates, a resource).
 pub struct FindRequest<'a> {
-    /// The playbook's collection (non-SQL connectors read their settings from it).
     pub collection: &'a CollectionSpec,
-    /// The table to read (SQL connectors).
-    pub table: &'a TableName,
     /// `None`: every column.
     pub columns: Option<&'a [String]>,
     pub matches: &'a [MatchGroup],
@@ -409,54 +611,45 @@ pub async fn open(
     system: &SystemSpec,
     base_dir: &Path,
 ) -> Result<Arc<dyn Connector>, ConnectorError> {
-    let url = match &system.config.url {
-        Some(t) => Some(
-            crate::playbook::interpolate::resolve(t, base_dir)
-                .map_err(|e| ConnectorError::Config(e.to_string()))?,
-        ),
-        None => None,
-    };
-    if matches!(
-        system.kind,
-        ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr
-    ) {
+    if system.kind.capabilities().http {
         http::shared_client_ready().await?;
     }
-    Ok(match system.kind {
-        ConnectorKind::Postgres => Arc::new(postgres::PostgresConnector::open(system, url)?),
-        ConnectorKind::Mysql => Arc::new(mysql::MysqlConnector::open(system, url)?),
-        ConnectorKind::Sqlite => {
-            Arc::new(sqlite::SqliteConnector::open(system, url, base_dir).await?)
-        }
-        ConnectorKind::Http => Arc::new(http::HttpConnector::open(system, base_dir)?),
-        ConnectorKind::Webhook => Arc::new(webhook::WebhookConnector::open(system, url, base_dir)?),
-        ConnectorKind::Opendsr => Arc::new(opendsr::OpenDsrConnector::open(
+    let url = |u: &str| {
+        crate::playbook::interpolate::resolve(u, base_dir)
+            .map_err(|e| ConnectorError::Config(e.to_string()))
+    };
+    Ok(match &system.kind {
+        KindConfig::Postgres(cfg) => Arc::new(postgres::PostgresConnector::open(
             system,
+            cfg,
+            url(&cfg.url)?,
+        )?),
+        KindConfig::Mysql(cfg) => {
+            Arc::new(mysql::MysqlConnector::open(system, cfg, url(&cfg.url)?)?)
+        }
+        KindConfig::Sqlite(cfg) => {
+            Arc::new(sqlite::SqliteConnector::open(system, cfg, base_dir).await?)
+        }
+        KindConfig::Http(cfg) => Arc::new(http::HttpConnector::open(system, cfg, base_dir)?),
+        KindConfig::Webhook(cfg) => Arc::new(webhook::WebhookConnector::open(
+            system,
+            cfg,
+            url(&cfg.url)?,
+            base_dir,
+        )?),
+        KindConfig::Opendsr(cfg) => Arc::new(opendsr::OpenDsrConnector::open(
+            system,
+            cfg,
             system.regulation.as_deref(),
             base_dir,
         )?),
-        ConnectorKind::Redis => Arc::new(redis::RedisConnector::open(system, url)?),
-        ConnectorKind::Files => Arc::new(files::FilesConnector::open(system, base_dir)?),
-        ConnectorKind::S3 => Arc::new(s3::S3Connector::open(system, base_dir)?),
-        ConnectorKind::Manual => Arc::new(ManualConnector),
+        KindConfig::Redis(cfg) => {
+            Arc::new(redis::RedisConnector::open(system, cfg, url(&cfg.url)?)?)
+        }
+        KindConfig::Files(cfg) => Arc::new(files::FilesConnector::open(cfg, base_dir)?),
+        KindConfig::S3(cfg) => Arc::new(s3::S3Connector::open(system, cfg, base_dir)?),
+        KindConfig::Manual(_) => Arc::new(manual::ManualConnector),
     })
-}
-
-/// A person's step: the executor never calls it to find records (it asks the request's
-/// confirmations instead), and there is nothing for it to write.
-pub struct ManualConnector;
-
-#[async_trait::async_trait]
-impl Connector for ManualConnector {
-    async fn find(
-        &self,
-        _req: &FindRequest<'_>,
-        _sink: &mut dyn RowSink,
-    ) -> Result<u64, ConnectorError> {
-        Err(ConnectorError::Unsupported(
-            "reading records from a manual step",
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@
 
 use super::catalog::{Catalog, Dialect, ForeignKey, Table};
 use super::classify::Analysis;
-use crate::connectors::ConnectorKind;
-use crate::playbook::{CollectionSpec, Source, SystemSpec, Validated};
+use crate::connectors::{SystemSpec, Validated};
+use crate::playbook::{CollectionSpec, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,12 +45,16 @@ pub fn pick_system(
         };
     }
     let kind = dialect.connector();
-    let candidates: Vec<&SystemSpec> = v.systems.values().filter(|s| s.kind == kind).collect();
+    let candidates: Vec<&SystemSpec> = v
+        .systems
+        .values()
+        .filter(|s| s.kind.kind() == kind)
+        .collect();
     let same_url: Vec<&SystemSpec> = candidates
         .iter()
         .copied()
         .filter(|s| {
-            s.config.url.as_ref().is_some_and(|t| {
+            s.kind.url().is_some_and(|t| {
                 crate::playbook::interpolate::resolve(t, &v.loaded.dir)
                     .is_ok_and(|r| r.expose() == url)
             })
@@ -79,10 +83,7 @@ pub fn schema_to_read<'a>(system: &'a SystemSpec, explicit: Option<&'a str>) -> 
 
 /// The schema a system's unqualified tables are in, when it names one.
 fn system_schema(system: &SystemSpec) -> Option<&str> {
-    match system.kind {
-        ConnectorKind::Postgres | ConnectorKind::Mysql => system.config.schema.as_deref(),
-        _ => None,
-    }
+    system.kind.schema()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -188,7 +189,13 @@ fn key_match(system: &SystemSpec, c: &CollectionSpec, fk: &ForeignKey) -> KeyMat
             .then(|| system.collections.get(&from.collection))
             .flatten();
         let whole = match upstream {
-            Some(up) if up.table.name == fk.ref_table => {
+            Some(up)
+                if system
+                    .kind
+                    .tables()
+                    .and_then(|t| t.get(&up.id.collection))
+                    .is_some_and(|t| t.name.name == fk.ref_table) =>
+            {
                 touched = true;
                 fk.columns.iter().zip(&fk.ref_columns).all(|(col, r)| {
                     refs.iter()
@@ -271,8 +278,13 @@ pub fn compare(system: &SystemSpec, catalog: &Catalog, analysis: &Analysis) -> R
     // in the system's `schema:`, or, without one, in the connection's default, which is what
     // was read when no schema was chosen.
     let mut by_table: BTreeMap<&str, Vec<&CollectionSpec>> = BTreeMap::new();
+    let tables = system.kind.tables();
     for c in system.collections.values() {
-        if c.table
+        let Some(configured) = tables.and_then(|t| t.get(&c.id.collection)) else {
+            continue;
+        };
+        if configured
+            .name
             .schema
             .as_deref()
             .or(system_schema(system))
@@ -280,11 +292,14 @@ pub fn compare(system: &SystemSpec, catalog: &Catalog, analysis: &Analysis) -> R
         {
             continue;
         }
-        by_table.entry(c.table.name.as_str()).or_default().push(c);
-        let Some(table) = catalog.table(&c.table.name) else {
+        by_table
+            .entry(configured.name.name.as_str())
+            .or_default()
+            .push(c);
+        let Some(table) = catalog.table(&configured.name.name) else {
             gaps.push(Gap {
                 kind: GapKind::MissingTable,
-                table: c.table.name.clone(),
+                table: configured.name.name.clone(),
                 column: None,
                 collection: Some(c.id.collection.clone()),
                 categories: Vec::new(),
@@ -306,7 +321,7 @@ pub fn compare(system: &SystemSpec, catalog: &Catalog, analysis: &Analysis) -> R
         named.extend(c.inputs.iter().map(|i| i.column.as_str()));
         named.extend(c.provides.values().map(String::as_str));
         named.extend(c.fields.keys().map(String::as_str));
-        named.extend(c.key.iter().flatten().map(String::as_str));
+        named.extend(configured.key.iter().flatten().map(String::as_str));
         if let Some(crate::playbook::EraseStrategy::Mask { fields, .. }) = &c.erase {
             named.extend(fields.keys().map(String::as_str));
         }
@@ -467,7 +482,7 @@ mod tests {
         );
         let loaded = crate::playbook::load::parse(std::path::Path::new("pb.yaml"), &text)
             .unwrap_or_else(|e| panic!("{e}"));
-        crate::playbook::validate::validate_offline(loaded).unwrap_or_else(|e| panic!("{e}"))
+        crate::connectors::configure::validate_offline(loaded).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn catalog() -> Catalog {
@@ -640,7 +655,7 @@ mod tests {
         );
         let loaded = crate::playbook::load::parse(std::path::Path::new("pb.yaml"), &text)
             .unwrap_or_else(|e| panic!("{e}"));
-        crate::playbook::validate::validate_offline(loaded).unwrap_or_else(|e| panic!("{e}"))
+        crate::connectors::configure::validate_offline(loaded).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

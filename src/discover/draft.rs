@@ -571,10 +571,16 @@ mod tests {
         unsafe { std::env::set_var("SHOP_DB_URL", "postgres://localhost/x") };
         let loaded = crate::playbook::load::parse(std::path::Path::new("draft.yaml"), &y)
             .unwrap_or_else(|e| panic!("{e}\n{y}"));
-        let v = crate::playbook::validate::validate(loaded).unwrap_or_else(|e| panic!("{e}\n{y}"));
+        let v =
+            crate::connectors::configure::validate(loaded).unwrap_or_else(|e| panic!("{e}\n{y}"));
         let shop = &v.systems["shop"];
         assert_eq!(shop.collections.len(), 3);
-        assert_eq!(shop.collections["order_items"].table.name, "order items");
+        assert_eq!(
+            shop.kind.tables().expect("a SQL system")["order_items"]
+                .name
+                .name,
+            "order items"
+        );
     }
 
     fn opts() -> DraftOptions<'static> {
@@ -650,7 +656,7 @@ mod tests {
         unsafe { std::env::set_var("SHOP_DB_URL", "postgres://localhost/x") };
         let loaded = crate::playbook::load::parse(std::path::Path::new("draft.yaml"), &y)
             .unwrap_or_else(|e| panic!("{e}\n{y}"));
-        crate::playbook::validate::validate(loaded).unwrap_or_else(|e| panic!("{e}\n{y}"));
+        crate::connectors::configure::validate(loaded).unwrap_or_else(|e| panic!("{e}\n{y}"));
     }
 
     #[test]

@@ -9,9 +9,10 @@ pub mod mask;
 pub mod request;
 pub mod rules;
 
+use crate::connectors::Validated;
 use crate::connectors::{KeyLookup, KeyedChange, Row, RowSink, SinkError, WriteRequest};
 use crate::plan::Plan;
-use crate::playbook::{CollectionId, CollectionSpec, Validated};
+use crate::playbook::{CollectionId, CollectionSpec};
 use crate::run::{ConnectorSet, Handler, Provided, Status, StepOutcome, StepSink, retry};
 use crate::state::State;
 use crate::state::journal::StepChanges;

@@ -4,13 +4,14 @@
 
 use super::{Before, ReadHandler, Rule, SystemResult, WritePhase, rules};
 use crate::connectors::Row;
+use crate::connectors::Validated;
 use crate::error::UsageError;
 use crate::evidence::{self, RequestOptions};
 use crate::identity::RequestIdentities;
 use crate::output::bundle::Bundle;
 use crate::output::report::Changes;
 use crate::plan::{Action, Plan};
-use crate::playbook::{CollectionId, Validated, interpolate};
+use crate::playbook::{CollectionId, interpolate};
 use crate::run::{self, ConnectorSet, Observer, Status, StepOutcome};
 use crate::state::State;
 use crate::state::journal::{JournalRequest, RequestArgs, StepChanges};
@@ -111,7 +112,7 @@ impl<'a> Engine<'a> {
         if self.action != Action::Erase {
             return Ok(());
         }
-        let problems = crate::playbook::live::unfit_masks(self.v, self.connectors).await;
+        let problems = crate::live::unfit_masks(self.v, self.connectors).await;
         if problems.is_empty() {
             return Ok(());
         }

@@ -2,9 +2,10 @@
 //! keyed change. Erase takes it from the playbook's `erase:`; correct from `--set`.
 
 use super::mask::{self, Method};
+use crate::connectors::Validated;
 use crate::connectors::{KeyedChange, Row};
 use crate::error::UsageError;
-use crate::playbook::{CollectionId, EraseStrategy, Source, Validated};
+use crate::playbook::{CollectionId, EraseStrategy, Source};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

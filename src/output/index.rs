@@ -6,8 +6,9 @@
 use super::bundle::FileEntry;
 use super::{labels, sample};
 use crate::connectors::Row;
+use crate::connectors::{SystemSpec, Validated};
+use crate::playbook::CollectionSpec;
 use crate::playbook::model::Playbook;
-use crate::playbook::{CollectionSpec, SystemSpec, Validated};
 use crate::run::outcome::system_status;
 use crate::run::{Status, StepOutcome};
 use serde_json::Value;

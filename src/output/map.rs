@@ -4,7 +4,8 @@
 //! resources, every text escaped) and CSV, all from the same rows so they never disagree.
 
 use super::index::legal_basis_words;
-use crate::playbook::{EraseStrategy, SystemSpec, Validated};
+use crate::connectors::{SystemSpec, Validated};
+use crate::playbook::EraseStrategy;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 

@@ -13,9 +13,10 @@
 //! than carrying fields that could only be null.
 
 use super::bundle::{FileEntry, safe_name};
+use crate::connectors::Validated;
 use crate::deadline::Deadline;
 use crate::plan::Action;
-use crate::playbook::{CollectionId, EraseStrategy, Validated};
+use crate::playbook::{CollectionId, EraseStrategy};
 use crate::run::outcome::system_status;
 use crate::run::{Status, StepOutcome};
 use crate::timestamp::stamp;

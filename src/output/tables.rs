@@ -1,7 +1,8 @@
 //! Human tables (tabled) for validate, plan and run summaries. Machines use `--json`.
 
+use crate::connectors::Validated;
 use crate::plan::Plan;
-use crate::playbook::{CollectionId, Validated};
+use crate::playbook::CollectionId;
 use crate::run::StepOutcome;
 use std::collections::BTreeMap;
 use tabled::builder::Builder;

@@ -1,9 +1,11 @@
 //! The playbook's serde types: exactly what a playbook file may say, nothing more.
 //!
 //! Every struct denies unknown keys, so a typo (`colections:`) is an error with a location
-//! instead of a silently ignored section. Cross-references (a `match` that names another
+//! instead of a silently ignored section; for systems and collections the connector kind does
+//! that, since only it knows its own keys. Cross-references (a `match` that names another
 //! collection's `provides`) are plain strings here; `validate` resolves them.
 
+use super::settings::Settings;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -62,47 +64,15 @@ pub struct DeadlinePolicy {
 }
 
 /// One system: a database, a SaaS account, a service.
+///
+/// These are the keys every system has. The rest (`url`, `bucket`, `definition`, ...) belong
+/// to its connector kind and are kept in `settings` until the kind reads them with its own
+/// strict type, which is what reports an unknown key (see the connectors layer).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct System {
     /// Connector kind: `postgres`, `mysql` (also MariaDB), `sqlite`, `http`, `webhook`, `redis`, `files`, `s3`, or
     /// the name of a shipped SaaS definition (`stripe`, `zendesk`, ...).
     pub connector: String,
-    /// `http` only: the definition file (relative to the playbook) describing the API.
-    #[serde(default)]
-    pub definition: Option<String>,
-    /// HTTP connectors: replaces the definition's base URL (e.g. a regional or test endpoint).
-    /// May hold `${env:VAR}` / `${file:PATH}` references.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// HTTP and webhook connectors: credentials by reference only, e.g.
-    /// `{ token: ${env:STRIPE_KEY} }`. Never printed.
-    #[serde(default)]
-    pub auth: BTreeMap<String, String>,
-    /// HTTP connectors: the settings the definition asks for (`list_id`, `subdomain`, ...).
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
-    /// Webhook only: the header that carries the HMAC-SHA256 signature
-    /// [default: X-DSR-Signature].
-    #[serde(default)]
-    pub signature_header: Option<String>,
-    /// Connection URL; may hold `${env:VAR}` / `${file:PATH}` references, never inline secrets.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// SQLite: path of the database file; files: the directory the collections' paths are
-    /// relative to. Relative to the playbook, or absolute.
-    #[serde(default)]
-    pub path: Option<String>,
-    /// SQLite only: SQL file (relative to the playbook) that creates the database when the file
-    /// does not exist yet. Meant for demos and tests.
-    #[serde(default)]
-    pub seed: Option<String>,
-    /// Default schema (PostgreSQL) or database (MySQL) for unqualified table names.
-    #[serde(default)]
-    pub schema: Option<String>,
-    /// Manual systems: what the person carrying out the step must do.
-    #[serde(default)]
-    pub instructions: Option<String>,
     /// What the system is, in words the person understands.
     #[serde(default)]
     pub description: Option<String>,
@@ -135,33 +105,45 @@ pub struct System {
     /// How many times a transient failure is retried.
     #[serde(default)]
     pub retries: Option<u32>,
-    /// Redis and S3: the most keys (objects) one collection may match for one request; more is
-    /// an error, not a silent cut (default 10000).
-    #[serde(default)]
-    pub max_keys: Option<u64>,
-    /// S3: the bucket. Credentials come from the standard AWS chain, never the playbook.
-    #[serde(default)]
-    pub bucket: Option<String>,
-    /// S3: the endpoint of an S3-compatible store (MinIO, Ceph, ...); AWS when absent. May
-    /// hold `${env:VAR}` references.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// S3: the bucket's region; else the AWS chain's (`AWS_REGION`, the profile), else
-    /// us-east-1.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// S3: path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need
-    /// [default: true when an endpoint is set here or in `AWS_ENDPOINT_URL`, else false].
-    #[serde(default)]
-    pub path_style: Option<bool>,
-    /// SQL systems: how text identities are compared in every collection that does not say
-    /// (`exact` or `insensitive`).
+    /// How text identities are compared in every collection that does not say (`exact` or
+    /// `insensitive`), for kinds that compare columns (SQL).
     #[serde(default)]
     pub match_case: Option<MatchCase>,
     /// The tables (or resources) that hold personal data.
     #[serde(default)]
     pub collections: BTreeMap<String, Collection>,
+    /// The connector kind's own keys, as written.
+    #[serde(flatten)]
+    pub settings: Settings,
 }
+
+/// The keys every system has, in the order the reference lists them.
+pub const SYSTEM_KEYS: [&str; 14] = [
+    "connector",
+    "description",
+    "purpose",
+    "legal_basis",
+    "retention",
+    "recipients",
+    "source",
+    "transfers",
+    "safeguards",
+    "concurrency",
+    "timeout",
+    "retries",
+    "match_case",
+    "collections",
+];
+
+/// The keys every collection has.
+pub const COLLECTION_KEYS: [&str; 6] = [
+    "description",
+    "match",
+    "match_case",
+    "provides",
+    "fields",
+    "erase",
+];
 
 /// How a text identity is compared with a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -213,35 +195,10 @@ impl<'de> Deserialize<'de> for References {
     }
 }
 
-/// One table or resource inside a system.
+/// One table or resource inside a system: the keys every collection has; the kind's own
+/// (`table`, `keys`, `path`, `resource`, ...) are kept in `settings`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Collection {
-    /// Table name when it differs from the collection name; `schema.table` is allowed.
-    #[serde(default)]
-    pub table: Option<String>,
-    /// Columns that identify one record, for tables without a primary key (erase, correct).
-    #[serde(default)]
-    pub key: Option<Vec<String>>,
-    /// HTTP connectors: the definition's resource when it differs from the collection name.
-    #[serde(default)]
-    pub resource: Option<String>,
-    /// Redis: key templates such as `session:{email}:*`; S3: object key templates such as
-    /// `uploads/{user_id}/` (a prefix) or `avatars/{user_id}.png`. Each `{NAME}` takes the
-    /// values of the `match` entry `NAME`.
-    #[serde(default)]
-    pub keys: Option<Vec<String>>,
-    /// S3: `match` entries compared with the objects' user metadata (`x-amz-meta-NAME`)
-    /// rather than put into a key template.
-    #[serde(default)]
-    pub metadata: Option<Vec<String>>,
-    /// Files: a path template under the system's directory, such as `uploads/{user_id}/*`; with
-    /// `format`, the file (or files, with `*`) whose rows are the records.
-    #[serde(default)]
-    pub path: Option<String>,
-    /// Files: `csv` or `jsonl` when the records are rows of the file rather than whole files.
-    #[serde(default)]
-    pub format: Option<String>,
     /// What the collection holds, in plain words.
     #[serde(default)]
     pub description: Option<String>,
@@ -265,6 +222,9 @@ pub struct Collection {
     /// What erasure does to this collection.
     #[serde(default)]
     pub erase: Option<RawErase>,
+    /// The connector kind's own keys, as written.
+    #[serde(flatten)]
+    pub settings: Settings,
 }
 
 /// What one column holds.

@@ -263,7 +263,7 @@ fn key_hint(upstream: &CollectionSpec, fk: &ForeignKey) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::playbook::Validated;
+    use crate::playbook::validate::Validated;
 
     fn playbook(order_lines_match: &str, provides: &str) -> Validated {
         let text = format!(
@@ -273,7 +273,7 @@ mod tests {
         );
         let loaded =
             crate::playbook::load::parse(std::path::Path::new("pb.yaml"), &text).expect("parses");
-        crate::playbook::validate::validate_offline(loaded).expect("valid")
+        crate::playbook::validate::check_sql_only(loaded).expect("valid")
     }
 
     fn fk(columns: &[&str], ref_columns: &[&str]) -> ForeignKey {

@@ -10,10 +10,11 @@ pub mod collect;
 pub mod outcome;
 pub mod retry;
 
+use crate::connectors::Validated;
 use crate::connectors::{self, Connector, FindRequest, MatchGroup, RowSink, SinkError};
 use crate::identity::RequestIdentities;
 use crate::plan::{Plan, Step};
-use crate::playbook::{CollectionId, CollectionSpec, MatchTerm, Source, Validated};
+use crate::playbook::{CollectionId, CollectionSpec, MatchTerm, Source};
 use collect::ProvidesCollector;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -86,13 +87,7 @@ type ConnectorCell = OnceCell<Result<Arc<dyn Connector>, String>>;
 impl<'a> ConnectorSet<'a> {
     /// Connectors for `v`'s systems, with at most `concurrency` calls in flight in total.
     pub fn new(v: &'a Validated, concurrency: usize) -> Self {
-        use crate::connectors::ConnectorKind;
-        if v.systems.values().any(|s| {
-            matches!(
-                s.kind,
-                ConnectorKind::Http | ConnectorKind::Webhook | ConnectorKind::Opendsr
-            )
-        }) {
+        if v.systems.values().any(|s| s.kind.capabilities().http) {
             crate::connectors::http::warm_up();
         }
         Self {
@@ -420,21 +415,14 @@ async fn attempt_all(
         let mut sink = cx.handler.open(&step.id, &[]).map_err(|e| e.to_string())?;
         return sink.finish().map_err(|e| e.to_string());
     }
-    if system.kind == crate::connectors::ConnectorKind::Manual {
+    if let Some(instructions) = system.kind.instructions() {
         let mut sink = cx.handler.open(&step.id, &[]).map_err(|e| e.to_string())?;
         return match cx.confirmed.and_then(|c| c.get(&step.system)) {
             Some(note) => {
                 outcome.reason = Some(format!("confirmed: {note}"));
                 sink.finish().map_err(|e| e.to_string())
             }
-            None => Err(format!(
-                "{WAITING}{}",
-                system
-                    .config
-                    .instructions
-                    .as_deref()
-                    .unwrap_or("a person must carry this out")
-            )),
+            None => Err(format!("{WAITING}{instructions}")),
         };
     }
     let connector = cx.connectors.get(&step.system).await?;
@@ -453,7 +441,6 @@ async fn attempt_all(
     let columns = cx.handler.columns(spec, &keys);
     let request = FindRequest {
         collection: spec,
-        table: &spec.table,
         columns: columns.as_deref(),
         matches: inputs,
         idle_timeout: system.timeout,

@@ -82,7 +82,10 @@ fn personal_fields(pb: &dsr::playbook::model::Playbook) -> BTreeSet<(String, Str
     let mut out = BTreeSet::new();
     for sys in pb.systems.values() {
         for (name, coll) in &sys.collections {
-            let table = coll.table.clone().unwrap_or_else(|| name.clone());
+            let table = match coll.settings.get("table") {
+                Some(dsr::playbook::settings::Raw::Text(t)) => t.clone(),
+                _ => name.clone(),
+            };
             for (col, f) in &coll.fields {
                 if !["identifier.internal", "record.detail"].contains(&f.category.as_str()) {
                     out.insert((table.clone(), col.clone(), f.category.clone()));

@@ -292,7 +292,7 @@ systems:
         "pb.yaml:16:15: systems.disk.collections.b.path: 'exports/{email}.csv' has a placeholder, but with `format:`",
         "pb.yaml:21:17: systems.disk.collections.c.format: unknown file format 'xml'",
         "pb.yaml:23:16: systems.disk.collections.c.erase: files collections support `delete` and `keep`, not `mask`",
-        "pb.yaml:25:9: systems.disk.collections.d.keys: `keys` applies to redis and s3 systems only",
+        "pb.yaml:25:9: systems.disk.collections.d.keys: `keys` does not apply to files systems",
         "pb.yaml:24:7: systems.disk.collections.d: a files collection needs `path:`",
     ] {
         assert!(r.stderr.contains(e), "missing {e:?} in:\n{}", r.stderr);

@@ -1,9 +1,9 @@
-//! The fuzz targets' properties (`dsr::playbook::fuzzing`) on stable Rust: every seed of
+//! The fuzz targets' properties (`dsr::fuzzing`) on stable Rust: every seed of
 //! `fuzz/corpus/`, every input that once crashed (`fuzz/regressions/`), and a fixed, seeded
 //! set of mutations of the seeds. `scripts/fuzz` runs the same properties under libFuzzer.
 
 use crate::support::repo;
-use dsr::playbook::fuzzing;
+use dsr::fuzzing;
 
 /// xorshift64*: deterministic, so a failure here reproduces on every machine.
 struct Rng(u64);

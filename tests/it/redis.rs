@@ -520,8 +520,8 @@ systems:
         "pb.yaml:19:9: systems.cache.collections.masked.table: `table` does not apply to redis systems",
         "pb.yaml:21:41: systems.cache.collections.masked.match.phone: match entry 'phone' is used by no template",
         "pb.yaml:22:26: systems.cache.collections.masked.erase.mask.value: 'value' cannot be masked",
-        "pb.yaml:26:5: systems.db.max_keys: `max_keys` applies to redis and s3 systems only",
-        "pb.yaml:32:9: systems.db.collections.users.keys: `keys` applies to redis and s3 systems only",
+        "pb.yaml:26:5: systems.db.max_keys: `max_keys` does not apply to sqlite systems",
+        "pb.yaml:32:9: systems.db.collections.users.keys: `keys` does not apply to sqlite systems",
     ];
     for e in expected {
         assert!(r.stderr.contains(e), "missing {e:?} in:\n{}", r.stderr);

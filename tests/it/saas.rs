@@ -8,11 +8,12 @@
 
 use crate::fakes::{self, Fake};
 use crate::support::{Workspace, read_json, repo, run, runtime};
+use dsr::connectors::Validated;
 use dsr::connectors::{
     self, Connector, ConnectorError, FindRequest, KeyLookup, KeyedChange, Row, RowSink, SinkError,
     WriteOutcome, WriteRequest,
 };
-use dsr::playbook::{CollectionId, Validated};
+use dsr::playbook::CollectionId;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,7 +63,7 @@ pub fn example(name: &str, url: &str, secrets: &[(&str, &str)]) -> (Workspace, P
 }
 
 pub fn open(path: &std::path::Path) -> Validated {
-    dsr::playbook::open(path).unwrap_or_else(|e| panic!("{e}"))
+    dsr::connectors::configure::open(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[derive(Default)]
@@ -106,7 +107,6 @@ pub async fn find(
         .collect();
     let req = FindRequest {
         collection: spec,
-        table: &spec.table,
         columns: None,
         matches: &matches,
         idle_timeout: Duration::from_secs(10),
@@ -286,8 +286,11 @@ impl Case {
             assert_eq!(out.changed, keys.len() as u64, "{out:?}");
             assert!(fake.requests().len() > before, "no erase call was made");
             let spec = v.collection(&id(self.system, coll)).unwrap();
-            let def = v.systems[self.system].definition.clone().unwrap();
-            if def.resources[&spec.table.name].get.is_some() {
+            let def = v.systems[self.system].kind.definition().cloned().unwrap();
+            if def.resources[&v.systems[self.system].kind.location_of(&spec.id.collection)]
+                .get
+                .is_some()
+            {
                 assert_eq!(
                     still_there(&v, c.as_ref(), self.system, coll, &keys)
                         .await
@@ -295,7 +298,9 @@ impl Case {
                     0
                 );
             }
-            if !def.resources[&spec.table.name].key_from_match {
+            if !def.resources[&v.systems[self.system].kind.location_of(&spec.id.collection)]
+                .key_from_match
+            {
                 let again = find(&v, c.as_ref(), self.system, coll, &self.entry_match())
                     .await
                     .unwrap();
@@ -331,12 +336,16 @@ impl Case {
         let (coll, _, _) = self.entry;
         runtime().block_on(async {
             let c = connector(&v, self.system).await;
-            let def = v.systems[self.system].definition.clone().unwrap();
+            let def = v.systems[self.system].kind.definition().cloned().unwrap();
             let spec = v.collection(&id(self.system, coll)).unwrap();
             fake.throttle_next(1, "1");
-            if def.resources[&spec.table.name].key_from_match {
+            if def.resources[&v.systems[self.system].kind.location_of(&spec.id.collection)]
+                .key_from_match
+            {
                 let keys = vec![Row::from_iter([(
-                    def.resources[&spec.table.name].id.clone(),
+                    def.resources[&v.systems[self.system].kind.location_of(&spec.id.collection)]
+                        .id
+                        .clone(),
                     json!(self.entry.2),
                 )])];
                 let out = write(&v, c.as_ref(), self.system, coll, &keys, &Change::Delete)
@@ -377,11 +386,16 @@ impl Case {
         let (coll, _, _) = self.entry;
         runtime().block_on(async {
             let c = connector(&v, self.system).await;
-            let def = v.systems[self.system].definition.clone().unwrap();
+            let def = v.systems[self.system].kind.definition().cloned().unwrap();
             let spec = v.collection(&id(self.system, coll)).unwrap();
-            let err = if def.resources[&spec.table.name].key_from_match {
+            let err = if def.resources
+                [&v.systems[self.system].kind.location_of(&spec.id.collection)]
+                .key_from_match
+            {
                 let keys = vec![Row::from_iter([(
-                    def.resources[&spec.table.name].id.clone(),
+                    def.resources[&v.systems[self.system].kind.location_of(&spec.id.collection)]
+                        .id
+                        .clone(),
                     json!(self.entry.2),
                 )])];
                 write(&v, c.as_ref(), self.system, coll, &keys, &Change::Delete)

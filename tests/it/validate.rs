@@ -183,9 +183,8 @@ fn unknown_key_is_named_with_its_line_and_a_hint() {
     assert_rejected(
         &r,
         "error: pb.yaml:11:5: systems.app.colections: unknown field `colections`, expected one of \
-         connector, definition, base_url, auth, config, signature_header, url, path, seed, \
-         schema, instructions, description, purpose, legal_basis, retention, recipients, source, transfers, safeguards, concurrency, \
-         timeout, retries, max_keys, bucket, endpoint, region, path_style, match_case, collections\n  \
+         connector, description, purpose, legal_basis, retention, recipients, source, transfers, \
+         safeguards, concurrency, timeout, retries, match_case, collections, path, url, seed\n  \
          hint: did you mean 'collections'?\n",
     );
 }

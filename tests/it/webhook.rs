@@ -105,7 +105,6 @@ fn webhook_with_the_wrong_secret_is_rejected_and_the_secret_never_shown() {
             .find(
                 &dsr::connectors::FindRequest {
                     collection: spec,
-                    table: &spec.table,
                     columns: None,
                     matches: &matches,
                     idle_timeout: std::time::Duration::from_secs(5),

@@ -25,8 +25,9 @@
 use super::sql::{scrub, value_text};
 use super::template::{self, Template};
 use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest};
+use crate::playbook::CollectionSpec;
 use crate::playbook::interpolate;
-use crate::playbook::{CollectionSpec, SystemSpec};
+use config::{Collection, Config};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+pub mod config;
 mod rows;
 mod walk;
 
@@ -87,16 +89,12 @@ pub fn check_relative(path: &str) -> Option<String> {
 
 pub struct FilesConnector {
     root: PathBuf,
+    collections: BTreeMap<String, Collection>,
 }
 
 impl FilesConnector {
-    pub fn open(system: &SystemSpec, base_dir: &Path) -> Result<Self, ConnectorError> {
-        let path = system
-            .config
-            .path
-            .as_ref()
-            .ok_or_else(|| ConnectorError::Config("no path".into()))?;
-        let path = interpolate::resolve(path, base_dir)
+    pub fn open(cfg: &Config, base_dir: &Path) -> Result<Self, ConnectorError> {
+        let path = interpolate::resolve(&cfg.path, base_dir)
             .map_err(|e| ConnectorError::Config(e.to_string()))?;
         let root = base_dir.join(path.expose());
         if !root.is_dir() {
@@ -105,7 +103,19 @@ impl FilesConnector {
                 root.display()
             )));
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            collections: cfg.collections.clone(),
+        })
+    }
+
+    /// What the playbook says of `collection`: its path templates and format.
+    fn coll(&self, collection: &CollectionSpec) -> Result<&Collection, ConnectorError> {
+        self.collections
+            .get(&collection.id.collection)
+            .ok_or_else(|| {
+                ConnectorError::Config(format!("no path configured for {}", collection.id))
+            })
     }
 }
 
@@ -198,7 +208,8 @@ impl FilesConnector {
     ) -> Result<u64, ConnectorError> {
         let values = template::values_by_name(&req.by_column());
         let err_values: Vec<&Value> = super::sql::find_values(req).collect();
-        let files = self.matching_files(&req.collection.templates, &values, &err_values)?;
+        let files =
+            self.matching_files(&self.coll(req.collection)?.templates, &values, &err_values)?;
         let wanted = |c: &str| {
             req.columns
                 .is_none_or(|cols| c == "path" || cols.iter().any(|x| x == c))
@@ -247,7 +258,7 @@ impl FilesConnector {
     /// The row files of a row collection (its path, with `*` allowed).
     fn row_files(&self, collection: &CollectionSpec) -> Result<Vec<PathBuf>, ConnectorError> {
         let mut out = BTreeSet::new();
-        for t in &collection.templates {
+        for t in &self.coll(collection)?.templates {
             let text = row_pattern(t);
             let found = glob_files(&self.root, &text)
                 .map_err(|e| io_error("list", &text, &e, std::iter::empty()))?;
@@ -417,7 +428,7 @@ impl FilesConnector {
         for w in writes {
             let mut changed = 0;
             let mut notes = Vec::new();
-            match w.collection.format {
+            match self.coll(w.collection)?.format {
                 None => {
                     for c in w.changes {
                         if c.set.is_some() {
@@ -433,7 +444,7 @@ impl FilesConnector {
                                     io_error("delete", &rel, &e, std::iter::empty())
                                 })?;
                                 changed += 1;
-                                self.prune(&rel, fixed_depth(&w.collection.templates));
+                                self.prune(&rel, fixed_depth(&self.coll(w.collection)?.templates));
                             }
                             _ => {}
                         }
@@ -453,8 +464,8 @@ impl FilesConnector {
                         })?;
                         by_file.entry(rel).or_default().insert(row.to_string());
                     }
-                    let named = !w
-                        .collection
+                    let named = !self
+                        .coll(w.collection)?
                         .templates
                         .iter()
                         .any(|t| has_wildcard(&row_pattern(t)));
@@ -487,7 +498,7 @@ impl FilesConnector {
 
     fn lookup(&self, req: &KeyLookup<'_>, sink: &mut dyn RowSink) -> Result<u64, ConnectorError> {
         let mut count = 0;
-        match req.collection.format {
+        match self.coll(req.collection)?.format {
             None => {
                 for k in req.keys {
                     let rel = key_path(k)?;
@@ -618,7 +629,7 @@ impl Connector for FilesConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
-        blocking(|| match req.collection.format {
+        blocking(|| match self.coll(req.collection)?.format {
             None => self.find_files(req, sink),
             Some(format) => self.find_rows(req, format, sink),
         })
@@ -628,7 +639,7 @@ impl Connector for FilesConnector {
         &self,
         collection: &CollectionSpec,
     ) -> Result<Vec<String>, ConnectorError> {
-        let key: &[&str] = match collection.format {
+        let key: &[&str] = match self.coll(collection)?.format {
             None => &FILE_KEY,
             Some(_) => &ROW_KEY,
         };
@@ -710,6 +721,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = FilesConnector {
             root: dir.path().to_path_buf(),
+            collections: BTreeMap::new(),
         };
         let drop: BTreeSet<String> = [fingerprint(b"2,a@x")].into_iter().collect();
         // The read phase saw "2,a@x" as the 2nd row; meanwhile rows were inserted above it.
@@ -735,6 +747,7 @@ mod tests {
         fs::write(dir.path().join("f.csv"), text).unwrap();
         let c = FilesConnector {
             root: dir.path().to_path_buf(),
+            collections: BTreeMap::new(),
         };
         let drop: BTreeSet<String> = [fingerprint(b"1,a@x"), fingerprint(b"3,a@x")]
             .into_iter()

@@ -13,17 +13,20 @@
 
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod definition;
 pub mod error;
 pub mod ratelimit;
 pub mod template;
 
+use super::SystemSpec;
 use super::{
     Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate;
-use crate::playbook::{CollectionSpec, Source, SystemSpec};
+use crate::playbook::{CollectionSpec, Source};
 use client::{Client, PageParams, Reply, Target};
+use config::Config;
 use definition::{Definition, Paginate, RequestDef, Resource, scalar_text, select};
 use error::HttpError;
 use serde_json::Value;
@@ -81,23 +84,26 @@ pub struct HttpConnector {
     /// `config.*` and `base_url` variables.
     base_vars: Vars,
     max_pages: u32,
+    /// The definition's resource of each collection, by collection name.
+    resources: BTreeMap<String, String>,
 }
 
 impl HttpConnector {
-    pub fn open(system: &SystemSpec, base_dir: &Path) -> Result<Self, ConnectorError> {
-        let def = system
-            .definition
-            .clone()
-            .ok_or_else(|| ConnectorError::Config("no connector definition".into()))?;
+    pub fn open(
+        system: &SystemSpec,
+        cfg: &Config,
+        base_dir: &Path,
+    ) -> Result<Self, ConnectorError> {
+        let def = cfg.definition.clone();
         let resolve = |what: &str, t: &str| {
             interpolate::resolve(t, base_dir)
                 .map_err(|e| ConnectorError::Config(format!("{what}: {e}")))
         };
         let mut vars = Vars::new();
-        for (k, v) in &system.config.config {
+        for (k, v) in &cfg.config {
             vars.set(format!("config.{k}"), resolve("config", v)?.expose());
         }
-        let base_url = match &system.config.base_url {
+        let base_url = match &cfg.base_url {
             Some(t) => resolve("base_url", t)?.expose().to_string(),
             None => template::render(&def.base_url, &vars, template::Encoding::PathSegment)
                 .map_err(|e| ConnectorError::Config(format!("base_url: {e}")))?,
@@ -106,7 +112,7 @@ impl HttpConnector {
             .map_err(ConnectorError::Config)?;
         vars.set("base_url", base_url.trim_end_matches('/'));
         let mut secrets = BTreeMap::new();
-        for (k, v) in &system.config.auth {
+        for (k, v) in &cfg.auth {
             secrets.insert(k.clone(), resolve("auth", v)?);
         }
         let auth = auth::Auth::new(
@@ -132,6 +138,7 @@ impl HttpConnector {
             retries: system.retries,
         };
         Ok(Self {
+            resources: cfg.resources.clone(),
             max_pages: def.max_pages.unwrap_or(definition::DEFAULT_MAX_PAGES),
             def,
             client,
@@ -139,8 +146,15 @@ impl HttpConnector {
         })
     }
 
+    /// The definition's resource name of `collection`.
+    fn resource_name<'a>(&'a self, collection: &'a CollectionSpec) -> &'a str {
+        self.resources
+            .get(&collection.id.collection)
+            .map_or(collection.id.collection.as_str(), String::as_str)
+    }
+
     fn resource(&self, collection: &CollectionSpec) -> Result<&Resource, ConnectorError> {
-        let name = &collection.table.name;
+        let name = self.resource_name(collection);
         self.def.resources.get(name).ok_or_else(|| {
             ConnectorError::Config(format!(
                 "the {} definition has no resource '{name}'",
@@ -302,12 +316,12 @@ impl HttpConnector {
         let interval = job
             .interval
             .as_deref()
-            .and_then(crate::playbook::validate::parse_duration)
+            .and_then(crate::playbook::check::parse_duration)
             .unwrap_or(Duration::from_secs(2));
         let timeout = job
             .timeout
             .as_deref()
-            .and_then(crate::playbook::validate::parse_duration)
+            .and_then(crate::playbook::check::parse_duration)
             .unwrap_or(Duration::from_secs(300));
         let poll_vars = vars.with("job_id", job_id.clone());
         let started = Instant::now();
@@ -474,7 +488,8 @@ impl Connector for HttpConnector {
         let get = res.get.as_ref().ok_or_else(|| {
             ConnectorError::Config(format!(
                 "resource '{}' of {} has no `get` call to verify with",
-                req.collection.table.name, self.def.name
+                self.resource_name(req.collection),
+                self.def.name
             ))
         })?;
         let mut count = 0;
@@ -517,7 +532,7 @@ impl HttpConnector {
                     let erase = res.erase.as_ref().ok_or_else(|| {
                         ConnectorError::Config(format!(
                             "resource '{}' of {} cannot be erased (no `erase` call); mask it or keep it",
-                            w.collection.table.name, self.def.name
+                            self.resource_name(w.collection), self.def.name
                         ))
                     })?;
                     let mut gone_already = false;
@@ -540,7 +555,8 @@ impl HttpConnector {
                     let update = res.update.as_ref().ok_or_else(|| {
                         ConnectorError::Config(format!(
                             "resource '{}' of {} cannot be updated (no `update` call)",
-                            w.collection.table.name, self.def.name
+                            self.resource_name(w.collection),
+                            self.def.name
                         ))
                     })?;
                     match self

@@ -31,11 +31,15 @@ use super::{
     timed,
 };
 use crate::playbook::interpolate;
-use crate::playbook::{CollectionSpec, SystemSpec};
+pub mod config;
+
+use super::SystemSpec;
+use crate::playbook::CollectionSpec;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use body::{Headers, ObjectReader};
 use client::{Settings, classify, from_code};
+use config::{Collection, Config};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -71,8 +75,8 @@ pub struct S3Connector {
     client: OnceCell<Client>,
     versioned: OnceCell<bool>,
     max_keys: u64,
-    /// Per collection: the `match` entries compared with user metadata.
-    metadata: BTreeMap<String, Vec<String>>,
+    /// Per collection: its key templates and the `match` entries compared with user metadata.
+    collections: BTreeMap<String, Collection>,
     /// The system's `timeout`, for the write phase (whose requests carry none).
     timeout: Duration,
 }
@@ -162,19 +166,17 @@ fn check_key_columns(key_columns: &[String]) -> Result<(), ConnectorError> {
 }
 
 impl S3Connector {
-    pub fn open(system: &SystemSpec, base_dir: &Path) -> Result<Self, ConnectorError> {
-        let cfg = &system.config;
+    pub fn open(
+        system: &SystemSpec,
+        cfg: &Config,
+        base_dir: &Path,
+    ) -> Result<Self, ConnectorError> {
         let resolve = |field: &str, t: &str| {
             interpolate::resolve(t, base_dir)
                 .map(|v| v.expose().to_string())
                 .map_err(|e| ConnectorError::Config(format!("{field}: {e}")))
         };
-        let bucket = resolve(
-            "bucket",
-            cfg.bucket
-                .as_deref()
-                .ok_or_else(|| ConnectorError::Config("no bucket".into()))?,
-        )?;
+        let bucket = resolve("bucket", &cfg.bucket)?;
         if !is_bucket_name(&bucket) {
             return Err(ConnectorError::Config(
                 "bucket: the value it refers to is not a bucket name".into(),
@@ -184,11 +186,6 @@ impl S3Connector {
             Some(t) => Some(resolve("endpoint", t)?),
             None => None,
         };
-        let metadata = cfg
-            .collections
-            .iter()
-            .filter_map(|(name, c)| Some((name.clone(), c.metadata.clone()?)))
-            .collect();
         Ok(Self {
             settings: Settings {
                 bucket,
@@ -206,7 +203,7 @@ impl S3Connector {
             client: OnceCell::new(),
             versioned: OnceCell::new(),
             max_keys: cfg.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
-            metadata,
+            collections: cfg.collections.clone(),
             timeout: system.timeout,
         })
     }
@@ -386,7 +383,11 @@ impl S3Connector {
         let by_name = template::values_by_name(&req.by_column());
         let mut out = BTreeMap::new();
         let what = req.collection.id.to_string();
-        for t in &req.collection.templates {
+        let templates = self
+            .collections
+            .get(&req.collection.id.collection)
+            .map_or(&[][..], |c| c.templates.as_slice());
+        for t in templates {
             let patterns = expand(t, &by_name).ok_or_else(|| {
                 ConnectorError::Config(format!(
                     "the key templates of {what} expand to more than {MAX_PATTERNS} patterns"
@@ -456,8 +457,9 @@ impl S3Connector {
         let entries = self.matching(req, versioned, &values).await?;
         let by_name = template::values_by_name(&req.by_column());
         let filter: Vec<(String, Vec<String>)> = self
-            .metadata
+            .collections
             .get(&req.collection.id.collection)
+            .map(|c| &c.metadata)
             .into_iter()
             .flatten()
             .map(|name| {

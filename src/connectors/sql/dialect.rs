@@ -3,12 +3,14 @@
 //! same everywhere; what differs (quoting, placeholders, how a value is bound, how long a
 //! statement may wait) is each database's [`Dialect`].
 
+use super::TableName;
+use super::config::Table;
 use super::{classify_values, split_changes, write_values};
 use crate::connectors::{ConnectorError, MatchGroup, WriteOutcome, WriteRequest};
-use crate::playbook::validate::TableName;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Database;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// SQL text and its parameters, in placeholder order.
@@ -149,13 +151,14 @@ pub fn any_match<D: Dialect>(
 }
 
 /// Applies every write request in one transaction: per request, its deletes in chunks by key,
-/// then one UPDATE per changed record; the rows affected per request. `tables` holds what the
-/// dialect knows of each request's table, in request order. Errors are scrubbed of every value
+/// then one UPDATE per changed record; the rows affected per request. `configured` names each
+/// collection's table; `tables` holds what the dialect knows of each request's table, in request order. Errors are scrubbed of every value
 /// the writes carry.
 pub async fn write_keyed<D: Dialect>(
     dialect: &D,
     pool: &sqlx::Pool<D::Db>,
     writes: &[WriteRequest<'_>],
+    configured: &BTreeMap<String, Table>,
     tables: &[D::Table],
 ) -> Result<Vec<WriteOutcome>, ConnectorError> {
     let values = write_values(writes);
@@ -176,7 +179,7 @@ pub async fn write_keyed<D: Dialect>(
     }
     let mut counts = Vec::with_capacity(writes.len());
     for (w, types) in writes.iter().zip(tables) {
-        let table = dialect.qualified(&w.collection.table);
+        let table = dialect.qualified(&super::config::table(configured, w.collection)?.name);
         let (deletes, updates) = split_changes(w.changes);
         let mut changed = 0u64;
         for chunk in deletes.chunks(dialect.key_chunk(w.key_columns.len())) {

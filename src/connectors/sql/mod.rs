@@ -1,7 +1,10 @@
 //! What the SQL connectors share: identifier quoting, error classification, value scrubbing,
 //! streaming with an idle timeout, and (in [`dialect`]) the write loop by key.
 
+pub mod config;
 mod dialect;
+
+pub use config::{Table, TableName};
 
 pub use dialect::{Dialect, Statement, any_match, question_match, question_tuples, write_keyed};
 

@@ -164,7 +164,7 @@ pub(super) fn check(def: &Definition, push: &mut dyn FnMut(&[&str], String)) {
                 check_request(def, CallKind::Poll, &jp, &job.poll, push);
                 for (key, d) in [("interval", &job.interval), ("timeout", &job.timeout)] {
                     if let Some(d) = d
-                        && crate::playbook::validate::parse_duration(d).is_none()
+                        && crate::playbook::check::parse_duration(d).is_none()
                     {
                         let mut dp = p.clone();
                         dp.extend(["job", key]);

@@ -4,17 +4,17 @@
 //! type, NOT NULL, not a key column). Errors point at the playbook line that names the missing
 //! or unfit thing. `dsr erase` runs the mask check too, before it reads or writes anything.
 //! Warnings point at matches that follow only part of a composite key, from the keys the
-//! database declares (see [`super::partial_keys`]).
+//! database declares (see [`crate::playbook::partial_keys`]).
 
-use super::diagnostic::Diagnostic;
-use super::partial_keys::{self, Keys};
-use super::validate::TableName;
-use super::{CollectionSpec, EraseStrategy, SystemSpec, Validated};
 use crate::connectors::{
-    Connector, ConnectorError, ConnectorKind, FindRequest, MatchGroup, Row, RowSink, SinkError,
+    Connector, ConnectorError, FindRequest, MatchGroup, Row, RowSink, SinkError,
 };
+use crate::connectors::{SystemSpec, TableName, Validated};
 use crate::discover::{Catalog, ForeignKey};
 use crate::erase::{fit, mask::Method};
+use crate::playbook::diagnostic::Diagnostic;
+use crate::playbook::partial_keys::{self, Keys};
+use crate::playbook::{CollectionSpec, EraseStrategy};
 use crate::run::ConnectorSet;
 use std::collections::BTreeMap;
 
@@ -158,7 +158,7 @@ pub async fn check(v: &Validated) -> Checked {
     let hint_for = |e: &ConnectorError| match e {
         ConnectorError::NoColumn {
             column, available, ..
-        } => super::diagnostic::did_you_mean(column, available.split(", "))
+        } => crate::playbook::diagnostic::did_you_mean(column, available.split(", "))
             .map(|c| format!("did you mean '{c}'?")),
         _ => None,
     };
@@ -196,7 +196,6 @@ pub async fn check(v: &Validated) -> Checked {
                 .collect();
             let req = FindRequest {
                 collection: coll,
-                table: &coll.table,
                 columns: Some(&columns),
                 matches: &matches,
                 idle_timeout: sys.timeout,
@@ -302,12 +301,10 @@ async fn partial_key_warnings(
     sys: &SystemSpec,
     connector: &dyn Connector,
 ) -> Result<Vec<(Vec<String>, partial_keys::PartialKey)>, ConnectorError> {
-    if !matches!(
-        sys.kind,
-        ConnectorKind::Postgres | ConnectorKind::Mysql | ConnectorKind::Sqlite
-    ) {
+    let Some(tables) = sys.kind.tables() else {
         return Ok(Vec::new());
-    }
+    };
+    let table_of = |c: &CollectionSpec| tables.get(&c.id.collection).map(|t| &t.name);
     let pairs: Vec<(&CollectionSpec, &CollectionSpec)> = sys
         .collections
         .values()
@@ -322,8 +319,12 @@ async fn partial_key_warnings(
     // One catalog per schema the tables name (`None`: the system's, as a find uses it), read
     // only when some collection matches on another of its system.
     let mut catalogs: BTreeMap<Option<String>, Catalog> = BTreeMap::new();
-    for (c, u) in &pairs {
-        for table in [&c.table, &u.table] {
+    let pairs: Vec<(&CollectionSpec, &TableName, &CollectionSpec, &TableName)> = pairs
+        .into_iter()
+        .filter_map(|(c, u)| Some((c, table_of(c)?, u, table_of(u)?)))
+        .collect();
+    for (_, ct, _, ut) in &pairs {
+        for table in [*ct, *ut] {
             if !catalogs.contains_key(&table.schema) {
                 let catalog = read_catalog(sys, connector, table).await?;
                 catalogs.insert(table.schema.clone(), catalog);
@@ -331,17 +332,16 @@ async fn partial_key_warnings(
         }
     }
     let mut out = Vec::new();
-    for (c, u) in pairs {
-        let (Some(cc), Some(uc)) = (catalogs.get(&c.table.schema), catalogs.get(&u.table.schema))
-        else {
+    for (c, ct, u, ut) in pairs {
+        let (Some(cc), Some(uc)) = (catalogs.get(&ct.schema), catalogs.get(&ut.schema)) else {
             continue;
         };
-        let Some(upstream_table) = uc.table(&u.table.name) else {
+        let Some(upstream_table) = uc.table(&ut.name) else {
             // Not a table (a view), or missing: nothing declares its keys.
             continue;
         };
-        let to_upstream = keys_between(cc, &c.table.name, uc, &u.table.name);
-        let from_upstream = keys_between(uc, &u.table.name, cc, &c.table.name);
+        let to_upstream = keys_between(cc, &ct.name, uc, &ut.name);
+        let from_upstream = keys_between(uc, &ut.name, cc, &ct.name);
         let keys = Keys {
             to_upstream: &to_upstream,
             from_upstream: &from_upstream,

@@ -7,9 +7,13 @@ use super::{
     ColumnInfo, ColumnKind, Connector, ConnectorError, FindRequest, KeyLookup, MatchGroup, Row,
     RowSink, WriteOutcome, WriteRequest,
 };
-use crate::playbook::interpolate::{self, Secret};
-use crate::playbook::validate::TableName;
-use crate::playbook::{CollectionSpec, SystemSpec};
+use crate::playbook::interpolate;
+pub mod config;
+
+use super::SystemSpec;
+use super::sql::{Table, TableName};
+use crate::playbook::CollectionSpec;
+use config::{Config, Location};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Sqlite;
@@ -19,29 +23,39 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
 use sqlx::{Row as _, TypeInfo, ValueRef};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub struct SqliteConnector {
     pool: SqlitePool,
+    tables: BTreeMap<String, Table>,
 }
 
 impl SqliteConnector {
+    /// The collection's table, as configured.
+    fn table(&self, collection: &CollectionSpec) -> Result<&Table, ConnectorError> {
+        sql::config::table(&self.tables, collection)
+    }
+
     pub async fn open(
         system: &SystemSpec,
-        url: Option<Secret>,
+        cfg: &Config,
         base_dir: &Path,
     ) -> Result<Self, ConnectorError> {
-        let options = match (&url, &system.config.path) {
-            (Some(url), _) => SqliteConnectOptions::from_str(url.expose()).map_err(|_| {
-                ConnectorError::Config("the connection url is not a valid sqlite url".into())
-            })?,
-            (None, Some(path)) => {
-                let path = interpolate::resolve(path, base_dir)
-                    .map_err(|e| ConnectorError::Config(e.to_string()))?;
-                let file = base_dir.join(path.expose());
-                if let Some(seed) = &system.config.seed {
+        let resolve = |t: &str| {
+            interpolate::resolve(t, base_dir).map_err(|e| ConnectorError::Config(e.to_string()))
+        };
+        let options = match &cfg.location {
+            Location::Url(url) => {
+                SqliteConnectOptions::from_str(resolve(url)?.expose()).map_err(|_| {
+                    ConnectorError::Config("the connection url is not a valid sqlite url".into())
+                })?
+            }
+            Location::Path(path) => {
+                let file = base_dir.join(resolve(path)?.expose());
+                if let Some(seed) = &cfg.seed {
                     seed_if_missing(&file, &base_dir.join(seed)).await?;
                 }
                 if !file.is_file() {
@@ -52,13 +66,15 @@ impl SqliteConnector {
                 }
                 SqliteConnectOptions::new().filename(file)
             }
-            (None, None) => return Err(ConnectorError::Config("no path or url".into())),
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(system.concurrency as u32)
             .acquire_timeout(system.timeout)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            tables: cfg.tables.clone(),
+        })
     }
 }
 
@@ -231,7 +247,14 @@ impl SqliteConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
-        sql::write_keyed(&SqliteDialect, &self.pool, writes, &vec![(); writes.len()]).await
+        sql::write_keyed(
+            &SqliteDialect,
+            &self.pool,
+            writes,
+            &self.tables,
+            &vec![(); writes.len()],
+        )
+        .await
     }
 }
 
@@ -301,9 +324,10 @@ impl Connector for SqliteConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
+        let tn = &self.table(req.collection)?.name;
         let values: Vec<&Value> = sql::find_values(req).collect();
-        let names = self.column_names(req.table, &values).await?;
-        sql::check_columns(&req.table.to_string(), &names, req)?;
+        let names = self.column_names(tn, &values).await?;
+        sql::check_columns(&tn.to_string(), &names, req)?;
         let selected: Vec<String> = match req.columns {
             Some(cols) => names.iter().filter(|n| cols.contains(n)).cloned().collect(),
             None => names.clone(),
@@ -312,7 +336,7 @@ impl Connector for SqliteConnector {
             .iter()
             .map(|c| format!("t.{}", quote_double(c)))
             .collect();
-        let (_, table) = Self::qualified(req.table);
+        let (_, table) = Self::qualified(tn);
         let batches = sql::batches(req.matches, SqliteDialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
@@ -343,7 +367,7 @@ impl Connector for SqliteConnector {
         &self,
         collection: &CollectionSpec,
     ) -> Result<Vec<String>, ConnectorError> {
-        let table = &collection.table;
+        let table = &self.table(collection)?.name;
         let (schema, _) = Self::qualified(table);
         let names = self.column_names(table, &[]).await?;
         let master = if schema == "main" {
@@ -371,7 +395,7 @@ impl Connector for SqliteConnector {
                 .map_err(|e| sql::classify_values(e, []))?;
         sql::choose_key(
             &table.to_string(),
-            collection.key.as_deref(),
+            self.table(collection)?.key.as_deref(),
             primary,
             &names,
         )
@@ -381,7 +405,7 @@ impl Connector for SqliteConnector {
         &self,
         collection: &CollectionSpec,
     ) -> Result<Option<Vec<ColumnInfo>>, ConnectorError> {
-        let table = &collection.table;
+        let table = &self.table(collection)?.name;
         let (schema, _) = Self::qualified(table);
         let rows: Vec<(String, String, bool)> =
             sqlx::query_as("SELECT name, type, \"notnull\" FROM pragma_table_info(?, ?)")
@@ -454,7 +478,9 @@ impl Connector for SqliteConnector {
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
         let values: Vec<&Value> = req.keys.iter().flatten().collect();
-        let names = self.column_names(&req.collection.table, &values).await?;
+        let names = self
+            .column_names(&self.table(req.collection)?.name, &values)
+            .await?;
         let mut selected: Vec<String> = req.key_columns.to_vec();
         selected.extend(
             names.into_iter().filter(|n| {
@@ -465,7 +491,7 @@ impl Connector for SqliteConnector {
             .iter()
             .map(|c| format!("t.{}", quote_double(c)))
             .collect();
-        let (_, table) = Self::qualified(&req.collection.table);
+        let (_, table) = Self::qualified(&self.table(req.collection)?.name);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
         let keys: Vec<&Vec<Value>> = req.keys.iter().collect();

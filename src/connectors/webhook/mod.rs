@@ -11,7 +11,11 @@ use super::{
     Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::{self, Secret};
-use crate::playbook::{CollectionSpec, SystemSpec};
+pub mod config;
+
+use super::SystemSpec;
+use crate::playbook::CollectionSpec;
+use config::Config;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -44,26 +48,20 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 impl WebhookConnector {
     pub fn open(
         system: &SystemSpec,
-        url: Option<Secret>,
+        cfg: &Config,
+        url: Secret,
         base_dir: &Path,
     ) -> Result<Self, ConnectorError> {
-        let url = url.ok_or_else(|| ConnectorError::Config("no url".into()))?;
         super::http::definition::transport_allowed(url.expose(), false)
             .map_err(ConnectorError::Config)?;
-        let secret = system
-            .config
-            .auth
-            .get("secret")
-            .ok_or_else(|| ConnectorError::Config("no auth.secret".into()))?;
-        let secret = interpolate::resolve(secret, base_dir)
+        let secret = interpolate::resolve(&cfg.secret, base_dir)
             .map_err(|e| ConnectorError::Config(format!("auth: {e}")))?;
         let http = super::http::shared_client()?;
         Ok(Self {
             system: system.name.clone(),
             url,
             secret,
-            header: system
-                .config
+            header: cfg
                 .signature_header
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SIGNATURE_HEADER.into()),

@@ -15,8 +15,11 @@ use super::http::client::send_retrying;
 use super::http::error::HttpError;
 use super::{Connector, ConnectorError, FindRequest, Row, RowSink, WriteOutcome, WriteRequest};
 use crate::playbook::interpolate::{self, Secret};
-use crate::playbook::validate::parse_duration;
-use crate::playbook::{CollectionSpec, SystemSpec};
+pub mod config;
+
+use super::SystemSpec;
+use crate::playbook::CollectionSpec;
+use config::Config;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -59,6 +62,7 @@ pub fn map_status(status: &str) -> Result<Option<Progress>, String> {
 impl OpenDsrConnector {
     pub fn open(
         system: &SystemSpec,
+        cfg: &Config,
         regulation: Option<&str>,
         base_dir: &Path,
     ) -> Result<Self, ConnectorError> {
@@ -66,27 +70,13 @@ impl OpenDsrConnector {
             interpolate::resolve(t, base_dir)
                 .map_err(|e| ConnectorError::Config(format!("{what}: {e}")))
         };
-        let base_url = match &system.config.base_url {
-            Some(u) => resolve("base_url", u)?
-                .expose()
-                .trim_end_matches('/')
-                .to_string(),
-            None => return Err(ConnectorError::Config("no base_url".into())),
-        };
+        let base_url = resolve("base_url", &cfg.base_url)?
+            .expose()
+            .trim_end_matches('/')
+            .to_string();
         super::http::definition::transport_allowed(&base_url, false)
             .map_err(ConnectorError::Config)?;
-        let token = match system.config.auth.get("token") {
-            Some(t) => resolve("auth", t)?,
-            None => return Err(ConnectorError::Config("no auth.token".into())),
-        };
-        let duration = |key: &str, default: Duration| {
-            system
-                .config
-                .config
-                .get(key)
-                .and_then(|d| parse_duration(d))
-                .unwrap_or(default)
-        };
+        let token = resolve("auth", &cfg.token)?;
         let http = super::http::shared_client()?;
         Ok(Self {
             system: system.name.clone(),
@@ -100,8 +90,8 @@ impl OpenDsrConnector {
             http,
             timeout: system.timeout,
             retries: system.retries,
-            poll_interval: duration("poll_interval", DEFAULT_POLL_INTERVAL),
-            wait: duration("wait", DEFAULT_WAIT),
+            poll_interval: cfg.poll_interval.unwrap_or(DEFAULT_POLL_INTERVAL),
+            wait: cfg.wait.unwrap_or(DEFAULT_WAIT),
         })
     }
 

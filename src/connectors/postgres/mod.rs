@@ -8,15 +8,21 @@ use super::{
     RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
-use crate::playbook::validate::TableName;
-use crate::playbook::{CollectionSpec, SystemSpec};
+pub mod config;
+
+use super::SystemSpec;
+use super::sql::{Table, TableName};
+use crate::playbook::CollectionSpec;
+use config::Config;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PostgresConnector {
+    tables: BTreeMap<String, Table>,
     options: PgConnectOptions,
     pool: PgPool,
     dialect: PgDialect,
@@ -91,8 +97,12 @@ fn texts<'a>(values: impl IntoIterator<Item = &'a Value>) -> Vec<Option<String>>
 }
 
 impl PostgresConnector {
-    pub fn open(system: &SystemSpec, url: Option<Secret>) -> Result<Self, ConnectorError> {
-        let url = url.ok_or_else(|| ConnectorError::Config("no url".into()))?;
+    /// The collection's table, as configured.
+    fn table(&self, collection: &CollectionSpec) -> Result<&Table, ConnectorError> {
+        sql::config::table(&self.tables, collection)
+    }
+
+    pub fn open(system: &SystemSpec, cfg: &Config, url: Secret) -> Result<Self, ConnectorError> {
         let options = PgConnectOptions::from_str(url.expose())
             .map_err(|_| {
                 ConnectorError::Config("the connection url is not a valid postgres url".into())
@@ -106,8 +116,9 @@ impl PostgresConnector {
             reach: sql::Reach::new(url.expose(), 5432, system.timeout),
             options,
             pool,
+            tables: cfg.tables.clone(),
             dialect: PgDialect {
-                schema: system.config.schema.clone(),
+                schema: cfg.schema.clone(),
                 timeout: system.timeout,
             },
         })
@@ -206,10 +217,11 @@ impl PostgresConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
+        let tn = &self.table(req.collection)?.name;
         let values: Vec<&Value> = sql::find_values(req).collect();
-        let cols = self.existing_columns(req.table, &values).await?;
-        sql::check_columns(&req.table.to_string(), &cols.names(), req)?;
-        let table = self.qualified(req.table);
+        let cols = self.existing_columns(tn, &values).await?;
+        sql::check_columns(&tn.to_string(), &cols.names(), req)?;
+        let table = self.qualified(tn);
         let select = Self::select_list(req.columns, &[]);
         let batches = sql::batches(req.matches, self.dialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
@@ -243,9 +255,12 @@ impl PostgresConnector {
         // with `concurrency: 1`) has no second one to give.
         let mut types = Vec::new();
         for w in writes {
-            types.push(self.existing_columns(&w.collection.table, &values).await?);
+            types.push(
+                self.existing_columns(&self.table(w.collection)?.name, &values)
+                    .await?,
+            );
         }
-        sql::write_keyed(&self.dialect, &self.pool, writes, &types).await
+        sql::write_keyed(&self.dialect, &self.pool, writes, &self.tables, &types).await
     }
 }
 
@@ -378,7 +393,7 @@ impl Connector for PostgresConnector {
         collection: &CollectionSpec,
     ) -> Result<Vec<String>, ConnectorError> {
         self.reach.check(self.pool.size()).await?;
-        let table = self.qualified(&collection.table);
+        let table = self.qualified(&self.table(collection)?.name);
         let kind: Option<String> =
             sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)")
                 .bind(&table)
@@ -386,12 +401,16 @@ impl Connector for PostgresConnector {
                 .await
                 .map_err(|e| sql::classify_values(e, []))?;
         match kind.as_deref() {
-            None => return Err(ConnectorError::NoTable(collection.table.to_string())),
+            None => {
+                return Err(ConnectorError::NoTable(
+                    self.table(collection)?.name.to_string(),
+                ));
+            }
             Some("r") | Some("p") => {}
             Some(_) => {
                 return Err(ConnectorError::Config(format!(
                     "{} is a view or other non-table relation; dsr changes records in tables only",
-                    collection.table
+                    self.table(collection)?.name
                 )));
             }
         }
@@ -403,10 +422,13 @@ impl Connector for PostgresConnector {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| sql::classify_values(e, []))?;
-        let existing = self.existing_columns(&collection.table, &[]).await?.names();
+        let existing = self
+            .existing_columns(&self.table(collection)?.name, &[])
+            .await?
+            .names();
         sql::choose_key(
-            &collection.table.to_string(),
-            collection.key.as_deref(),
+            &self.table(collection)?.name.to_string(),
+            self.table(collection)?.key.as_deref(),
             primary,
             &existing,
         )
@@ -427,12 +449,14 @@ impl Connector for PostgresConnector {
              JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         )
-        .bind(self.qualified(&collection.table))
+        .bind(self.qualified(&self.table(collection)?.name))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| sql::classify_values(e, []))?;
         if rows.is_empty() {
-            return Err(ConnectorError::NoTable(collection.table.to_string()));
+            return Err(ConnectorError::NoTable(
+                self.table(collection)?.name.to_string(),
+            ));
         }
         Ok(Some(
             rows.into_iter()
@@ -483,9 +507,9 @@ impl Connector for PostgresConnector {
         self.reach.check(self.pool.size()).await?;
         let values: Vec<&Value> = req.keys.iter().flatten().collect();
         let cols = self
-            .existing_columns(&req.collection.table, &values)
+            .existing_columns(&self.table(req.collection)?.name, &values)
             .await?;
-        let table = self.qualified(&req.collection.table);
+        let table = self.qualified(&self.table(req.collection)?.name);
         let select = Self::select_list(req.columns, req.key_columns);
         let mut dedup = Dedup::new(false);
         let mut count = 0;

@@ -8,8 +8,12 @@ use super::{
     RowSink, WriteOutcome, WriteRequest,
 };
 use crate::playbook::interpolate::Secret;
-use crate::playbook::validate::TableName;
-use crate::playbook::{CollectionSpec, SystemSpec};
+pub mod config;
+
+use super::SystemSpec;
+use super::sql::{Table, TableName};
+use crate::playbook::CollectionSpec;
+use config::Config;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Row as _;
@@ -18,10 +22,12 @@ use sqlx::mysql::{
     MySqlRow,
 };
 use sqlx::query::Query;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 pub struct MysqlConnector {
+    tables: BTreeMap<String, Table>,
     options: MySqlConnectOptions,
     pool: MySqlPool,
     dialect: MysqlDialect,
@@ -180,8 +186,12 @@ impl Columns {
 }
 
 impl MysqlConnector {
-    pub fn open(system: &SystemSpec, url: Option<Secret>) -> Result<Self, ConnectorError> {
-        let url = url.ok_or_else(|| ConnectorError::Config("no url".into()))?;
+    /// The collection's table, as configured.
+    fn table(&self, collection: &CollectionSpec) -> Result<&Table, ConnectorError> {
+        sql::config::table(&self.tables, collection)
+    }
+
+    pub fn open(system: &SystemSpec, cfg: &Config, url: Secret) -> Result<Self, ConnectorError> {
         let options = MySqlConnectOptions::from_str(url.expose()).map_err(|_| {
             ConnectorError::Config("the connection url is not a valid mysql url".into())
         })?;
@@ -193,8 +203,9 @@ impl MysqlConnector {
             reach: sql::Reach::new(url.expose(), 3306, system.timeout),
             options,
             pool,
+            tables: cfg.tables.clone(),
             dialect: MysqlDialect {
-                schema: system.config.schema.clone(),
+                schema: cfg.schema.clone(),
                 timeout: system.timeout,
             },
         })
@@ -260,12 +271,13 @@ impl MysqlConnector {
         req: &FindRequest<'_>,
         sink: &mut dyn RowSink,
     ) -> Result<u64, ConnectorError> {
+        let tn = &self.table(req.collection)?.name;
         let values: Vec<&Value> = sql::find_values(req).collect();
-        let cols = self.columns(req.table, &values).await?;
-        sql::check_columns(&req.table.to_string(), &cols.names(), req)?;
+        let cols = self.columns(tn, &values).await?;
+        sql::check_columns(&tn.to_string(), &cols.names(), req)?;
         let selected = cols.selected(req.columns, &[]);
         let select: Vec<String> = selected.iter().map(|(n, d)| select_expr(n, *d)).collect();
-        let table = self.qualified(req.table);
+        let table = self.qualified(tn);
         let batches = sql::batches(req.matches, self.dialect.find_batch());
         let mut dedup = Dedup::new(sql::needs_dedup(&batches));
         let mut count = 0u64;
@@ -296,7 +308,14 @@ impl MysqlConnector {
         &self,
         writes: &[WriteRequest<'_>],
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
-        sql::write_keyed(&self.dialect, &self.pool, writes, &vec![(); writes.len()]).await
+        sql::write_keyed(
+            &self.dialect,
+            &self.pool,
+            writes,
+            &self.tables,
+            &vec![(); writes.len()],
+        )
+        .await
     }
 }
 
@@ -401,7 +420,7 @@ impl Connector for MysqlConnector {
         collection: &CollectionSpec,
     ) -> Result<Vec<String>, ConnectorError> {
         self.reach.check(self.pool.size()).await?;
-        let table = &collection.table;
+        let table = &self.table(collection)?.name;
         let cols = self.columns(table, &[]).await?;
         let kind: Option<String> = sqlx::query_scalar(
             "SELECT CAST(TABLE_TYPE AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
@@ -427,7 +446,7 @@ impl Connector for MysqlConnector {
         .map_err(|e| sql::classify_values(e, []))?;
         sql::choose_key(
             &table.to_string(),
-            collection.key.as_deref(),
+            self.table(collection)?.key.as_deref(),
             primary,
             &cols.names(),
         )
@@ -437,7 +456,7 @@ impl Connector for MysqlConnector {
         &self,
         collection: &CollectionSpec,
     ) -> Result<Option<Vec<ColumnInfo>>, ConnectorError> {
-        let table = &collection.table;
+        let table = &self.table(collection)?.name;
         let rows: Vec<(String, String, String, String, Option<i64>)> = sqlx::query_as(
             "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CAST(COLUMN_TYPE AS CHAR), \
              CAST(IS_NULLABLE AS CHAR), CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED) \
@@ -521,10 +540,12 @@ impl Connector for MysqlConnector {
     ) -> Result<u64, ConnectorError> {
         self.reach.check(self.pool.size()).await?;
         let values: Vec<&Value> = req.keys.iter().flatten().collect();
-        let cols = self.columns(&req.collection.table, &values).await?;
+        let cols = self
+            .columns(&self.table(req.collection)?.name, &values)
+            .await?;
         let selected = cols.selected(req.columns, req.key_columns);
         let select: Vec<String> = selected.iter().map(|(n, d)| select_expr(n, *d)).collect();
-        let table = self.qualified(&req.collection.table);
+        let table = self.qualified(&self.table(req.collection)?.name);
         let mut dedup = Dedup::new(false);
         let mut count = 0;
         let keys: Vec<&Vec<Value>> = req.keys.iter().collect();

@@ -2,10 +2,11 @@
 //! the stable tests that replay the seed corpus and its mutations (`tests/it/fuzz_corpus.rs`).
 //! Each function panics when a property fails, which is how both harnesses see a bug.
 
-use super::interpolate::{self, InterpolationError, Reference};
-use super::{Diagnostics, load, validate};
+use crate::connectors::configure as validate;
 use crate::identity;
 use crate::plan::{self, Action};
+use crate::playbook::interpolate::{self, InterpolationError, Reference};
+use crate::playbook::{Diagnostics, load};
 use std::path::Path;
 
 const FILE: &str = "fuzz.yaml";

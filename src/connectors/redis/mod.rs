@@ -22,10 +22,15 @@ use super::sql::{exact_number, scrub, value_text};
 use super::template::{self, Template};
 use super::{Connector, ConnectorError, FindRequest, KeyLookup, Row, RowSink, WriteRequest, timed};
 use crate::playbook::interpolate::Secret;
-use crate::playbook::{CollectionSpec, SystemSpec};
+pub mod config;
+
+use super::SystemSpec;
+use crate::playbook::CollectionSpec;
+use config::Config;
 use redis::Value as R;
 use redis::aio::MultiplexedConnection;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -62,13 +67,14 @@ pub struct RedisConnector {
     client: redis::Client,
     conn: OnceCell<MultiplexedConnection>,
     max_keys: u64,
+    /// Each collection's key templates.
+    templates: BTreeMap<String, Vec<Template>>,
     /// The system's `timeout`, for the write phase (whose requests carry none).
     timeout: Duration,
 }
 
 impl RedisConnector {
-    pub fn open(system: &SystemSpec, url: Option<Secret>) -> Result<Self, ConnectorError> {
-        let url = url.ok_or_else(|| ConnectorError::Config("no url".into()))?;
+    pub fn open(system: &SystemSpec, cfg: &Config, url: Secret) -> Result<Self, ConnectorError> {
         let client = redis::Client::open(url.expose()).map_err(|_| {
             ConnectorError::Config(
                 "the connection url is not a valid redis url (redis://[user@]host:port/db, or rediss:// for TLS)"
@@ -78,7 +84,8 @@ impl RedisConnector {
         Ok(Self {
             client,
             conn: OnceCell::new(),
-            max_keys: system.config.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+            max_keys: cfg.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+            templates: cfg.templates.clone(),
             timeout: system.timeout,
         })
     }
@@ -376,7 +383,11 @@ impl RedisConnector {
                 req.collection.id
             ))
         };
-        for t in &req.collection.templates {
+        let templates = self
+            .templates
+            .get(&req.collection.id.collection)
+            .map_or(&[][..], Vec::as_slice);
+        for t in templates {
             let patterns = expand(t, &values).ok_or_else(|| {
                 ConnectorError::Config(format!(
                     "the key templates of {} expand to more than {MAX_PATTERNS} patterns",
