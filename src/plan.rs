@@ -105,7 +105,7 @@ pub fn build(v: &Validated, action: Action, ids: &RequestIdentities) -> Plan {
                     .collect();
                 format!("needs {}", needs.join(" or "))
             });
-            let reason = if sys.kind.supports(action) {
+            let reason = if action != Action::Correct || sys.kind.capabilities().correct {
                 reason
             } else {
                 Some(format!(

@@ -186,7 +186,7 @@ pub fn placeholder(choice: &SystemChoice) -> String {
     let todo = draft::TODO;
     let mut y = String::new();
     let _ = writeln!(y, "  {}:", draft::scalar(&choice.name));
-    let _ = writeln!(y, "    connector: {}", choice.dialect.connector().name());
+    let _ = writeln!(y, "    connector: {}", choice.dialect.connector());
     let _ = writeln!(y, "    url: ${{env:{}}}", choice.var);
     let _ = writeln!(y, "    purpose: \"{todo}: why is this kept?\"");
     let _ = writeln!(
@@ -505,7 +505,7 @@ fn report(global: &Global, out: &Path, systems: &[SystemChoice], texts: &[System
             .map(|(s, t)| {
                 serde_json::json!({
                     "name": s.name,
-                    "connector": s.dialect.connector().name(),
+                    "connector": s.dialect.connector(),
                     "url_variable": s.var,
                     "collections": t.collections,
                     "not_drafted": t.not_drafted,
@@ -539,11 +539,7 @@ fn report(global: &Global, out: &Path, systems: &[SystemChoice], texts: &[System
                 eprintln!("  export {}='{}'", s.var, shown_url(url));
             }
             (Some(_), false) => eprintln!("  {} (set now)", s.var),
-            (None, _) => eprintln!(
-                "  export {}=…   # the {} URL",
-                s.var,
-                s.dialect.connector().name()
-            ),
+            (None, _) => eprintln!("  export {}=…   # the {} URL", s.var, s.dialect.connector()),
         }
     }
     eprintln!(

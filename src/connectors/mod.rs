@@ -211,12 +211,6 @@ impl ConnectorKind {
             .map(|(_, hint)| *hint)
     }
 
-    /// Whether this kind can carry out `action` at all; the plan skips (with the reason) the
-    /// steps of a kind that cannot.
-    pub fn supports(self, action: crate::plan::Action) -> bool {
-        action != crate::plan::Action::Correct || self.capabilities().correct
-    }
-
     /// Every name a playbook's `connector:` accepts: the kinds and the shipped definitions.
     pub fn names() -> Vec<&'static str> {
         let mut names: Vec<&'static str> = Self::ALL.iter().map(|k| k.name()).collect();
@@ -244,10 +238,6 @@ impl KindConfig {
 
     pub fn name(&self) -> &'static str {
         self.kind().name()
-    }
-
-    pub fn supports(&self, action: crate::plan::Action) -> bool {
-        self.kind().supports(action)
     }
 
     pub fn capabilities(&self) -> Capabilities {

@@ -3,7 +3,6 @@
 
 use super::DiscoverError;
 use super::classify::ValueKind;
-use crate::connectors::ConnectorKind;
 
 /// The database kinds discover reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +26,12 @@ impl Dialect {
         }
     }
 
-    pub fn connector(self) -> ConnectorKind {
+    /// The `connector:` a playbook names this database's kind with.
+    pub fn connector(self) -> &'static str {
         match self {
-            Self::Postgres => ConnectorKind::Postgres,
-            Self::Mysql => ConnectorKind::Mysql,
-            Self::Sqlite => ConnectorKind::Sqlite,
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+            Self::Sqlite => "sqlite",
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn pick_system(
     let candidates: Vec<&SystemSpec> = v
         .systems
         .values()
-        .filter(|s| s.kind.kind() == kind)
+        .filter(|s| s.kind.name() == kind)
         .collect();
     let same_url: Vec<&SystemSpec> = candidates
         .iter()
@@ -62,9 +62,9 @@ pub fn pick_system(
         .collect();
     match (same_url.as_slice(), candidates.as_slice()) {
         ([one], _) | ([], [one]) => Ok(one.name.clone()),
-        (_, []) => Err(PickError::NoneOfKind(kind.name())),
+        (_, []) => Err(PickError::NoneOfKind(kind)),
         _ => Err(PickError::Ambiguous {
-            kind: kind.name(),
+            kind,
             candidates: candidates
                 .iter()
                 .map(|s| s.name.as_str())

@@ -246,7 +246,7 @@ pub fn render(
     let _ = writeln!(y, "identities: [email]");
     let _ = writeln!(y, "systems:");
     let _ = writeln!(y, "  {}:", scalar(opts.system));
-    let _ = writeln!(y, "    connector: {}", catalog.dialect.connector().name());
+    let _ = writeln!(y, "    connector: {}", catalog.dialect.connector());
     let _ = writeln!(y, "    url: ${{env:{}}}", opts.url_var);
     if let Some(s) = opts.schema {
         let _ = writeln!(y, "    schema: {}", scalar(s));
