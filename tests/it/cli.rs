@@ -29,27 +29,29 @@ fn help_of_every_command_has_an_example() {
         "requests queue",
         "requests confirm",
     ] {
-        let r = run(ws.dsr().args(cmd.split(' ')).arg("--help"));
-        assert_eq!(r.code, 0, "{cmd}");
-        assert!(
-            r.stdout.contains("Example: dsr "),
-            "{cmd} --help has no example:\n{}",
-            r.stdout
-        );
+        ws.run(cmd.split(' ').chain(["--help"]))
+            .exits(0)
+            .stderr_empty()
+            .stdout_has("Example: dsr ");
     }
-    let r = run(ws.dsr().arg("--help"));
-    assert!(r.stdout.contains("Exit codes"), "{}", r.stdout);
+    ws.run(["--help"])
+        .exits(0)
+        .stderr_empty()
+        .stdout_has("Exit codes");
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let ws = Workspace::new();
-    let r = run(ws.dsr().arg("frobnicate"));
-    assert_eq!(r.code, 2);
-    let r = run(ws.dsr().args(["plan", "export", "alice@example.com"]));
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("no playbook given"), "{}", r.stderr);
-    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    ws.run(["frobnicate"])
+        .exits(2)
+        .stdout_empty()
+        .stderr_has("frobnicate");
+    ws.run(["plan", "export", "alice@example.com"])
+        .exits(2)
+        .stdout_empty()
+        .stderr_has("no playbook given")
+        .stderr_has("hint:");
 }
 
 #[test]
@@ -65,14 +67,15 @@ fn bad_identities_exit_2_with_a_hint() {
         ),
         (vec!["--id", "user_id"], "--id takes KIND=VALUE"),
     ] {
-        let r = run(ws
+        run(ws
             .dsr()
             .args(["plan", "export"])
             .args(&args)
             .arg("--playbook")
-            .arg(&demo));
-        assert_eq!(r.code, 2, "{args:?}");
-        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+            .arg(&demo))
+        .exits(2)
+        .stdout_empty()
+        .stderr_has(needle);
     }
 }
 
@@ -80,19 +83,18 @@ fn bad_identities_exit_2_with_a_hint() {
 fn playbook_comes_from_the_environment_or_dsr_yaml() {
     let ws = Workspace::new();
     let demo = repo().join("playbooks/demo.yaml");
-    let r = run(ws
+    run(ws
         .dsr()
         .args(["plan", "export", "alice@example.com"])
-        .env("DSR_PLAYBOOK", &demo));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+        .env("DSR_PLAYBOOK", &demo))
+    .exits(0)
+    .stderr_empty()
+    .stdout_has("8 steps in 3 waves; nothing was run.");
     std::fs::copy(&demo, ws.path().join("dsr.yaml")).unwrap();
     // The copied playbook's seed paths no longer resolve: validation says so, naming the file.
-    let r = run(ws.dsr().args(["validate"]));
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("dsr.yaml:"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("seed file 'demo/accounts.sql' not found"),
-        "{}",
-        r.stderr
-    );
+    ws.run(["validate"])
+        .exits(2)
+        .stdout_empty()
+        .stderr_has("dsr.yaml:")
+        .stderr_has("seed file 'demo/accounts.sql' not found");
 }

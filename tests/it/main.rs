@@ -37,6 +37,7 @@ mod redis;
 mod s3;
 mod saas;
 mod schema;
+mod snapshots_human;
 mod stores_example;
 mod support;
 mod terminal;

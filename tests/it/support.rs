@@ -61,23 +61,193 @@ impl Workspace {
             .env("DSR_TEST_REDIS_URL", redis_url());
         cmd
     }
+
+    /// `dsr ARGS` in this workspace, run to the end: `ws.run(["validate", "pb.yaml"])`.
+    pub fn run<I, S>(&self, args: I) -> Ran
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        run(self.dsr().args(args))
+    }
 }
 
-/// Output of a finished command as text.
+/// A finished dsr run: its exit code and both output streams as text, with checks that make a
+/// test read as a sentence and look at every stream:
+///
+/// ```ignore
+/// ws.run(["validate", "pb.yaml"]).exits(2).stdout_empty().stderr_has("pb.yaml:4:");
+/// let plan = ws.run(["--json", "plan", "export", "alice@example.com"]).exits(0).stderr_empty().json();
+/// ```
+///
+/// Each check takes the run and hands it back, so checks chain and the run can still be kept
+/// (`let r = ws.run(…).exits(0);`). A failing check panics at the test's line (not here) with
+/// the command, its exit code and both streams in full.
 #[derive(Clone)]
 pub struct Ran {
+    /// The command line as run, for failure messages: `dsr validate pb.yaml`.
+    pub command: String,
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-pub fn run(cmd: &mut Command) -> Ran {
-    let out = cmd.output().expect("run dsr");
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+impl Ran {
+    fn from_output(command: String, out: &std::process::Output) -> Self {
+        Ran {
+            command,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
+
+    /// The whole run, for a failure message.
+    fn shown(&self) -> String {
+        format!(
+            "`{}` exited {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--------------",
+            self.command, self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// The exit code is `code`.
+    #[track_caller]
+    pub fn exits(self, code: i32) -> Self {
+        if self.code != code {
+            panic!(
+                "expected exit code {code}, got {}\n{}",
+                self.code,
+                self.shown()
+            );
+        }
+        self
+    }
+
+    /// stdout is exactly `expected`.
+    #[track_caller]
+    pub fn stdout_is(self, expected: impl AsRef<str>) -> Self {
+        self.stream_is("stdout", &self.stdout, expected.as_ref());
+        self
+    }
+
+    /// stderr is exactly `expected`.
+    #[track_caller]
+    pub fn stderr_is(self, expected: impl AsRef<str>) -> Self {
+        self.stream_is("stderr", &self.stderr, expected.as_ref());
+        self
+    }
+
+    /// stdout contains `needle`.
+    #[track_caller]
+    pub fn stdout_has(self, needle: impl AsRef<str>) -> Self {
+        self.stream_has("stdout", &self.stdout, needle.as_ref());
+        self
+    }
+
+    /// stderr contains `needle`.
+    #[track_caller]
+    pub fn stderr_has(self, needle: impl AsRef<str>) -> Self {
+        self.stream_has("stderr", &self.stderr, needle.as_ref());
+        self
+    }
+
+    /// stdout does not contain `needle`.
+    #[track_caller]
+    pub fn stdout_lacks(self, needle: impl AsRef<str>) -> Self {
+        self.stream_lacks("stdout", &self.stdout, needle.as_ref());
+        self
+    }
+
+    /// stderr does not contain `needle`.
+    #[track_caller]
+    pub fn stderr_lacks(self, needle: impl AsRef<str>) -> Self {
+        self.stream_lacks("stderr", &self.stderr, needle.as_ref());
+        self
+    }
+
+    /// stdout or stderr contains `needle` (for text that either may carry, e.g. with `--json`).
+    #[track_caller]
+    pub fn output_has(self, needle: impl AsRef<str>) -> Self {
+        let needle = needle.as_ref();
+        if !self.stdout.contains(needle) && !self.stderr.contains(needle) {
+            panic!("neither stream contains {needle:?}\n{}", self.shown());
+        }
+        self
+    }
+
+    /// Neither stream contains `needle` (a secret, a path, a person's data).
+    #[track_caller]
+    pub fn output_lacks(self, needle: impl AsRef<str>) -> Self {
+        self.stdout_lacks(needle.as_ref()).stderr_lacks(needle)
+    }
+
+    /// Nothing on stdout.
+    #[track_caller]
+    pub fn stdout_empty(self) -> Self {
+        self.stdout_is("")
+    }
+
+    /// Nothing on stderr.
+    #[track_caller]
+    pub fn stderr_empty(self) -> Self {
+        self.stderr_is("")
+    }
+
+    /// stdout as one JSON document.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{}", self.shown()))
+    }
+
+    #[track_caller]
+    fn stream_is(&self, name: &str, actual: &str, expected: &str) {
+        if actual == expected {
+            return;
+        }
+        let (a, e): (Vec<&str>, Vec<&str>) = (actual.lines().collect(), expected.lines().collect());
+        let first = (0..a.len().max(e.len()))
+            .find(|&i| a.get(i) != e.get(i))
+            .unwrap_or(a.len().min(e.len()));
+        panic!(
+            "{name} differs, first at line {}:\n  expected: {:?}\n  actual:   {:?}\n\
+             --- expected {name} ---\n{expected}\n--- (as a string) ---\n{expected:?}\n\
+             --- actual {name} (as a string) ---\n{actual:?}\n{}",
+            first + 1,
+            e.get(first).copied().unwrap_or("<end>"),
+            a.get(first).copied().unwrap_or("<end>"),
+            self.shown()
+        );
+    }
+
+    #[track_caller]
+    fn stream_has(&self, name: &str, actual: &str, needle: &str) {
+        if !actual.contains(needle) {
+            panic!("{name} does not contain {needle:?}\n{}", self.shown());
+        }
+    }
+
+    #[track_caller]
+    fn stream_lacks(&self, name: &str, actual: &str, needle: &str) {
+        if actual.contains(needle) {
+            panic!("{name} contains {needle:?}, and must not\n{}", self.shown());
+        }
+    }
+}
+
+/// Runs `cmd` to the end and keeps its output as text.
+pub fn run(cmd: &mut Command) -> Ran {
+    let mut words = vec!["dsr".to_string()];
+    for a in cmd.get_args() {
+        let a = a.to_string_lossy();
+        words.push(if a.is_empty() || a.contains([' ', '"', '\'']) {
+            format!("{a:?}")
+        } else {
+            a.into_owned()
+        });
+    }
+    let out = cmd.output().expect("run dsr");
+    Ran::from_output(words.join(" "), &out)
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -137,7 +137,7 @@ fn version_names_the_commit() {
 
 /// `dsr ARGS` on a pseudo-terminal (stdin and stderr; util-linux `script`), its stdout
 /// redirected to `out.txt` in the workspace. What the terminal shows arrives on the channel.
-fn on_a_terminal(ws: &Workspace, args: &str) -> (Child, mpsc::Receiver<Vec<u8>>) {
+pub(crate) fn on_a_terminal(ws: &Workspace, args: &str) -> (Child, mpsc::Receiver<Vec<u8>>) {
     let bin = assert_cmd::cargo::cargo_bin("dsr");
     let mut child = std::process::Command::new("script")
         .args([
@@ -169,7 +169,7 @@ fn on_a_terminal(ws: &Workspace, args: &str) -> (Child, mpsc::Receiver<Vec<u8>>)
 }
 
 /// Everything the terminal shows until `needle` appears.
-fn wait_for(rx: &mpsc::Receiver<Vec<u8>>, needle: &str) -> String {
+pub(crate) fn wait_for(rx: &mpsc::Receiver<Vec<u8>>, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
     while !String::from_utf8_lossy(&seen).contains(needle) {
@@ -185,7 +185,7 @@ fn wait_for(rx: &mpsc::Receiver<Vec<u8>>, needle: &str) -> String {
     String::from_utf8_lossy(&seen).into_owned()
 }
 
-fn rest(rx: &mpsc::Receiver<Vec<u8>>) -> String {
+pub(crate) fn rest(rx: &mpsc::Receiver<Vec<u8>>) -> String {
     let mut seen = Vec::new();
     while let Ok(bytes) = rx.recv_timeout(Duration::from_secs(30)) {
         seen.extend(bytes);

@@ -27,15 +27,7 @@ fn yaml(text: &str) -> String {
 fn validate(text: &str) -> Ran {
     let ws = Workspace::new();
     ws.write("pb.yaml", &yaml(text));
-    run(ws.dsr().args(["validate", "pb.yaml"]))
-}
-
-/// Exit 2, nothing on stdout, and exactly `expected` on stderr.
-#[track_caller]
-fn assert_rejected(r: &Ran, expected: &str) {
-    assert_eq!(r.code, 2, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    assert_eq!(r.stdout, "", "nothing on stdout for an invalid playbook");
-    assert_eq!(r.stderr, expected);
+    ws.run(["validate", "pb.yaml"])
 }
 
 /// A valid playbook with one sqlite system; `{collections}` goes under `collections:` (line 12
@@ -66,7 +58,7 @@ fn with_collections(collections: &str) -> String {
 fn validate_collections(collections: &str) -> Ran {
     let ws = Workspace::new();
     ws.write("pb.yaml", &with_collections(collections));
-    run(ws.dsr().args(["validate", "pb.yaml"]))
+    ws.run(["validate", "pb.yaml"])
 }
 
 /// A playbook with one postgres system whose url, legal basis and erase strategy are given.
@@ -98,8 +90,7 @@ fn the_yaml_helpers_number_lines_from_one() {
     assert_eq!(lines[10], "    collections:");
     assert_eq!(lines[11], "      users:");
     assert_eq!(lines[12], "        match: { email: identity.email }");
-    let r = validate_collections("users:\n  match: { email: identity.email }\n");
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    validate_collections("users:\n  match: { email: identity.email }\n").exits(0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,7 +100,7 @@ fn the_yaml_helpers_number_lines_from_one() {
 fn bad_indentation_points_at_the_misindented_line() {
     // Line 7 is indented by 3 instead of 4. serde alone would complain about a missing
     // `purpose` in the mapping the bad line ends; the syntax error is what the user must fix.
-    let r = validate(
+    validate(
         r#"
         version: 1
         organisation: Acme
@@ -122,48 +113,47 @@ fn bad_indentation_points_at_the_misindented_line() {
             legal_basis: contract
             retention: 30 days.
         "#,
-    );
-    assert_rejected(
-        &r,
-        "error: pb.yaml:7:4: while parsing a block mapping, did not find expected key\n",
-    );
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is("error: pb.yaml:7:4: while parsing a block mapping, did not find expected key\n");
 }
 
 #[test]
 fn unclosed_flow_sequence_is_a_syntax_error_with_its_line() {
-    let r = validate(
+    validate(
         r#"
         version: 1
         organisation: Acme
         identities: [email, user_id
         systems: {}
         "#,
-    );
-    assert_rejected(
-        &r,
-        "error: pb.yaml:4:8: illegal placement of ':' indicator\n",
-    );
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is("error: pb.yaml:4:8: illegal placement of ':' indicator\n");
 }
 
 #[test]
 fn unclosed_flow_mapping_is_a_syntax_error_with_its_line() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email
         orders:
           match: { user_id: users.user_id }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:14:13: while parsing a flow mapping, did not find expected ',' or '}'\n",
     );
 }
 
 #[test]
 fn unknown_key_is_named_with_its_line_and_a_hint() {
-    let r = validate(
+    validate(
         r#"
         version: 1
         organisation: Acme
@@ -179,9 +169,10 @@ fn unknown_key_is_named_with_its_line_and_a_hint() {
               users:
                 match: { email: identity.email }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:11:5: systems.app.colections: unknown field `colections`, expected one of \
          connector, description, purpose, legal_basis, retention, recipients, source, transfers, \
          safeguards, concurrency, timeout, retries, match_case, collections, path, url, seed\n  \
@@ -191,16 +182,17 @@ fn unknown_key_is_named_with_its_line_and_a_hint() {
 
 #[test]
 fn unknown_key_deep_inside_a_flow_mapping() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
           fields:
             email: { category: contact.email, descripton: Where we write to you }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:15:45: systems.app.collections.users.fields.email.descripton: unknown \
          field `descripton`, expected one of category, description\n  \
          hint: did you mean 'description'?\n",
@@ -209,36 +201,37 @@ fn unknown_key_deep_inside_a_flow_mapping() {
 
 #[test]
 fn version_of_the_wrong_type() {
-    let r = validate(
+    validate(
         r#"
         version: "one"
         organisation: Acme
         identities: [email]
         systems: {}
         "#,
-    );
-    assert_rejected(&r, "error: pb.yaml:1:10: version: invalid u32\n");
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is("error: pb.yaml:1:10: version: invalid u32\n");
 }
 
 #[test]
 fn identities_must_be_a_list() {
-    let r = validate(
+    validate(
         r#"
         version: 1
         organisation: Acme
         identities: email
         systems: {}
         "#,
-    );
-    assert_rejected(
-        &r,
-        "error: pb.yaml:3:13: identities: expected sequence start\n",
-    );
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is("error: pb.yaml:3:13: identities: expected sequence start\n");
 }
 
 #[test]
 fn missing_required_field_names_the_mapping_that_lacks_it() {
-    let r = validate(
+    validate(
         r#"
         version: 1
         organisation: Acme
@@ -250,25 +243,25 @@ fn missing_required_field_names_the_mapping_that_lacks_it() {
             legal_basis: contract
             retention: 30 days.
         "#,
-    );
-    assert_rejected(
-        &r,
-        "error: pb.yaml:5:3: systems.app: missing field `purpose`\n",
-    );
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is("error: pb.yaml:5:3: systems.app: missing field `purpose`\n");
 }
 
 #[test]
 fn duplicate_collection_is_reported_at_the_second_key() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
         users:
           match: { email: identity.email }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:14:7: systems.app.collections.users: duplicate mapping key `users` is not \
          allowed here\n",
     );
@@ -276,7 +269,7 @@ fn duplicate_collection_is_reported_at_the_second_key() {
 
 #[test]
 fn erase_map_with_a_misspelt_key_names_the_key() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
@@ -284,9 +277,10 @@ fn erase_map_with_a_misspelt_key_names_the_key() {
             mask: { email: hash }
             becuase: Fraud prevention.
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:16:11: systems.app.collections.users.erase.becuase: unknown field \
          `becuase`, expected one of mask, keep, delete, because\n  \
          hint: did you mean 'because'?\n",
@@ -298,7 +292,7 @@ fn erase_map_with_a_misspelt_key_names_the_key() {
 
 #[test]
 fn unknown_connector_kind_suggests_the_close_one() {
-    let r = validate(
+    validate(
         r#"
         version: 1
         organisation: Acme
@@ -314,9 +308,10 @@ fn unknown_connector_kind_suggests_the_close_one() {
               users:
                 match: { email: identity.email }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:6:16: systems.app.connector: unknown connector kind 'postgress'\n  \
          hint: did you mean 'postgres'?\n",
     );
@@ -324,13 +319,14 @@ fn unknown_connector_kind_suggests_the_close_one() {
 
 #[test]
 fn unknown_legal_basis_suggests_the_close_one() {
-    let r = validate(&postgres(
+    validate(&postgres(
         "postgres://app@db/x",
         "legitimate_interest",
         "delete",
-    ));
-    assert_rejected(
-        &r,
+    ))
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:9:18: systems.app.legal_basis: unknown legal basis \
          'legitimate_interest'\n  hint: did you mean 'legitimate_interests'?\n",
     );
@@ -338,13 +334,14 @@ fn unknown_legal_basis_suggests_the_close_one() {
 
 #[test]
 fn unknown_legal_basis_far_from_any_lists_them_all() {
-    let r = validate(&postgres("postgres://app@db/x", "because", "delete"));
-    assert_rejected(
-        &r,
-        "error: pb.yaml:9:18: systems.app.legal_basis: unknown legal basis 'because'\n  \
+    validate(&postgres("postgres://app@db/x", "because", "delete"))
+        .exits(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: pb.yaml:9:18: systems.app.legal_basis: unknown legal basis 'because'\n  \
          hint: expected one of: consent, contract, legal_obligation, vital_interests, \
          public_task, legitimate_interests\n",
-    );
+        );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -352,7 +349,7 @@ fn unknown_legal_basis_far_from_any_lists_them_all() {
 
 #[test]
 fn unknown_collection_in_a_match_reference() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
@@ -360,9 +357,10 @@ fn unknown_collection_in_a_match_reference() {
         orders:
           match: { user_id: user.user_id }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:16:27: systems.app.collections.orders.match.user_id: unknown collection \
          'user'\n  hint: did you mean 'users'?\n",
     );
@@ -370,7 +368,7 @@ fn unknown_collection_in_a_match_reference() {
 
 #[test]
 fn unknown_system_in_a_qualified_reference() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
@@ -379,9 +377,10 @@ fn unknown_system_in_a_qualified_reference() {
           match:
             user_id: ap.users.user_id
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:17:20: systems.app.collections.orders.match.user_id: unknown system \
          'ap'\n  hint: did you mean 'app'?\n",
     );
@@ -389,7 +388,7 @@ fn unknown_system_in_a_qualified_reference() {
 
 #[test]
 fn unknown_collection_in_a_qualified_reference() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
@@ -397,9 +396,10 @@ fn unknown_collection_in_a_qualified_reference() {
         orders:
           match: { user_id: app.usres.user_id }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:16:27: systems.app.collections.orders.match.user_id: unknown collection \
          'usres' in system 'app'\n  hint: did you mean 'users'?\n",
     );
@@ -407,7 +407,7 @@ fn unknown_collection_in_a_qualified_reference() {
 
 #[test]
 fn reference_to_a_name_the_collection_does_not_provide() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
@@ -415,9 +415,10 @@ fn reference_to_a_name_the_collection_does_not_provide() {
         orders:
           match: { user_id: users.userid }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:16:27: systems.app.collections.orders.match.user_id: app.users does not \
          provide 'userid'\n  hint: did you mean 'user_id'? app.users provides: account_id, \
          user_id\n",
@@ -426,16 +427,17 @@ fn reference_to_a_name_the_collection_does_not_provide() {
 
 #[test]
 fn reference_to_a_collection_that_provides_nothing() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
         orders:
           match: { user_id: users.user_id }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:15:27: systems.app.collections.orders.match.user_id: app.users does not \
          provide 'user_id'\n  hint: add `provides: { user_id: COLUMN }` to app.users\n",
     );
@@ -443,14 +445,15 @@ fn reference_to_a_collection_that_provides_nothing() {
 
 #[test]
 fn reference_that_is_not_a_reference() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: email }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:13:25: systems.app.collections.users.match.email: 'email' is not a \
          reference\n  hint: write identity.KIND, COLLECTION.NAME or SYSTEM.COLLECTION.NAME\n",
     );
@@ -458,14 +461,15 @@ fn reference_that_is_not_a_reference() {
 
 #[test]
 fn identity_kind_that_is_not_declared() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email, phone: identity.phone }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:13:48: systems.app.collections.users.match.phone: identity kind 'phone' \
          is not declared\n  hint: declare it in `identities:` (now: email)\n",
     );
@@ -473,14 +477,15 @@ fn identity_kind_that_is_not_declared() {
 
 #[test]
 fn misspelt_identity_kind_suggests_the_declared_one() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.emial }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:13:25: systems.app.collections.users.match.email: identity kind 'emial' \
          is not declared\n  hint: did you mean 'identity.email'?\n",
     );
@@ -488,7 +493,7 @@ fn misspelt_identity_kind_suggests_the_declared_one() {
 
 #[test]
 fn cycle_in_the_identity_graph_and_what_waits_on_it() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         a:
           match: { y: b.y }
@@ -499,9 +504,10 @@ fn cycle_in_the_identity_graph_and_what_waits_on_it() {
         c:
           match: { x: a.x }
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:13:9: systems.app.collections.a.match: the identity graph has a cycle: \
          app.a → app.b → app.a\n  hint: one of these collections must match on an identity or \
          on a collection outside the cycle\n\
@@ -513,16 +519,17 @@ fn cycle_in_the_identity_graph_and_what_waits_on_it() {
 
 #[test]
 fn collection_without_match_cannot_be_reached() {
-    let r = validate_collections(
+    validate_collections(
         r#"
         users:
           match: { email: identity.email }
         audit_log:
           description: Everything anyone did
         "#,
-    );
-    assert_rejected(
-        &r,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:14:7: systems.app.collections.audit_log: no identity can reach this \
          collection: it has no `match`\n  hint: add e.g. `match: { email: identity.email }` or a \
          reference to another collection's `provides`\n",
@@ -539,12 +546,13 @@ fn missing_environment_variable_is_named() {
         "pb.yaml",
         &postgres("${env:DSR_TEST_UNSET_VAR_XYZ}", "contract", "delete"),
     );
-    let r = run(ws
+    run(ws
         .dsr()
         .env_remove("DSR_TEST_UNSET_VAR_XYZ")
-        .args(["validate", "pb.yaml"]));
-    assert_rejected(
-        &r,
+        .args(["validate", "pb.yaml"]))
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:7:10: systems.app.url: environment variable DSR_TEST_UNSET_VAR_XYZ is \
          not set\n  hint: export DSR_TEST_UNSET_VAR_XYZ=… before running dsr\n",
     );
@@ -561,29 +569,17 @@ fn set_secret_is_accepted_and_its_value_never_printed() {
         &postgres("${env:DSR_TEST_VALIDATE_SECRET_URL}", "contrakt", "delete"),
     );
     for extra in [&[][..], &["--json"][..], &["-vv"][..]] {
-        let r = run(ws
+        run(ws
             .dsr()
             .env("DSR_TEST_VALIDATE_SECRET_URL", &url)
             .args(["validate", "pb.yaml"])
-            .args(extra));
-        assert_eq!(r.code, 2, "{extra:?}: {}", r.stderr);
-        let all = format!("{}{}", r.stdout, r.stderr);
-        assert!(
-            all.contains("pb.yaml:9:18: systems.app.legal_basis: unknown legal basis 'contrakt'"),
-            "{extra:?}: {all}"
-        );
-        assert!(
-            !all.contains(SECRET),
-            "{extra:?}: the secret was printed:\n{all}"
-        );
-        assert!(
-            !all.contains("db.internal"),
-            "{extra:?}: the url was printed:\n{all}"
-        );
-        assert!(
-            !all.contains("environment variable"),
-            "{extra:?}: the variable is set: {all}"
-        );
+            .args(extra))
+        .exits(2)
+        .output_has("pb.yaml:9:18: systems.app.legal_basis: unknown legal basis 'contrakt'")
+        // Neither the secret, nor the url, nor (it is set) a missing variable.
+        .output_lacks(SECRET)
+        .output_lacks("db.internal")
+        .output_lacks("environment variable");
     }
     // Fixed, the same playbook is valid and still does not print the value.
     ws.write(
@@ -591,50 +587,39 @@ fn set_secret_is_accepted_and_its_value_never_printed() {
         &postgres("${env:DSR_TEST_VALIDATE_SECRET_URL}", "contract", "delete"),
     );
     for extra in [&[][..], &["--json"][..]] {
-        let r = run(ws
+        run(ws
             .dsr()
             .env("DSR_TEST_VALIDATE_SECRET_URL", &url)
             .args(["validate", "pb.yaml"])
-            .args(extra));
-        assert_eq!(r.code, 0, "{extra:?}: {}", r.stderr);
-        let all = format!("{}{}", r.stdout, r.stderr);
-        assert!(
-            !all.contains(SECRET),
-            "{extra:?}: the secret was printed:\n{all}"
-        );
+            .args(extra))
+        .exits(0)
+        .output_lacks(SECRET);
     }
 }
 
 #[test]
 fn inline_password_is_rejected_without_printing_it() {
-    let r = validate(&postgres(
+    validate(&postgres(
         "postgres://app:hunter2@db/x",
         "contract",
         "delete",
-    ));
-    assert_rejected(
-        &r,
+    ))
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:7:10: systems.app.url: the url holds a password inline\n  hint: put the \
          secret in the environment and write `url: ${env:APP_DB_URL}` or `${file:PATH}`\n",
-    );
-    assert!(!r.stderr.contains("hunter2"));
+    )
+    .stderr_lacks("hunter2");
     // Also when another mistake makes serde stop first and the url is never checked.
-    let r = validate(&postgres(
+    validate(&postgres(
         "postgres://app:hunter2@db/x",
         "[contract]",
         "delete",
-    ));
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("pb.yaml:9:18: systems.app.legal_basis: "),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        !format!("{}{}", r.stdout, r.stderr).contains("hunter2"),
-        "{}",
-        r.stderr
-    );
+    ))
+    .exits(2)
+    .stderr_has("pb.yaml:9:18: systems.app.legal_basis: ")
+    .output_lacks("hunter2");
 }
 
 #[test]
@@ -648,12 +633,12 @@ fn password_from_the_environment_inside_a_url_is_fine() {
             "delete",
         ),
     );
-    let r = run(ws
+    run(ws
         .dsr()
         .env("DSR_TEST_VALIDATE_PW", "hunter2")
-        .args(["validate", "pb.yaml"]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stdout.contains("hunter2"), "{}", r.stdout);
+        .args(["validate", "pb.yaml"]))
+    .exits(0)
+    .stdout_lacks("hunter2");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,39 +646,41 @@ fn password_from_the_environment_inside_a_url_is_fine() {
 
 #[test]
 fn unknown_erase_word() {
-    let r = validate(&postgres("postgres://app@db/x", "contract", "destroy"));
-    assert_rejected(
-        &r,
-        "error: pb.yaml:14:16: systems.app.collections.users.erase: unknown erase strategy \
+    validate(&postgres("postgres://app@db/x", "contract", "destroy"))
+        .exits(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: pb.yaml:14:16: systems.app.collections.users.erase: unknown erase strategy \
          'destroy'\n  hint: expected one of: delete, keep, mask\n",
-    );
+        );
 }
 
 #[test]
 fn erase_keep_needs_a_reason() {
-    let r = validate(&postgres("postgres://app@db/x", "contract", "keep"));
-    assert_rejected(
-        &r,
-        "error: pb.yaml:14:16: systems.app.collections.users.erase: `keep` needs a reason\n  \
-         hint: write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`\n",
-    );
-    let r = validate(&postgres(
+    validate(&postgres("postgres://app@db/x", "contract", "keep"))
+        .exits(2)
+        .stdout_empty()
+        .stderr_is("error: pb.yaml:14:16: systems.app.collections.users.erase: `keep` needs a reason\n  \
+         hint: write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`\n");
+    validate(&postgres(
         "postgres://app@db/x",
         "contract",
         "{ keep: true }",
-    ));
-    assert_rejected(
-        &r,
+    ))
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:14:16: systems.app.collections.users.erase: `keep` needs a reason in \
          `because`\n  hint: the reason is recorded in every report\n",
     );
-    let r = validate(&postgres(
+    validate(&postgres(
         "postgres://app@db/x",
         "contract",
         "{ keep: true, because: \"  \" }",
-    ));
-    assert_rejected(
-        &r,
+    ))
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:14:16: systems.app.collections.users.erase: `keep` needs a reason in \
          `because`\n  hint: the reason is recorded in every report\n",
     );
@@ -701,28 +688,29 @@ fn erase_keep_needs_a_reason() {
 
 #[test]
 fn erase_mask_needs_columns() {
-    let r = validate(&postgres("postgres://app@db/x", "contract", "mask"));
-    assert_rejected(
-        &r,
-        "error: pb.yaml:14:16: systems.app.collections.users.erase: `mask` needs the columns to \
-         mask\n  hint: write `erase: { mask: { email: hash } }`\n",
-    );
-    let r = validate(&postgres("postgres://app@db/x", "contract", "{ mask: {} }"));
-    assert_rejected(
-        &r,
-        "error: pb.yaml:14:16: systems.app.collections.users.erase: `mask` lists no columns\n",
-    );
+    validate(&postgres("postgres://app@db/x", "contract", "mask"))
+        .exits(2)
+        .stdout_empty()
+        .stderr_is("error: pb.yaml:14:16: systems.app.collections.users.erase: `mask` needs the columns to \
+         mask\n  hint: write `erase: { mask: { email: hash } }`\n");
+    validate(&postgres("postgres://app@db/x", "contract", "{ mask: {} }"))
+        .exits(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: pb.yaml:14:16: systems.app.collections.users.erase: `mask` lists no columns\n",
+        );
 }
 
 #[test]
 fn unknown_mask_method() {
-    let r = validate(&postgres(
+    validate(&postgres(
         "postgres://app@db/x",
         "contract",
         "{ mask: { email: scramble, name: hsh } }",
-    ));
-    assert_rejected(
-        &r,
+    ))
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:14:33: systems.app.collections.users.erase.mask.email: unknown mask \
          method 'scramble'\n  hint: expected one of: null, redact, hash, random, truncate_date\n\
          pb.yaml:14:49: systems.app.collections.users.erase.mask.name: unknown mask method \
@@ -733,13 +721,14 @@ fn unknown_mask_method() {
 
 #[test]
 fn erase_says_exactly_one_strategy() {
-    let r = validate(&postgres(
+    validate(&postgres(
         "postgres://app@db/x",
         "contract",
         "{ mask: { email: hash }, delete: true }",
-    ));
-    assert_rejected(
-        &r,
+    ))
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(
         "error: pb.yaml:14:16: systems.app.collections.users.erase: say exactly one of `mask`, \
          `keep: true` or `delete: true`\n",
     );
@@ -747,12 +736,13 @@ fn erase_says_exactly_one_strategy() {
 
 #[test]
 fn erase_of_the_wrong_type() {
-    let r = validate(&postgres("postgres://app@db/x", "contract", "[delete]"));
-    assert_rejected(
-        &r,
-        "error: pb.yaml:14:9: systems.app.collections.users.erase: invalid type: sequence, \
+    validate(&postgres("postgres://app@db/x", "contract", "[delete]"))
+        .exits(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: pb.yaml:14:9: systems.app.collections.users.erase: invalid type: sequence, \
          expected `delete`, `keep` or a map with `mask`, `keep` or `delete` and `because`\n",
-    );
+        );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,6 +752,21 @@ fn erase_of_the_wrong_type() {
 fn every_error_is_listed_sorted_by_line_with_a_count() {
     // Systems are checked in name order (`archive` before `web`) and references after all
     // systems, so the order found differs from the order in the file.
+    let expected = "\
+error: pb.yaml:1:10: version: unsupported version 2
+  hint: this dsr reads version: 1
+pb.yaml:13:27: systems.web.collections.sessions.match.user_id: archive.accounts does not provide 'account_id'
+  hint: archive.accounts provides: id
+pb.yaml:16:10: systems.archive.url: environment variable DSR_TEST_UNSET_VAR_XYZ is not set
+  hint: export DSR_TEST_UNSET_VAR_XYZ=… before running dsr
+pb.yaml:18:18: systems.archive.legal_basis: unknown legal basis 'legal_obligaton'
+  hint: did you mean 'legal_obligation'?
+pb.yaml:22:25: systems.archive.collections.accounts.match.email: identity kind 'mail' is not declared
+  hint: did you mean 'identity.email'?
+pb.yaml:24:16: systems.archive.collections.accounts.erase: `keep` needs a reason
+  hint: write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`
+6 errors
+";
     let r = validate(
         r#"
         version: 2
@@ -789,24 +794,10 @@ fn every_error_is_listed_sorted_by_line_with_a_count() {
                 provides: { id: id }
                 erase: keep
         "#,
-    );
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    let expected = "\
-error: pb.yaml:1:10: version: unsupported version 2
-  hint: this dsr reads version: 1
-pb.yaml:13:27: systems.web.collections.sessions.match.user_id: archive.accounts does not provide 'account_id'
-  hint: archive.accounts provides: id
-pb.yaml:16:10: systems.archive.url: environment variable DSR_TEST_UNSET_VAR_XYZ is not set
-  hint: export DSR_TEST_UNSET_VAR_XYZ=… before running dsr
-pb.yaml:18:18: systems.archive.legal_basis: unknown legal basis 'legal_obligaton'
-  hint: did you mean 'legal_obligation'?
-pb.yaml:22:25: systems.archive.collections.accounts.match.email: identity kind 'mail' is not declared
-  hint: did you mean 'identity.email'?
-pb.yaml:24:16: systems.archive.collections.accounts.erase: `keep` needs a reason
-  hint: write `erase: { keep: true, because: \"tax law requires invoices for 10 years\" }`
-6 errors
-";
-    assert_eq!(r.stderr, expected);
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_is(expected);
     // Sorted by line, whatever order the checks ran in.
     let lines: Vec<usize> = r
         .stderr
@@ -849,9 +840,9 @@ fn snapshot_of_several_errors() {
     let r = run(ws
         .dsr()
         .env_remove("DSR_TEST_UNSET_VAR_XYZ")
-        .args(["validate", "pb.yaml"]));
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert_eq!(r.stdout, "");
+        .args(["validate", "pb.yaml"]))
+    .exits(2)
+    .stdout_empty();
     // The name is relative already; also guard against the temp dir ever appearing.
     let stderr = r
         .stderr
@@ -871,30 +862,34 @@ fn non_utf8_file_names_the_line() {
         b"version: 1\norganisation: Acme \xff\xfe\nidentities: [email]\n",
     )
     .unwrap();
-    let r = run(ws.dsr().args(["validate", "pb.yaml"]));
-    assert_rejected(
-        &r,
-        "error: pb.yaml:2:20: playbook is not valid UTF-8\n  hint: save the file as UTF-8\n",
-    );
+    ws.run(["validate", "pb.yaml"])
+        .exits(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: pb.yaml:2:20: playbook is not valid UTF-8\n  hint: save the file as UTF-8\n",
+        );
 }
 
 #[test]
 fn missing_file() {
     let ws = Workspace::new();
-    let r = run(ws.dsr().args(["validate", "missing.yaml"]));
-    assert_rejected(
-        &r,
-        "error: missing.yaml: cannot read playbook: file not found\n  hint: pass --playbook \
+    ws.run(["validate", "missing.yaml"])
+        .exits(2)
+        .stdout_empty()
+        .stderr_is(
+            "error: missing.yaml: cannot read playbook: file not found\n  hint: pass --playbook \
          FILE or set DSR_PLAYBOOK\n",
-    );
+        );
 }
 
 #[test]
 fn empty_file() {
     let ws = Workspace::new();
     ws.write("pb.yaml", "");
-    let r = run(ws.dsr().args(["validate", "pb.yaml"]));
-    assert_rejected(&r, "error: pb.yaml:1:1: unexpected end of file\n");
+    ws.run(["validate", "pb.yaml"])
+        .exits(2)
+        .stdout_empty()
+        .stderr_is("error: pb.yaml:1:1: unexpected end of file\n");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -904,9 +899,9 @@ fn empty_file() {
 fn demo_playbook_is_valid_and_summarised() {
     let ws = Workspace::new();
     let demo = repo().join("playbooks/demo.yaml");
-    let r = run(ws.dsr().arg("validate").arg(&demo));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.stderr, "");
+    let r = run(ws.dsr().arg("validate").arg(&demo))
+        .exits(0)
+        .stderr_empty();
     let last = r.stdout.lines().last().unwrap();
     assert_eq!(
         last,
@@ -943,9 +938,10 @@ fn demo_playbook_is_valid_and_summarised() {
 fn demo_playbook_as_json() {
     let ws = Workspace::new();
     let demo = repo().join("playbooks/demo.yaml");
-    let r = run(ws.dsr().args(["validate", "--json"]).arg(&demo));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let v = run(ws.dsr().args(["validate", "--json"]).arg(&demo))
+        .exits(0)
+        .stderr_empty()
+        .json();
     assert_eq!(v["valid"], true);
     assert_eq!(v["playbook"], demo.display().to_string());
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
@@ -966,12 +962,13 @@ fn demo_playbook_as_json() {
 fn quiet_prints_only_the_summary_line() {
     let ws = Workspace::new();
     let demo = repo().join("playbooks/demo.yaml");
-    let r = run(ws.dsr().args(["validate", "--quiet"]).arg(&demo));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        r.stdout,
-        format!("{}: valid (4 systems, 8 collections)\n", demo.display())
-    );
+    run(ws.dsr().args(["validate", "--quiet"]).arg(&demo))
+        .exits(0)
+        .stderr_empty()
+        .stdout_is(format!(
+            "{}: valid (4 systems, 8 collections)\n",
+            demo.display()
+        ));
 }
 
 /// Orders keyed by (region, num), and lines that reference them by both columns: the lines of
@@ -1015,18 +1012,16 @@ fn warns_of_a_partly_matched_foreign_key(db: crate::identity_graph::Db, name: &s
         &[],
         &keyed_collections(provides, "{ num: orders.num }"),
     );
-    let r = validate_connect(&f, false);
-    assert_eq!(r.code, 0, "{db:?}: {}{}", r.stdout, r.stderr);
-    assert_eq!(r.stderr, PARTIAL_KEY_WARNING, "{db:?}");
+    let r = validate_connect(&f, false)
+        .exits(0)
+        .stderr_is(PARTIAL_KEY_WARNING);
     assert!(
         r.stdout
             .ends_with("pb.yaml: valid (1 systems, 2 collections)\n"),
         "{db:?}: {}",
         r.stdout
     );
-    let r = validate_connect(&f, true);
-    assert_eq!(r.code, 0, "{db:?}: {}{}", r.stdout, r.stderr);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let v = validate_connect(&f, true).exits(0).json();
     assert_eq!(v["valid"], true);
     let warnings = v["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1, "{db:?}: {warnings:?}");
@@ -1052,11 +1047,9 @@ fn warns_of_a_partly_matched_foreign_key(db: crate::identity_graph::Db, name: &s
         "{ region: orders.region, num: orders.num }",
     );
     std::fs::write(&pb, text).unwrap();
-    let r = validate_connect(&f, false);
-    assert_eq!(r.code, 0, "{db:?}: {}{}", r.stdout, r.stderr);
-    assert_eq!(r.stderr, "", "{db:?}: the whole key, together, is right");
-    let r = validate_connect(&f, true);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    // The whole key, together, is right.
+    validate_connect(&f, false).exits(0).stderr_empty();
+    let v = validate_connect(&f, true).json();
     assert_eq!(v["warnings"], serde_json::json!([]), "{db:?}");
 }
 
@@ -1086,11 +1079,6 @@ fn connect_warns_of_a_partly_matched_foreign_key_on_sqlite() {
 #[test]
 fn connect_warns_of_keys_matched_apart_or_mispaired() {
     use crate::identity_graph::{Db, Fixture};
-    let warning = |f: &Fixture| {
-        let r = validate_connect(f, false);
-        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-        r.stderr
-    };
     // Both columns take the same value: each matches on its own.
     let f = Fixture::new(
         Db::Sqlite,
@@ -1099,12 +1087,11 @@ fn connect_warns_of_keys_matched_apart_or_mispaired() {
         &[],
         &keyed_collections("{ num: num }", "{ region: orders.num, num: orders.num }"),
     );
-    assert_eq!(
-        warning(&f),
+    validate_connect(&f, false).exits(0).stderr_is(
         "warning: pb.yaml:18:18: systems.app.collections.order_lines.match.region: \
          matches region and num each on its own, but they are one foreign key (region, num) references orders (region, num): \
          rows that reference another orders row with one of the same values are reached too\n  \
-         hint: match every column of the key together: `match: { region: orders.region, num: orders.num }`, with `provides: { region: region }` on orders\n"
+         hint: match every column of the key together: `match: { region: orders.region, num: orders.num }`, with `provides: { region: region }` on orders\n",
     );
     // Together, but region with num and num with region.
     let f = Fixture::new(
@@ -1117,11 +1104,10 @@ fn connect_warns_of_keys_matched_apart_or_mispaired() {
             "{ region: orders.num, num: orders.region }",
         ),
     );
-    assert_eq!(
-        warning(&f),
+    validate_connect(&f, false).exits(0).stderr_is(
         "warning: pb.yaml:18:18: systems.app.collections.order_lines.match.region: \
          matches region with column num of orders, but the foreign key (region, num) references orders (region, num) pairs region with region\n  \
-         hint: match every column of the key together: `match: { region: orders.region, num: orders.num }`\n"
+         hint: match every column of the key together: `match: { region: orders.region, num: orders.num }`\n",
     );
     // No foreign key: a tuple that holds only part of the orders' primary key.
     let tables = [
@@ -1131,11 +1117,10 @@ fn connect_warns_of_keys_matched_apart_or_mispaired() {
     let collections = "      orders:\n        match: { email: identity.email }\n        provides: { region: region, email: email }\n        erase: delete\n\
 \x20     shipments:\n        match: { region: orders.region, email: orders.email }\n";
     let f = Fixture::new(Db::Sqlite, "unused", &tables, &[], collections);
-    assert_eq!(
-        warning(&f),
+    validate_connect(&f, false).exits(0).stderr_is(
         "warning: pb.yaml:18:18: systems.app.collections.shipments.match.region: \
          matches (email, region) of one orders row, which holds region but not num of its primary key (region, num): \
          unless those columns identify one orders row, rows of other people may be reached too\n  \
-         hint: match every column of the primary key of orders (region, num) together, with `provides: { num: num }` on orders\n"
+         hint: match every column of the primary key of orders (region, num) together, with `provides: { num: num }` on orders\n",
     );
 }
