@@ -186,3 +186,10 @@ fn and_list(items: &[&str]) -> String {
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
+
+/// Whether `raw` holds a misspelling of one of `keys` (reported as unknown already), so that a
+/// missing-key message would only repeat that mistake.
+pub fn misspelt(raw: &Settings, keys: &[&str]) -> bool {
+    raw.keys()
+        .any(|k| !keys.contains(&k.as_str()) && did_you_mean(k, keys.iter().copied()).is_some())
+}

@@ -80,6 +80,9 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
         }
     }
     let Some(path) = raw?.path else {
+        if config::misspelt(&sys.settings, &["path"]) {
+            return None;
+        }
         c.at_key(
             &base,
             "a files system needs `path`, the directory its collections' paths start from",
@@ -123,6 +126,9 @@ fn collection(c: &mut Checker<'_>, base: &[&str], coll: &model::Collection) -> O
         "a masked row would no longer match its fingerprint, so it could not be verified",
     );
     let Some(text) = &raw.path else {
+        if config::misspelt(&coll.settings, &["path"]) {
+            return None;
+        }
         c.at_key(
             base,
             "a files collection needs `path:`, the path template its files are found by",

@@ -66,6 +66,7 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
     let collections_ok = config::no_collection_keys(c, name, ConnectorKind::Opendsr, sys);
     let raw = raw?;
     match &raw.base_url {
+        None if config::misspelt(&sys.settings, &["base_url"]) => {}
         None => c.at_key(
             &base,
             "an opendsr system needs `base_url` (the processor's OpenDSR endpoint)",

@@ -87,6 +87,9 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
     let raw = raw?;
     addressing::check_max_keys(c, name, raw.max_keys);
     let Some(url) = raw.url else {
+        if config::misspelt(&sys.settings, &["url"]) {
+            return None;
+        }
         c.at_key(
             &base,
             "a redis system needs `url`",
@@ -119,6 +122,7 @@ fn collection(
     keys_at.push("keys");
     let texts: Vec<(Vec<&str>, &String)> = match &raw.keys {
         Some(keys) if !keys.is_empty() => keys.iter().map(|k| (keys_at.clone(), k)).collect(),
+        None if config::misspelt(&coll.settings, &["keys"]) => Vec::new(),
         _ => {
             c.at_key(
                 base,

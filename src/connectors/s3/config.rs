@@ -120,6 +120,7 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
     addressing::check_max_keys(c, name, raw.max_keys);
     let bucket_at = config::at(name, "bucket");
     match &raw.bucket {
+        None if config::misspelt(&sys.settings, &["bucket"]) => {}
         None => c.at_key(
             &base,
             "an s3 system needs `bucket`",
@@ -223,6 +224,7 @@ fn collection(c: &mut Checker<'_>, base: &[&str], coll: &model::Collection) -> O
     let keys_at = at("keys");
     let texts: Vec<(Vec<&str>, &String)> = match &raw.keys {
         Some(keys) if !keys.is_empty() => keys.iter().map(|k| (keys_at.clone(), k)).collect(),
+        None if config::misspelt(&coll.settings, &["keys"]) => Vec::new(),
         _ => {
             c.at_key(
                 base,

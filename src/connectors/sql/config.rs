@@ -147,6 +147,7 @@ pub fn server(
             config::check_url(c, &config::at(name, "url"), &url);
             url
         }
+        None if config::misspelt(&sys.settings, &["url"]) => return None,
         None => {
             c.at_key(
                 &base,

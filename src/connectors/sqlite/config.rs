@@ -80,6 +80,7 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
     let location = match (raw.path, raw.url) {
         (Some(p), None) => Location::Path(p),
         (None, Some(u)) => Location::Url(u),
+        _ if config::misspelt(&sys.settings, &["path", "url"]) => return None,
         _ => {
             c.at_key(
                 &base,

@@ -58,7 +58,7 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
     );
     let collections_ok = config::no_collection_keys(c, name, ConnectorKind::Webhook, sys);
     let raw = raw?;
-    if raw.url.is_none() {
+    if raw.url.is_none() && !config::misspelt(&sys.settings, &["url"]) {
         c.at_key(
             &base,
             "a webhook system needs `url`",
