@@ -3,24 +3,15 @@
 //! The executor only knows the trait. Each kind lives in its own folder: the connector, and in
 //! `config.rs` its strict configuration, the checks of its own keys, its help text and its
 //! capabilities ([`KindInfo`]). The closed [`ConnectorKind`] enum is the list a playbook may
-//! name, and this file is the only place that matches on it; [`configure`] runs the
-//! playbook's generic rules and every kind's checks together.
+//! name; one list in this file (`kinds!`) declares it, and the only matches on kinds are the
+//! ones that list generates. [`configure`] runs the playbook's generic rules and every kind's
+//! checks together.
 
 pub mod addressing;
 pub mod config;
 pub mod configure;
-pub mod files;
-pub mod http;
-pub mod manual;
-pub mod mysql;
-pub mod opendsr;
-pub mod postgres;
-pub mod redis;
-pub mod s3;
 pub mod sql;
-pub mod sqlite;
 pub mod template;
-pub mod webhook;
 
 pub use configure::{Validated, open as open_playbook, open_offline as open_playbook_offline};
 pub use sql::TableName;
@@ -41,26 +32,124 @@ pub type SystemSpec = crate::playbook::validate::SystemSpec<KindConfig>;
 /// One record as exported: column name -> value, in the source's column order.
 pub type Row = serde_json::Map<String, Value>;
 
-/// The connector kinds a playbook may name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectorKind {
-    Postgres,
-    Mysql,
-    Sqlite,
+/// Declares the kinds: each one's module (its folder), its variant of [`ConnectorKind`] and
+/// of [`KindConfig`], and the dispatch to its `config::KIND`, `config::configure` and `open`.
+/// Adding a kind is its folder and one line in the list below.
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $variant:ident => $module:ident ),+ $(,)?) => {
+        $( pub mod $module; )+
+
+        /// The connector kinds a playbook may name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ConnectorKind {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        /// A system's kind with what it made of its own keys.
+        #[derive(Debug, Clone)]
+        pub enum KindConfig {
+            $( $variant($module::config::Config), )+
+        }
+
+        impl ConnectorKind {
+            /// Every kind, in the order `dsr connectors list` shows them.
+            pub const ALL: &'static [ConnectorKind] = &[$( ConnectorKind::$variant ),+];
+
+            /// What the kind declares of itself.
+            pub fn info(self) -> &'static KindInfo {
+                match self {
+                    $( Self::$variant => &$module::config::KIND, )+
+                }
+            }
+
+            /// Reads and checks a system's own keys (and its collections'), reporting to `c`.
+            fn configure(
+                self,
+                c: &mut Checker<'_>,
+                name: &str,
+                sys: &model::System,
+            ) -> Option<KindConfig> {
+                Some(match self {
+                    $( Self::$variant => KindConfig::$variant($module::config::configure(c, name, sys)?), )+
+                })
+            }
+        }
+
+        impl KindConfig {
+            /// The kind this configuration is of.
+            pub fn kind(&self) -> ConnectorKind {
+                match self {
+                    $( Self::$variant(_) => ConnectorKind::$variant, )+
+                }
+            }
+
+            /// What the configuration tells the layers above.
+            fn settings(&self) -> &dyn KindSettings {
+                match self {
+                    $( Self::$variant(c) => c, )+
+                }
+            }
+
+            async fn open_connector(
+                &self,
+                system: &SystemSpec,
+                base_dir: &Path,
+            ) -> Result<Arc<dyn Connector>, ConnectorError> {
+                match self {
+                    $( Self::$variant(cfg) => $module::open(system, cfg, base_dir).await, )+
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    Postgres => postgres,
+    Mysql => mysql,
+    Sqlite => sqlite,
     /// A SaaS API described by a YAML definition (`connectors/*.yaml`).
-    Http,
+    Http => http,
     /// A signed JSON POST to an internal service.
-    Webhook,
+    Webhook => webhook,
     /// A processor that speaks OpenDSR (formerly OpenGDPR).
-    Opendsr,
-    Redis,
-    Files,
+    Opendsr => opendsr,
+    Redis => redis,
+    Files => files,
     /// Objects in an S3-compatible bucket.
-    S3,
+    S3 => s3,
     /// A step a person carries out (a paper archive, a vendor reached by email): listed in the
     /// plan with its instructions; the request waits until someone confirms it.
-    Manual,
+    Manual => manual,
+}
+
+/// What a kind's configuration tells the layers above its connector (the plan, discover,
+/// `validate --connect`); a kind answers what applies to it.
+pub trait KindSettings {
+    /// The collections' tables (SQL kinds).
+    fn tables(&self) -> Option<&std::collections::BTreeMap<String, sql::Table>> {
+        None
+    }
+    /// The default schema of unqualified table names.
+    fn schema(&self) -> Option<&str> {
+        None
+    }
+    /// The connection URL as written (with its references).
+    fn url(&self) -> Option<&str> {
+        None
+    }
+    /// The name `collection` has in the system, when it is not the collection's own.
+    fn resource(&self, _collection: &str) -> Option<&str> {
+        None
+    }
+    /// An API definition (http).
+    fn definition(&self) -> Option<&Arc<http::definition::Definition>> {
+        None
+    }
+    /// What a person must do (manual).
+    fn instructions(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What a kind can do, for the plan, the executor and the generic rules.
@@ -102,73 +191,14 @@ pub struct KindInfo {
     pub misplaced: &'static [(&'static str, &'static str)],
 }
 
-/// A system's kind with what it made of its own keys.
-#[derive(Debug, Clone)]
-pub enum KindConfig {
-    Postgres(postgres::config::Config),
-    Mysql(mysql::config::Config),
-    Sqlite(sqlite::config::Config),
-    Http(http::config::Config),
-    Webhook(webhook::config::Config),
-    Opendsr(opendsr::config::Config),
-    Redis(redis::config::Config),
-    Files(files::config::Config),
-    S3(s3::config::Config),
-    Manual(manual::config::Config),
-}
-
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 10] = [
-        ConnectorKind::Postgres,
-        ConnectorKind::Mysql,
-        ConnectorKind::Sqlite,
-        ConnectorKind::Http,
-        ConnectorKind::Webhook,
-        ConnectorKind::Opendsr,
-        ConnectorKind::Redis,
-        ConnectorKind::Files,
-        ConnectorKind::S3,
-        ConnectorKind::Manual,
-    ];
-
-    /// What the kind declares of itself.
-    pub fn info(self) -> &'static KindInfo {
-        match self {
-            Self::Postgres => &postgres::config::KIND,
-            Self::Mysql => &mysql::config::KIND,
-            Self::Sqlite => &sqlite::config::KIND,
-            Self::Http => &http::config::KIND,
-            Self::Webhook => &webhook::config::KIND,
-            Self::Opendsr => &opendsr::config::KIND,
-            Self::Redis => &redis::config::KIND,
-            Self::Files => &files::config::KIND,
-            Self::S3 => &s3::config::KIND,
-            Self::Manual => &manual::config::KIND,
-        }
-    }
-
-    /// Reads and checks a system's own keys (and its collections'), reporting to `c`.
-    fn configure(self, c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<KindConfig> {
-        Some(match self {
-            Self::Postgres => KindConfig::Postgres(postgres::config::configure(c, name, sys)?),
-            Self::Mysql => KindConfig::Mysql(mysql::config::configure(c, name, sys)?),
-            Self::Sqlite => KindConfig::Sqlite(sqlite::config::configure(c, name, sys)?),
-            Self::Http => KindConfig::Http(http::config::configure(c, name, sys)?),
-            Self::Webhook => KindConfig::Webhook(webhook::config::configure(c, name, sys)?),
-            Self::Opendsr => KindConfig::Opendsr(opendsr::config::configure(c, name, sys)?),
-            Self::Redis => KindConfig::Redis(redis::config::configure(c, name, sys)?),
-            Self::Files => KindConfig::Files(files::config::configure(c, name, sys)?),
-            Self::S3 => KindConfig::S3(s3::config::configure(c, name, sys)?),
-            Self::Manual => KindConfig::Manual(manual::config::configure(c, name, sys)?),
-        })
-    }
-
     /// Parses a playbook's `connector:`; `mariadb` and `postgresql` are accepted spellings.
     /// A shipped definition's name (`stripe`) is an `http` connector; see
     /// [`http::definition::shipped`].
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|k| k.name() == s || k.info().aliases.contains(&s))
     }
 
@@ -220,22 +250,6 @@ impl ConnectorKind {
 }
 
 impl KindConfig {
-    /// The kind this configuration is of.
-    pub fn kind(&self) -> ConnectorKind {
-        match self {
-            Self::Postgres(_) => ConnectorKind::Postgres,
-            Self::Mysql(_) => ConnectorKind::Mysql,
-            Self::Sqlite(_) => ConnectorKind::Sqlite,
-            Self::Http(_) => ConnectorKind::Http,
-            Self::Webhook(_) => ConnectorKind::Webhook,
-            Self::Opendsr(_) => ConnectorKind::Opendsr,
-            Self::Redis(_) => ConnectorKind::Redis,
-            Self::Files(_) => ConnectorKind::Files,
-            Self::S3(_) => ConnectorKind::S3,
-            Self::Manual(_) => ConnectorKind::Manual,
-        }
-    }
-
     pub fn name(&self) -> &'static str {
         self.kind().name()
     }
@@ -246,33 +260,17 @@ impl KindConfig {
 
     /// The collections' tables, for the SQL kinds.
     pub fn tables(&self) -> Option<&std::collections::BTreeMap<String, sql::Table>> {
-        match self {
-            Self::Postgres(s) | Self::Mysql(s) => Some(&s.tables),
-            Self::Sqlite(s) => Some(&s.tables),
-            _ => None,
-        }
+        self.settings().tables()
     }
 
     /// The default schema of unqualified table names (postgres, mysql).
     pub fn schema(&self) -> Option<&str> {
-        match self {
-            Self::Postgres(s) | Self::Mysql(s) => s.schema.as_deref(),
-            _ => None,
-        }
+        self.settings().schema()
     }
 
     /// The connection URL as written (with its references), for the kinds that have one.
     pub fn url(&self) -> Option<&str> {
-        match self {
-            Self::Postgres(s) | Self::Mysql(s) => Some(&s.url),
-            Self::Sqlite(s) => match &s.location {
-                sqlite::config::Location::Url(u) => Some(u),
-                sqlite::config::Location::Path(_) => None,
-            },
-            Self::Redis(r) => Some(&r.url),
-            Self::Webhook(w) => Some(&w.url),
-            _ => None,
-        }
+        self.settings().url()
     }
 
     /// Where `collection` lives, in the system's own terms: the table of a SQL system, the
@@ -281,30 +279,20 @@ impl KindConfig {
         if let Some(t) = self.tables().and_then(|t| t.get(collection)) {
             return t.name.to_string();
         }
-        match self {
-            Self::Http(h) => h
-                .resources
-                .get(collection)
-                .cloned()
-                .unwrap_or_else(|| collection.to_string()),
-            _ => collection.to_string(),
-        }
+        self.settings()
+            .resource(collection)
+            .unwrap_or(collection)
+            .to_string()
     }
 
     /// An http system's API definition.
     pub fn definition(&self) -> Option<&Arc<http::definition::Definition>> {
-        match self {
-            Self::Http(h) => Some(&h.definition),
-            _ => None,
-        }
+        self.settings().definition()
     }
 
     /// A manual system's instructions.
     pub fn instructions(&self) -> Option<&str> {
-        match self {
-            Self::Manual(m) => Some(&m.instructions),
-            _ => None,
-        }
+        self.settings().instructions()
     }
 }
 
@@ -595,6 +583,15 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A connection URL with its references resolved.
+pub(crate) fn resolve_url(
+    url: &str,
+    base_dir: &Path,
+) -> Result<crate::playbook::interpolate::Secret, ConnectorError> {
+    crate::playbook::interpolate::resolve(url, base_dir)
+        .map_err(|e| ConnectorError::Config(e.to_string()))
+}
+
 /// Opens the connector for a system. Connections are made lazily, on the first call, so that
 /// a system that is down fails its own steps and nothing else.
 pub async fn open(
@@ -604,42 +601,7 @@ pub async fn open(
     if system.kind.capabilities().http {
         http::shared_client_ready().await?;
     }
-    let url = |u: &str| {
-        crate::playbook::interpolate::resolve(u, base_dir)
-            .map_err(|e| ConnectorError::Config(e.to_string()))
-    };
-    Ok(match &system.kind {
-        KindConfig::Postgres(cfg) => Arc::new(postgres::PostgresConnector::open(
-            system,
-            cfg,
-            url(&cfg.url)?,
-        )?),
-        KindConfig::Mysql(cfg) => {
-            Arc::new(mysql::MysqlConnector::open(system, cfg, url(&cfg.url)?)?)
-        }
-        KindConfig::Sqlite(cfg) => {
-            Arc::new(sqlite::SqliteConnector::open(system, cfg, base_dir).await?)
-        }
-        KindConfig::Http(cfg) => Arc::new(http::HttpConnector::open(system, cfg, base_dir)?),
-        KindConfig::Webhook(cfg) => Arc::new(webhook::WebhookConnector::open(
-            system,
-            cfg,
-            url(&cfg.url)?,
-            base_dir,
-        )?),
-        KindConfig::Opendsr(cfg) => Arc::new(opendsr::OpenDsrConnector::open(
-            system,
-            cfg,
-            system.regulation.as_deref(),
-            base_dir,
-        )?),
-        KindConfig::Redis(cfg) => {
-            Arc::new(redis::RedisConnector::open(system, cfg, url(&cfg.url)?)?)
-        }
-        KindConfig::Files(cfg) => Arc::new(files::FilesConnector::open(cfg, base_dir)?),
-        KindConfig::S3(cfg) => Arc::new(s3::S3Connector::open(system, cfg, base_dir)?),
-        KindConfig::Manual(_) => Arc::new(manual::ManualConnector),
-    })
+    system.kind.open_connector(system, base_dir).await
 }
 
 #[cfg(test)]

@@ -165,3 +165,6 @@ fn collection(c: &mut Checker<'_>, base: &[&str], coll: &model::Collection) -> O
     };
     (c.count() == before).then_some(Collection { templates, format })
 }
+
+impl crate::connectors::KindSettings for Config {
+}

@@ -662,6 +662,16 @@ impl Connector for FilesConnector {
     }
 }
 
+
+/// Opens a files system: its directory must exist.
+pub async fn open(
+    _system: &super::SystemSpec,
+    cfg: &Config,
+    base_dir: &Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    Ok(std::sync::Arc::new(FilesConnector::open(cfg, base_dir)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

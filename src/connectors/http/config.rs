@@ -322,3 +322,12 @@ fn check_settings(c: &mut Checker<'_>, name: &str, sys: &Raw, def: &Definition) 
         check_references(c, &p, value);
     }
 }
+
+impl crate::connectors::KindSettings for Config {
+    fn resource(&self, collection: &str) -> Option<&str> {
+        self.resources.get(collection).map(String::as_str)
+    }
+    fn definition(&self) -> Option<&Arc<Definition>> {
+        Some(&self.definition)
+    }
+}

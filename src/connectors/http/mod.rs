@@ -592,3 +592,12 @@ fn dedup_notes(notes: &mut Vec<String>) {
     let mut seen = HashSet::new();
     notes.retain(|n| seen.insert(n.clone()));
 }
+
+/// Opens an http system.
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &Path,
+) -> Result<Arc<dyn super::Connector>, ConnectorError> {
+    Ok(Arc::new(HttpConnector::open(system, cfg, base_dir)?))
+}

@@ -58,3 +58,9 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
     };
     ok.then_some(Config { instructions })
 }
+
+impl crate::connectors::KindSettings for Config {
+    fn instructions(&self) -> Option<&str> {
+        Some(&self.instructions)
+    }
+}

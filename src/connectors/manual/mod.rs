@@ -20,3 +20,12 @@ impl Connector for ManualConnector {
         ))
     }
 }
+
+/// A manual system has nothing to connect to.
+pub async fn open(
+    _system: &super::SystemSpec,
+    _cfg: &config::Config,
+    _base_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    Ok(std::sync::Arc::new(ManualConnector))
+}

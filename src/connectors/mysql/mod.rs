@@ -572,3 +572,13 @@ impl Connector for MysqlConnector {
         Ok(count)
     }
 }
+
+/// Opens a MySQL or MariaDB system (lazily: nothing connects until the first call).
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    let url = super::resolve_url(&cfg.url, base_dir)?;
+    Ok(std::sync::Arc::new(MysqlConnector::open(system, cfg, url)?))
+}

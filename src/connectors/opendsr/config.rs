@@ -127,3 +127,6 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
         wait: durations.get("wait").copied(),
     })
 }
+
+impl crate::connectors::KindSettings for Config {
+}

@@ -325,6 +325,21 @@ impl OpenDsrConnector {
     }
 }
 
+
+/// Opens an opendsr system; requests carry the playbook's regulation.
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    Ok(std::sync::Arc::new(OpenDsrConnector::open(
+        system,
+        cfg,
+        system.regulation.as_deref(),
+        base_dir,
+    )?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

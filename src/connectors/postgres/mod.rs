@@ -534,3 +534,13 @@ impl Connector for PostgresConnector {
         Ok(count)
     }
 }
+
+/// Opens a PostgreSQL system (lazily: nothing connects until the first call).
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    let url = super::resolve_url(&cfg.url, base_dir)?;
+    Ok(std::sync::Arc::new(PostgresConnector::open(system, cfg, url)?))
+}

@@ -153,3 +153,9 @@ fn collection(
     }
     (c.count() == before).then_some(templates)
 }
+
+impl crate::connectors::KindSettings for Config {
+    fn url(&self) -> Option<&str> {
+        Some(&self.url)
+    }
+}

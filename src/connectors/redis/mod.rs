@@ -689,6 +689,17 @@ impl Connector for RedisConnector {
     }
 }
 
+
+/// Opens a Redis system (lazily: nothing connects until the first call).
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    let url = super::resolve_url(&cfg.url, base_dir)?;
+    Ok(std::sync::Arc::new(RedisConnector::open(system, cfg, url)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

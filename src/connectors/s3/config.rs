@@ -254,3 +254,6 @@ fn collection(c: &mut Checker<'_>, base: &[&str], coll: &model::Collection) -> O
         metadata,
     })
 }
+
+impl crate::connectors::KindSettings for Config {
+}

@@ -761,6 +761,16 @@ impl Connector for S3Connector {
     }
 }
 
+
+/// Opens an s3 system (lazily: nothing connects until the first call).
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    Ok(std::sync::Arc::new(S3Connector::open(system, cfg, base_dir)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

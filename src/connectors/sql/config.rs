@@ -177,3 +177,15 @@ pub const MISPLACED: &[(&str, &str)] = &[
     ("auth", "database credentials go in `url`, by reference"),
     ("resource", "SQL systems name their table with `table:`"),
 ];
+
+impl crate::connectors::KindSettings for Server {
+    fn tables(&self) -> Option<&BTreeMap<String, Table>> {
+        Some(&self.tables)
+    }
+    fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+    fn url(&self) -> Option<&str> {
+        Some(&self.url)
+    }
+}

@@ -96,3 +96,15 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
         tables: tables?,
     })
 }
+
+impl crate::connectors::KindSettings for Config {
+    fn tables(&self) -> Option<&BTreeMap<String, Table>> {
+        Some(&self.tables)
+    }
+    fn url(&self) -> Option<&str> {
+        match &self.location {
+            Location::Url(u) => Some(u),
+            Location::Path(_) => None,
+        }
+    }
+}

@@ -518,3 +518,14 @@ impl Connector for SqliteConnector {
         Ok(count)
     }
 }
+
+/// Opens a SQLite system, creating its file from the seed when it names one.
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    Ok(std::sync::Arc::new(
+        SqliteConnector::open(system, cfg, base_dir).await?,
+    ))
+}

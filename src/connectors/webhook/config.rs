@@ -90,3 +90,9 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
         signature_header: raw.signature_header,
     })
 }
+
+impl crate::connectors::KindSettings for Config {
+    fn url(&self) -> Option<&str> {
+        Some(&self.url)
+    }
+}

@@ -235,6 +235,19 @@ impl Connector for WebhookConnector {
     }
 }
 
+
+/// Opens a webhook system.
+pub async fn open(
+    system: &SystemSpec,
+    cfg: &Config,
+    base_dir: &Path,
+) -> Result<std::sync::Arc<dyn Connector>, ConnectorError> {
+    let url = super::resolve_url(&cfg.url, base_dir)?;
+    Ok(std::sync::Arc::new(WebhookConnector::open(
+        system, cfg, url, base_dir,
+    )?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
