@@ -1,8 +1,9 @@
 //! Playbooks: the YAML files that list every system holding customer data, what each field
 //! is, why it is kept, and how a request reaches it.
 //!
-//! `load` reads and parses, `validate` runs the rules every playbook follows and resolves
-//! references, `model` is the file's shape, `settings` keeps each connector kind's own keys
+//! `load` reads and parses, `validate` runs the rules every playbook follows (with
+//! `references` resolving `match` references and checking the identity graph) into the `spec`
+//! types, `model` is the file's shape, `settings` keeps each connector kind's own keys
 //! until the kind reads them, `check` is where every rule reports, `interpolate` resolves
 //! `${env:…}`/`${file:…}` secrets, `spans` maps field paths to lines so every error points
 //! into the file, and `partial_keys` compares matches with the keys they declare.
@@ -16,8 +17,10 @@ pub mod interpolate;
 pub mod load;
 pub mod model;
 pub mod partial_keys;
+mod references;
 pub mod settings;
 pub mod spans;
+pub mod spec;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
