@@ -193,3 +193,28 @@ pub fn misspelt(raw: &Settings, keys: &[&str]) -> bool {
     raw.keys()
         .any(|k| !keys.contains(&k.as_str()) && did_you_mean(k, keys.iter().copied()).is_some())
 }
+
+/// Reads every collection of `sys` with `read_one` (given its path); `None` when any of them
+/// had a problem (reported), after all were read.
+pub fn each_collection<T>(
+    c: &mut Checker<'_>,
+    system: &str,
+    sys: &crate::playbook::model::System,
+    mut read_one: impl FnMut(
+        &mut Checker<'_>,
+        &[&str],
+        &crate::playbook::model::Collection,
+    ) -> Option<T>,
+) -> Option<std::collections::BTreeMap<String, T>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut ok = true;
+    for (name, coll) in &sys.collections {
+        match read_one(c, &collection_at(system, name), coll) {
+            Some(one) => {
+                out.insert(name.clone(), one);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}

@@ -69,16 +69,7 @@ struct RawCollection {
 pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<Config> {
     let base = ["systems", name];
     let raw = config::read::<Raw>(c, &base, ConnectorKind::Files, Level::System, &sys.settings);
-    let mut collections = BTreeMap::new();
-    let mut ok = true;
-    for (coll_name, coll) in &sys.collections {
-        match collection(c, &config::collection_at(name, coll_name), coll) {
-            Some(one) => {
-                collections.insert(coll_name.clone(), one);
-            }
-            None => ok = false,
-        }
-    }
+    let collections = config::each_collection(c, name, sys, collection);
     let Some(path) = raw?.path else {
         if config::misspelt(&sys.settings, &["path"]) {
             return None;
@@ -91,7 +82,10 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
         return None;
     };
     check_references(c, &config::at(name, "path"), &path);
-    ok.then_some(Config { path, collections })
+    Some(Config {
+        path,
+        collections: collections?,
+    })
 }
 
 fn collection(c: &mut Checker<'_>, base: &[&str], coll: &model::Collection) -> Option<Collection> {

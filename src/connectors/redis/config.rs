@@ -73,17 +73,7 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
     let base = ["systems", name];
     let kind = ConnectorKind::Redis;
     let raw = config::read::<Raw>(c, &base, kind, Level::System, &sys.settings);
-    let mut templates = BTreeMap::new();
-    let mut ok = true;
-    for (coll_name, coll) in &sys.collections {
-        let at = config::collection_at(name, coll_name);
-        match collection(c, &at, coll) {
-            Some(t) => {
-                templates.insert(coll_name.clone(), t);
-            }
-            None => ok = false,
-        }
-    }
+    let templates = config::each_collection(c, name, sys, collection);
     let raw = raw?;
     addressing::check_max_keys(c, name, raw.max_keys);
     let Some(url) = raw.url else {
@@ -98,10 +88,10 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
         return None;
     };
     config::check_url(c, &config::at(name, "url"), &url);
-    ok.then_some(Config {
+    Some(Config {
         url,
         max_keys: raw.max_keys,
-        templates,
+        templates: templates?,
     })
 }
 

@@ -106,16 +106,7 @@ struct RawCollection {
 pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option<Config> {
     let base = ["systems", name];
     let raw = config::read::<Raw>(c, &base, ConnectorKind::S3, Level::System, &sys.settings);
-    let mut collections = BTreeMap::new();
-    let mut ok = true;
-    for (coll_name, coll) in &sys.collections {
-        match collection(c, &config::collection_at(name, coll_name), coll) {
-            Some(one) => {
-                collections.insert(coll_name.clone(), one);
-            }
-            None => ok = false,
-        }
-    }
+    let collections = config::each_collection(c, name, sys, collection);
     let raw = raw?;
     addressing::check_max_keys(c, name, raw.max_keys);
     let bucket_at = config::at(name, "bucket");
@@ -156,13 +147,13 @@ pub fn configure(c: &mut Checker<'_>, name: &str, sys: &model::System) -> Option
         }
     }
     let bucket = raw.bucket?;
-    ok.then_some(Config {
+    Some(Config {
         bucket,
         endpoint: raw.endpoint,
         region: raw.region,
         path_style: raw.path_style,
         max_keys: raw.max_keys,
-        collections,
+        collections: collections?,
     })
 }
 
