@@ -1124,3 +1124,64 @@ fn connect_warns_of_keys_matched_apart_or_mispaired() {
          hint: match every column of the primary key of orders (region, num) together, with `provides: { num: num }` on orders\n",
     );
 }
+
+#[test]
+fn a_kind_setting_of_the_wrong_type_is_named_at_its_line() {
+    validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email]
+        systems:
+          cache:
+            connector: redis
+            url: redis://127.0.0.1:6379/0
+            max_keys: many
+            purpose: Sessions.
+            legal_basis: contract
+            retention: 30 days.
+            collections:
+              sessions:
+                keys: "session:{email}"
+                match: { email: identity.email }
+        "#,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_has("pb.yaml:8:15: systems.cache.max_keys: invalid type: string \"many\", expected u64")
+    .stderr_has(
+        "pb.yaml:14:15: systems.cache.collections.sessions.keys: invalid type: string \"session:{email}\", expected a sequence",
+    );
+}
+
+#[test]
+fn a_number_where_a_kind_expects_text_reads_as_text() {
+    // `schema: 2024` is the schema named 2024, as it would be for any text field.
+    let ws = Workspace::new();
+    ws.write(
+        "pb.yaml",
+        &yaml(
+            r#"
+            version: 1
+            organisation: Acme
+            identities: [email]
+            systems:
+              app:
+                connector: postgres
+                url: postgres://app@db/x
+                schema: 2024
+                purpose: Accounts.
+                legal_basis: contract
+                retention: 30 days.
+                collections:
+                  users:
+                    match: { email: identity.email }
+            "#,
+        ),
+    );
+    let out = ws.run(["--json", "validate", "pb.yaml"]).exits(0).json();
+    assert_eq!(
+        out["systems"][0]["collections"][0]["table"], "users",
+        "{out}"
+    );
+}
