@@ -3,7 +3,7 @@
 //! subject and a signed summary. Each row's request id is stable, so a rerun skips what is
 //! done and continues what failed.
 
-use crate::batch::{self, BadRow, Subject};
+use crate::batch::{self, BadRow, BatchAction, Subject};
 use crate::cli::Global;
 use crate::erase::request::Engine;
 use crate::error::{Exit, UsageError};
@@ -20,13 +20,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-
-/// What a batch does to each subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BatchAction {
-    Export,
-    Erase,
-}
 
 pub struct Options<'a> {
     pub yes: bool,
@@ -138,10 +131,7 @@ pub async fn run(
         ))
         .into());
     }
-    let action = match action {
-        BatchAction::Export => Action::Export,
-        BatchAction::Erase => Action::Erase,
-    };
+    let action = action.action();
     if action == Action::Erase && !opts.yes {
         return Err(UsageError::new(
             "a batch erase needs --yes: it runs without asking for each person",
@@ -351,12 +341,9 @@ async fn export(
     }
     let dir = shared.out.join(id);
     // An earlier attempt that did not finish left a partial bundle: start it again.
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("removing the unfinished {}", dir.display()))?;
-    }
+    crate::export::remove_unfinished(&dir)?;
     let bundle = Bundle::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let done = super::export::export_one(
+    let done = crate::export::export_one(
         shared.v,
         shared.connectors,
         shared.state,

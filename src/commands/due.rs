@@ -415,17 +415,14 @@ async fn process(
             let (bundle, resumed) = if journaled && dir.is_dir() {
                 let (finished, _) = state.journal_finished(&c.id).await?;
                 (
-                    super::export::reopen_bundle(&dir, &finished)?,
+                    crate::export::reopen_bundle(&dir, &finished)?,
                     Some(finished),
                 )
             } else {
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .with_context(|| format!("removing the unfinished {}", dir.display()))?;
-                }
+                crate::export::remove_unfinished(&dir)?;
                 (Bundle::create(&dir)?, None)
             };
-            let done = super::export::export_one(
+            let done = crate::export::export_one(
                 v, connectors, state, &ids, &c.id, &bundle, &options, &Quiet, resumed,
             )
             .await?;

@@ -13,6 +13,8 @@
 //!   person (an email column, or foreign keys leading to a table that has one).
 //! - [`draft`] writes that analysis as a playbook that `dsr validate` accepts, with TODO
 //!   markers where only a person can decide (purpose, legal basis, retention).
+//! - [`todos`] finds the values of a playbook that still say `TODO` (`dsr validate` and
+//!   `dsr export` warn about them).
 //! - [`diff`] compares the analysis with a playbook: what personal data it does not cover,
 //!   and what it names that no longer exists.
 
@@ -23,6 +25,7 @@ pub mod draft;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+pub mod todos;
 
 pub use catalog::{Catalog, Column, Dialect, ForeignKey, Table};
 
