@@ -15,11 +15,12 @@ use crate::playbook::{CollectionId, CollectionSpec, Validated};
 use crate::run::{ConnectorSet, Handler, Provided, Status, StepOutcome, StepSink, retry};
 use crate::state::State;
 use crate::state::journal::StepChanges;
+use crate::state::status::WriteStatus;
 pub use rules::Rule;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Current values of corrected fields, for the operator's before → after view. Held in memory
 /// only: never journaled, logged or reported.
@@ -51,7 +52,10 @@ impl<'a> ReadHandler<'a> {
     }
 
     pub fn planned(&self) -> BTreeMap<CollectionId, StepChanges> {
-        self.planned.lock().map(|p| p.clone()).unwrap_or_default()
+        self.planned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -100,18 +104,19 @@ impl Handler for ReadHandler<'_> {
                 .await
                 .map_err(|e| format!("cannot write the journal: {e}"))?;
         }
-        if let Some(p) = payload
-            && let Ok(changes) = serde_json::from_value::<StepChanges>(p.clone())
-            && let Ok(mut planned) = self.planned.lock()
-        {
-            planned.insert(
-                CollectionId {
-                    system: outcome.system.clone(),
-                    collection: outcome.collection.clone(),
-                },
-                changes,
-            );
-        }
+        let Some(p) = payload else {
+            return Ok(());
+        };
+        let id = CollectionId {
+            system: outcome.system.clone(),
+            collection: outcome.collection.clone(),
+        };
+        let changes = serde_json::from_value::<StepChanges>(p.clone())
+            .map_err(|e| format!("cannot read the changes planned for {id}: {e}"))?;
+        self.planned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, changes);
         Ok(())
     }
 }
@@ -157,10 +162,11 @@ impl RowSink for ChangeSink {
 
 impl StepSink for ChangeSink {
     fn finish(&mut self) -> Result<Option<Value>, SinkError> {
-        if let Some(before) = &self.before
-            && let Ok(mut b) = before.lock()
-        {
-            b.insert(self.id.clone(), std::mem::take(&mut self.seen));
+        if let Some(before) = &self.before {
+            before
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(self.id.clone(), std::mem::take(&mut self.seen));
         }
         let planned = StepChanges {
             key_columns: self.keys.clone(),
@@ -189,6 +195,9 @@ pub struct CollectionResult {
     pub verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The problem is a manual step waiting for a person (its instructions), not an error.
+    #[serde(skip)]
+    pub waiting: bool,
     /// Facts the system reported (erase jobs, records already gone); no personal data.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -236,6 +245,7 @@ pub fn preview(
                 kept: 0,
                 verified: None,
                 notes: Vec::new(),
+                waiting: outcome.status == Status::Waiting && outcome.reason.is_some(),
                 problem: match outcome.status {
                     Status::Failed | Status::Waiting | Status::Skipped
                         if outcome.reason.is_some() && outcome.status != Status::Skipped =>
@@ -326,12 +336,10 @@ async fn write_system(
         out.collections = results;
         return out;
     }
-    let read_failed = read.iter().filter(|o| o.system == system).find(|o| {
-        o.status == Status::Failed
-            || o.reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("waits for") || r.starts_with("interrupted"))
-    });
+    let read_failed = read
+        .iter()
+        .filter(|o| o.system == system)
+        .find(|o| o.unfinished());
     if let Some(bad) = read_failed {
         out.status = Status::Failed;
         out.error = Some(format!(
@@ -363,7 +371,7 @@ async fn write_system(
         out.collections = results;
         if let Some((state, id)) = journal {
             let _ = state
-                .journal_write(id, system, "verified", &json!({"changed": 0}))
+                .journal_write(id, system, WriteStatus::Verified, &json!({"changed": 0}))
                 .await;
         }
         return out;
@@ -413,8 +421,7 @@ async fn write_system(
     if already {
         tracing::info!(system, "changes already in effect; not written again");
     }
-    if !already && previous.as_deref() != Some("written") && previous.as_deref() != Some("verified")
-    {
+    if !already && !matches!(previous, Some(WriteStatus::Written | WriteStatus::Verified)) {
         let specs: Vec<&CollectionSpec> = order
             .iter()
             .filter_map(|(id, _)| v.collection(id))
@@ -456,7 +463,12 @@ async fn write_system(
                 );
                 if let Some((state, id)) = journal
                     && let Err(e) = state
-                        .journal_write(id, system, "written", &json!({ "changed": counts }))
+                        .journal_write(
+                            id,
+                            system,
+                            WriteStatus::Written,
+                            &json!({ "changed": counts }),
+                        )
                         .await
                 {
                     out.status = Status::Failed;
@@ -473,7 +485,12 @@ async fn write_system(
                 out.error = Some(format!("{e}{rolled_back}"));
                 if let Some((state, id)) = journal {
                     let _ = state
-                        .journal_write(id, system, "failed", &json!({ "error": out.error }))
+                        .journal_write(
+                            id,
+                            system,
+                            WriteStatus::Failed,
+                            &json!({ "error": out.error }),
+                        )
                         .await;
                 }
                 // Rolled back: the planned counts did not happen. (Without a transaction what
@@ -518,7 +535,11 @@ async fn write_system(
         out.error = Some("verification failed: the changes did not all take effect".into());
     }
     if let Some((state, id)) = journal {
-        let status = if all_ok { "verified" } else { "failed" };
+        let status = if all_ok {
+            WriteStatus::Verified
+        } else {
+            WriteStatus::Failed
+        };
         let _ = state
             .journal_write(id, system, status, &json!({ "verified": all_ok }))
             .await;

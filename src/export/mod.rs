@@ -13,6 +13,7 @@ use crate::playbook::Validated;
 use crate::run::{self, Status};
 use crate::state::State;
 use crate::state::journal::{JournalRequest, RequestArgs};
+use crate::state::status::JournalStatus;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -222,7 +223,9 @@ pub async fn export_one(
         .await
         .context("writing the signed report")?;
     if matches!(finished.report.outcome, Status::Done | Status::Skipped) {
-        state.journal_finish(request_id, "done").await?;
+        state
+            .journal_finish(request_id, JournalStatus::Done)
+            .await?;
     }
     Ok(Exported { outcomes, finished })
 }
