@@ -311,7 +311,7 @@ pub enum Command {
     /// Example: dsr batch erase closed-accounts.csv --playbook playbooks/demo.yaml --yes --json
     Batch {
         /// export or erase
-        action: crate::commands::batch::BatchAction,
+        action: crate::batch::BatchAction,
         /// The CSV file
         file: PathBuf,
         /// Required for erase: run without asking
@@ -675,4 +675,17 @@ pub struct InitArgs {
     /// Never ask, even on a terminal: what the flags leave out is an error
     #[arg(long)]
     pub no_input: bool,
+}
+
+impl From<&RequestArgs> for crate::evidence::RequestOptions {
+    fn from(a: &RequestArgs) -> Self {
+        crate::evidence::RequestOptions {
+            regulation: a.regulation.clone(),
+            received: a.received.clone(),
+            extension_reason: a.extension_reason.clone(),
+            operator: a.operator.clone(),
+            include_identity: a.include_identity,
+            started: Some(jiff::Timestamp::now()),
+        }
+    }
 }

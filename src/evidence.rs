@@ -543,19 +543,6 @@ impl Request {
     }
 }
 
-impl From<&crate::cli::RequestArgs> for RequestOptions {
-    fn from(a: &crate::cli::RequestArgs) -> Self {
-        RequestOptions {
-            regulation: a.regulation.clone(),
-            received: a.received.clone(),
-            extension_reason: a.extension_reason.clone(),
-            operator: a.operator.clone(),
-            include_identity: a.include_identity,
-            started: Some(jiff::Timestamp::now()),
-        }
-    }
-}
-
 /// Writes `report.md`, the canonical `report.json`, its signature and `manifest.json`; returns
 /// the report (with `report.md` in its file list) and the signed bytes.
 fn write_report(

@@ -14,6 +14,10 @@
 //!    [`audit`] events) to completion: the canonical report, signed by [`signing`], naming the
 //!    person only by a [`subject`] hash.
 //!
+//! [`export`] and [`erase`] (erase and correct) each run one request along that path, with no
+//! prompting and no printing; [`commands`] and [`cli`] add what a person at a terminal needs,
+//! and [`batch`] reads the subjects of many requests from a file.
+//!
 //! Around requests: [`discover`] reads database catalogs to draft playbooks and to check that
 //! a playbook still covers every column with personal data; `output::map` writes a playbook as
 //! a record of processing activities.
@@ -28,6 +32,7 @@ pub mod discover;
 pub mod erase;
 pub mod error;
 pub mod evidence;
+pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;

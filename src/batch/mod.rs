@@ -4,8 +4,26 @@
 
 use crate::error::UsageError;
 use crate::identity::{self, RequestIdentities};
+use crate::plan::Action;
 use crate::playbook::diagnostic::did_you_mean;
 use std::path::Path;
+
+/// What a batch does to each subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BatchAction {
+    Export,
+    Erase,
+}
+
+impl BatchAction {
+    /// The request each row becomes.
+    pub fn action(self) -> Action {
+        match self {
+            BatchAction::Export => Action::Export,
+            BatchAction::Erase => Action::Erase,
+        }
+    }
+}
 
 /// One good row.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 //! subject and a signed summary. Each row's request id is stable, so a rerun skips what is
 //! done and continues what failed.
 
-use crate::batch::{self, BadRow, Subject};
+use crate::batch::{self, BadRow, BatchAction, Subject};
 use crate::cli::Global;
 use crate::connectors::Validated;
 use crate::erase::request::Engine;
@@ -21,13 +21,6 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-/// What a batch does to each subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BatchAction {
-    Export,
-    Erase,
-}
-
 pub struct Options<'a> {
     pub yes: bool,
     pub strict: bool,
@@ -39,12 +32,12 @@ pub struct Options<'a> {
 pub struct SubjectOutcome {
     pub line: usize,
     pub request_id: String,
-    /// `done`, `partial`, `failed`, or `skipped` (already done by an earlier run).
-    pub outcome: String,
+    /// `done`, `partial`, `failed`, `waiting`, or `skipped` (already done by an earlier run).
+    pub outcome: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<PathBuf>,
     /// system -> outcome
-    pub systems: BTreeMap<String, String>,
+    pub systems: BTreeMap<String, Status>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -138,10 +131,7 @@ pub async fn run(
         ))
         .into());
     }
-    let action = match action {
-        BatchAction::Export => Action::Export,
-        BatchAction::Erase => Action::Erase,
-    };
+    let action = action.action();
     if action == Action::Erase && !opts.yes {
         return Err(UsageError::new(
             "a batch erase needs --yes: it runs without asking for each person",
@@ -192,7 +182,7 @@ pub async fn run(
         .buffer_unordered(global.concurrency.max(1) as usize);
     let mut failed = 0;
     while let Some(r) = running.next().await {
-        if matches!(r.outcome.as_str(), "failed" | "partial") {
+        if matches!(r.outcome, Status::Failed | Status::Partial) {
             failed += 1;
         }
         bar.set_message(format!("{failed} failed"));
@@ -216,7 +206,7 @@ pub async fn run(
     let failed: Vec<&SubjectOutcome> = summary
         .results
         .iter()
-        .filter(|r| matches!(r.outcome.as_str(), "failed" | "partial"))
+        .filter(|r| matches!(r.outcome, Status::Failed | Status::Partial))
         .collect();
     if global.json {
         println!(
@@ -241,7 +231,7 @@ pub async fn run(
                 "  {}:{}: {} ({})",
                 file.display(),
                 f.line,
-                f.outcome,
+                f.outcome.name(),
                 f.error.clone().unwrap_or_else(|| describe(&f.systems))
             );
         }
@@ -255,11 +245,11 @@ pub async fn run(
     })
 }
 
-fn describe(systems: &BTreeMap<String, String>) -> String {
+fn describe(systems: &BTreeMap<String, Status>) -> String {
     systems
         .iter()
-        .filter(|(_, o)| o.as_str() != "done" && o.as_str() != "skipped")
-        .map(|(s, o)| format!("{s} {o}"))
+        .filter(|(_, o)| !matches!(o, Status::Done | Status::Skipped))
+        .map(|(s, o)| format!("{s} {}", o.name()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -273,12 +263,12 @@ fn summarise<'a>(
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let mut systems: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for r in &results {
-        *outcomes.entry(r.outcome.clone()).or_default() += 1;
+        *outcomes.entry(r.outcome.name().to_string()).or_default() += 1;
         for (s, o) in &r.systems {
             *systems
                 .entry(s.clone())
                 .or_default()
-                .entry(o.clone())
+                .entry(o.name().to_string())
                 .or_default() += 1;
         }
     }
@@ -311,7 +301,7 @@ async fn one(shared: &Shared<'_>, s: &Subject) -> SubjectOutcome {
     let mut out = SubjectOutcome {
         line: s.line,
         request_id: id.clone(),
-        outcome: "failed".into(),
+        outcome: Status::Failed,
         report: None,
         systems: BTreeMap::new(),
         error: None,
@@ -321,7 +311,7 @@ async fn one(shared: &Shared<'_>, s: &Subject) -> SubjectOutcome {
         _ => erase(shared, s, &id, &mut out).await,
     };
     if let Err(e) = result {
-        out.outcome = "failed".into();
+        out.outcome = Status::Failed;
         out.error = Some(format!("{e:#}"));
     }
     out
@@ -345,18 +335,15 @@ async fn export(
     if let Some(row) = shared.state.ledger_get(id).await?
         && matches!(row.status.as_str(), "done" | crate::state::ledger::CLOSED)
     {
-        out.outcome = "skipped".into();
+        out.outcome = Status::Skipped;
         out.report = row.report_path.map(PathBuf::from);
         return Ok(());
     }
     let dir = shared.out.join(id);
     // An earlier attempt that did not finish left a partial bundle: start it again.
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("removing the unfinished {}", dir.display()))?;
-    }
+    crate::export::remove_unfinished(&dir)?;
     let bundle = Bundle::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let done = super::export::export_one(
+    let done = crate::export::export_one(
         shared.v,
         shared.connectors,
         shared.state,
@@ -369,12 +356,12 @@ async fn export(
     )
     .await?;
     let report = &done.finished.report;
-    out.outcome = report.outcome.name().to_string();
+    out.outcome = report.outcome;
     out.report = Some(done.finished.report_path.clone());
     out.systems = report
         .systems
         .iter()
-        .map(|sys| (sys.name.clone(), sys.status.name().to_string()))
+        .map(|sys| (sys.name.clone(), sys.status))
         .collect();
     Ok(())
 }
@@ -391,7 +378,7 @@ async fn erase(
     let options = options(s);
     let mut opened = engine.open(&s.ids, &[], &options, Some(id), None).await?;
     if opened.done {
-        out.outcome = "skipped".into();
+        out.outcome = Status::Skipped;
         return Ok(());
     }
     let plan = plan::build(shared.v, shared.action, &s.ids);
@@ -408,12 +395,12 @@ async fn erase(
             &shared.out.join(id),
         )
         .await?;
-    out.outcome = applied.outcome.name().to_string();
+    out.outcome = applied.outcome;
     out.report = applied.report;
     out.systems = applied
         .results
         .iter()
-        .map(|r| (r.system.clone(), r.status.name().to_string()))
+        .map(|r| (r.system.clone(), r.status))
         .collect();
     if applied.outcome == Status::Done {
         out.error = None;
@@ -427,13 +414,13 @@ mod tests {
 
     #[test]
     fn the_summary_is_canonical_json_with_every_result() {
-        let result = |line: usize, outcome: &str| SubjectOutcome {
+        let result = |line: usize, outcome: Status| SubjectOutcome {
             line,
             request_id: format!("id-{line}"),
-            outcome: outcome.into(),
+            outcome,
             report: Some(PathBuf::from(format!("out/{line}/report.json"))),
-            systems: BTreeMap::from([("b".into(), "done".into()), ("a".into(), outcome.into())]),
-            error: (outcome == "failed").then(|| "it \"broke\"".into()),
+            systems: BTreeMap::from([("b".into(), Status::Done), ("a".into(), outcome)]),
+            error: (outcome == Status::Failed).then(|| "it \"broke\"".into()),
         };
         let summary = Summary {
             format: "dsr-batch-summary/1",
@@ -448,7 +435,7 @@ mod tests {
             }],
             outcomes: BTreeMap::from([("done".into(), 1), ("failed".into(), 1)]),
             systems: BTreeMap::new(),
-            results: vec![result(2, "done"), result(3, "failed")],
+            results: vec![result(2, Status::Done), result(3, Status::Failed)],
         };
         let json = summary_json(&summary).unwrap();
         let mut whole = serde_json::to_value(&summary).unwrap();

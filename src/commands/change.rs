@@ -13,6 +13,7 @@ use crate::plan::{self, Action};
 use crate::run;
 use crate::state::State;
 use crate::state::journal::JournalRequest;
+use crate::state::status::JournalStatus;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -52,13 +53,7 @@ fn print_preview(read: &ReadPhase, stream: Stream) {
             let change = r
                 .problem
                 .clone()
-                .map(|p| {
-                    if p.starts_with(run::WAITING) {
-                        p
-                    } else {
-                        format!("FAILED: {p}")
-                    }
-                })
+                .map(|p| if r.waiting { p } else { format!("FAILED: {p}") })
                 .unwrap_or_else(|| what_changes(r));
             vec![
                 s.clone(),
@@ -318,7 +313,7 @@ fn print_summary(results: &[SystemResult]) {
                 None => "—",
             };
             let outcome = match (&c.problem, &s.error) {
-                (Some(p), _) if p.starts_with(run::WAITING) => p.clone(),
+                (Some(p), _) if c.waiting => p.clone(),
                 (Some(p), _) => format!("failed: {p}"),
                 (None, Some(e)) => format!("{}: {e}", s.status.name()),
                 (None, None) => s.status.name().to_string(),
@@ -382,7 +377,7 @@ pub async fn resume(global: &Global, id: &str, yes: bool) -> anyhow::Result<Exit
             .with_hint("dsr keeps requests in its state directory; check --state-dir")
             .into());
     };
-    if r.status != "running" {
+    if r.status != JournalStatus::Running {
         return Err(UsageError::new(format!(
             "request {id} is {}; there is nothing to resume",
             r.status

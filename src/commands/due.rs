@@ -10,6 +10,7 @@ use crate::run::{ConnectorSet, Quiet, Status};
 use crate::state::State;
 use crate::state::journal::RequestArgs;
 use crate::state::queue::Claimed;
+use crate::state::status::JournalStatus;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
@@ -345,7 +346,7 @@ async fn lane(
         } else if !ctx.global.quiet {
             println!(
                 "{} {}: {outcome}{}",
-                claimed.action,
+                claimed.action.name(),
                 claimed.id,
                 error.map(|e| format!(" ({e})")).unwrap_or_default()
             );
@@ -406,26 +407,22 @@ async fn process(
         ..Default::default()
     };
     let dir = out.join(&c.id);
-    match c.action.as_str() {
-        "export" => {
+    match c.action {
+        Action::Export => {
             // An earlier attempt left its bundle and journal: continue it (a manual step a
             // person confirmed since is done now). Without its journal, start again.
-            let journaled =
-                matches!(state.journal_get(&c.id).await?, Some(j) if j.status == "running");
+            let journaled = matches!(state.journal_get(&c.id).await?, Some(j) if j.status == JournalStatus::Running);
             let (bundle, resumed) = if journaled && dir.is_dir() {
                 let (finished, _) = state.journal_finished(&c.id).await?;
                 (
-                    super::export::reopen_bundle(&dir, &finished)?,
+                    crate::export::reopen_bundle(&dir, &finished)?,
                     Some(finished),
                 )
             } else {
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .with_context(|| format!("removing the unfinished {}", dir.display()))?;
-                }
+                crate::export::remove_unfinished(&dir)?;
                 (Bundle::create(&dir)?, None)
             };
-            let done = super::export::export_one(
+            let done = crate::export::export_one(
                 v, connectors, state, &ids, &c.id, &bundle, &options, &Quiet, resumed,
             )
             .await?;
@@ -435,11 +432,6 @@ async fn process(
             ))
         }
         action => {
-            let action = if action == "erase" {
-                Action::Erase
-            } else {
-                Action::Correct
-            };
             let engine = crate::erase::request::Engine::new(
                 v,
                 action,

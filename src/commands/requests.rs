@@ -211,7 +211,7 @@ pub async fn run(global: &Global, command: &RequestsCommand) -> anyhow::Result<E
                     .with_hint("`dsr requests list` shows the requests")
                     .into());
             };
-            if request.status != "running" {
+            if request.status != crate::state::status::JournalStatus::Running {
                 return Err(UsageError::new(format!(
                     "request {id} is {}; there is nothing to confirm",
                     request.status

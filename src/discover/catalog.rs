@@ -1,8 +1,9 @@
-//! The catalog model every reader fills in, and the entry point that picks the reader from
-//! the URL's scheme.
+//! The catalog model every reader fills in (with the shape its sampled values share), and the
+//! entry point that picks the reader from the URL's scheme.
 
 use super::DiscoverError;
-use super::classify::ValueKind;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The database kinds discover reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,126 @@ impl Dialect {
             Self::Sqlite => "sqlite",
         }
     }
+}
+
+/// The shape of a sampled value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    Email,
+    Phone,
+    Ipv4,
+    Ipv6,
+    CardNumber,
+}
+
+impl ValueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone",
+            Self::Ipv4 => "ipv4",
+            Self::Ipv6 => "ipv6",
+            Self::CardNumber => "card number",
+        }
+    }
+
+    /// Kinds that count together in a verdict (IPv4 and IPv6 addresses: both are an IP
+    /// address), in the order of the categories they stand for (`classify` names them).
+    fn family(self) -> u8 {
+        match self {
+            Self::Email => 0,
+            Self::Phone => 1,
+            Self::CardNumber => 2,
+            Self::Ipv4 | Self::Ipv6 => 3,
+        }
+    }
+}
+
+/// The Luhn checksum that payment card numbers carry.
+pub fn luhn(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, c) in digits.chars().rev().enumerate() {
+        let Some(mut d) = c.to_digit(10) else {
+            return false;
+        };
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    !digits.is_empty() && sum.is_multiple_of(10)
+}
+
+fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && matches!(b[4], b'-' | b'/' | b'.')
+        && b[7] == b[4]
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[8..10].iter().all(u8::is_ascii_digit)
+}
+
+/// The shape of one value, if it has a telling one.
+pub fn value_kind(s: &str) -> Option<ValueKind> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 320 {
+        return None;
+    }
+    if crate::identity::is_email(s) {
+        return Some(ValueKind::Email);
+    }
+    // PostgreSQL prints inet host addresses with a prefix length when cast to text.
+    let addr = s.split_once('/').map_or(s, |(a, _)| a);
+    if let Ok(ip) = addr.parse::<std::net::IpAddr>() {
+        return Some(if ip.is_ipv4() {
+            ValueKind::Ipv4
+        } else {
+            ValueKind::Ipv6
+        });
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '+' | '(' | ')' | '.'))
+        || looks_like_date(s)
+    {
+        return None;
+    }
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let card_chars = s
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+    if card_chars && (13..=19).contains(&digits.len()) && luhn(&digits) {
+        return Some(ValueKind::CardNumber);
+    }
+    let separated = s.contains([' ', '-', '(']);
+    let plus = s.starts_with('+') && s[1..].chars().all(|c| c != '+');
+    if (7..=15).contains(&digits.len()) && (plus || (separated && !s.contains(['+', '.']))) {
+        return Some(ValueKind::Phone);
+    }
+    None
+}
+
+/// The kind most sampled values share, when at least 80% of the non-empty ones are of that
+/// family (IPv4 and IPv6 addresses count together).
+pub fn common_kind<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<ValueKind> {
+    let mut counts: BTreeMap<u8, (usize, ValueKind)> = BTreeMap::new();
+    let mut total = 0usize;
+    for v in values {
+        if v.trim().is_empty() {
+            continue;
+        }
+        total += 1;
+        if let Some(k) = value_kind(v) {
+            counts.entry(k.family()).or_insert((0, k)).0 += 1;
+        }
+    }
+    let (n, kind) = counts.into_values().max_by_key(|(n, _)| *n)?;
+    (total > 0 && n * 5 >= total * 4).then_some(kind)
 }
 
 /// One column as the catalog describes it, plus the verdict on its sampled values.
@@ -161,12 +282,114 @@ pub(crate) fn unsampled(table: &str, e: sqlx::Error) -> String {
 
 /// Turns sampled text into a verdict right away, so values never outlive the call.
 pub(crate) fn verdict(values: Vec<Option<String>>) -> Option<ValueKind> {
-    super::classify::verdict(values.iter().flatten().map(String::as_str))
+    common_kind(values.iter().flatten().map(String::as_str))
+}
+
+/// Catalogs for the tests of what reads them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Catalog, Column, Dialect, ForeignKey, Table};
+
+    pub fn col(name: &str, data_type: &str) -> Column {
+        Column {
+            name: name.into(),
+            data_type: data_type.into(),
+            nullable: true,
+            sampled: None,
+        }
+    }
+
+    pub fn table(name: &str, cols: &[&str], fks: &[(&str, &str)]) -> Table {
+        Table {
+            name: name.into(),
+            columns: cols.iter().map(|c| col(c, "text")).collect(),
+            primary_key: vec!["id".into()],
+            foreign_keys: fks
+                .iter()
+                .map(|(c, t)| ForeignKey {
+                    columns: vec![c.to_string()],
+                    ref_table: t.to_string(),
+                    ref_columns: vec!["id".into()],
+                })
+                .collect(),
+        }
+    }
+
+    pub fn catalog(tables: Vec<Table>) -> Catalog {
+        Catalog {
+            dialect: Dialect::Sqlite,
+            schema: "main".into(),
+            database: "shop".into(),
+            unsampled: Vec::new(),
+            tables,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn luhn_accepts_card_numbers_and_rejects_typos() {
+        assert!(luhn("4111111111111111"));
+        assert!(luhn("79927398713"));
+        assert!(!luhn("4111111111111112"));
+        assert!(!luhn(""));
+        assert!(!luhn("41x1"));
+    }
+
+    #[test]
+    fn values_by_shape() {
+        assert_eq!(value_kind("alice@example.com"), Some(ValueKind::Email));
+        assert_eq!(value_kind("192.168.10.4"), Some(ValueKind::Ipv4));
+        assert_eq!(value_kind("10.0.0.1/32"), Some(ValueKind::Ipv4));
+        assert_eq!(value_kind("2001:db8::1"), Some(ValueKind::Ipv6));
+        assert_eq!(
+            value_kind("4111 1111 1111 1111"),
+            Some(ValueKind::CardNumber)
+        );
+        assert_eq!(
+            value_kind("4111-1111-1111-1112"),
+            None,
+            "fails Luhn, too long for a phone"
+        );
+        assert_eq!(value_kind("+44 20 7946 0018"), Some(ValueKind::Phone));
+        assert_eq!(value_kind("(030) 1234-5678"), Some(ValueKind::Phone));
+        assert_eq!(value_kind("+4915123456789"), Some(ValueKind::Phone));
+        for neutral in [
+            "2024-02-29",
+            "2024-02-29 10:00:00",
+            "TEA-001",
+            "12.50",
+            "1234567.89",
+            "42",
+            "hello world",
+            "1.2.3",
+        ] {
+            assert_eq!(value_kind(neutral), None, "{neutral}");
+        }
+    }
+
+    #[test]
+    fn verdict_needs_four_in_five() {
+        let mostly = [
+            "a@example.com",
+            "b@example.com",
+            "c@example.com",
+            "d@example.com",
+            "n/a",
+        ];
+        assert_eq!(common_kind(mostly), Some(ValueKind::Email));
+        let mixed = ["a@example.com", "b@example.com", "x", "y"];
+        assert_eq!(common_kind(mixed), None);
+        assert_eq!(common_kind(["", " "]), None);
+        assert_eq!(
+            common_kind(["192.0.2.1", "2001:db8::7", "10.0.0.1"]),
+            Some(ValueKind::Ipv4)
+        );
+        assert_eq!(common_kind([]), None);
+    }
 
     #[test]
     fn dialect_from_url_scheme() {

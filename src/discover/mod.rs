@@ -9,10 +9,13 @@
 //!   Samples are turned into a verdict ("these look like email addresses") as soon as they are
 //!   read and then dropped: no sampled value is ever printed, logged or written.
 //! - [`classify`] decides, per column, whether it holds personal data and of which category,
-//!   from its name, its type and the sample verdict, and works out how each table reaches a
-//!   person (an email column, or foreign keys leading to a table that has one).
+//!   from its name, its type and the sample verdict, and puts a catalog's analysis together.
+//! - [`reach`] works out how each table reaches a person (an email column, or foreign keys
+//!   leading to a table that has one).
 //! - [`draft`] writes that analysis as a playbook that `dsr validate` accepts, with TODO
 //!   markers where only a person can decide (purpose, legal basis, retention).
+//! - [`todos`] finds the values of a playbook that still say `TODO` (`dsr validate` and
+//!   `dsr export` warn about them).
 //! - [`diff`] compares the analysis with a playbook: what personal data it does not cover,
 //!   and what it names that no longer exists.
 
@@ -22,7 +25,9 @@ pub mod diff;
 pub mod draft;
 pub mod mysql;
 pub mod postgres;
+pub mod reach;
 pub mod sqlite;
+pub mod todos;
 
 pub use catalog::{Catalog, Column, Dialect, ForeignKey, Table};
 

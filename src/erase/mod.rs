@@ -9,18 +9,20 @@ pub mod mask;
 pub mod request;
 pub mod rules;
 
-use crate::connectors::Validated;
-use crate::connectors::{KeyLookup, KeyedChange, Row, RowSink, SinkError, WriteRequest};
+use crate::connectors::{
+    Connector, KeyLookup, KeyedChange, Row, RowSink, SinkError, SystemSpec, Validated, WriteRequest,
+};
 use crate::plan::Plan;
 use crate::playbook::{CollectionId, CollectionSpec};
 use crate::run::{ConnectorSet, Handler, Provided, Status, StepOutcome, StepSink, retry};
-use crate::state::State;
 use crate::state::journal::StepChanges;
+use crate::state::status::WriteStatus;
+use crate::state::{State, StateError};
 pub use rules::Rule;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Current values of corrected fields, for the operator's before → after view. Held in memory
 /// only: never journaled, logged or reported.
@@ -52,7 +54,10 @@ impl<'a> ReadHandler<'a> {
     }
 
     pub fn planned(&self) -> BTreeMap<CollectionId, StepChanges> {
-        self.planned.lock().map(|p| p.clone()).unwrap_or_default()
+        self.planned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -101,18 +106,19 @@ impl Handler for ReadHandler<'_> {
                 .await
                 .map_err(|e| format!("cannot write the journal: {e}"))?;
         }
-        if let Some(p) = payload
-            && let Ok(changes) = serde_json::from_value::<StepChanges>(p.clone())
-            && let Ok(mut planned) = self.planned.lock()
-        {
-            planned.insert(
-                CollectionId {
-                    system: outcome.system.clone(),
-                    collection: outcome.collection.clone(),
-                },
-                changes,
-            );
-        }
+        let Some(p) = payload else {
+            return Ok(());
+        };
+        let id = CollectionId {
+            system: outcome.system.clone(),
+            collection: outcome.collection.clone(),
+        };
+        let changes = serde_json::from_value::<StepChanges>(p.clone())
+            .map_err(|e| format!("cannot read the changes planned for {id}: {e}"))?;
+        self.planned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, changes);
         Ok(())
     }
 }
@@ -158,10 +164,11 @@ impl RowSink for ChangeSink {
 
 impl StepSink for ChangeSink {
     fn finish(&mut self) -> Result<Option<Value>, SinkError> {
-        if let Some(before) = &self.before
-            && let Ok(mut b) = before.lock()
-        {
-            b.insert(self.id.clone(), std::mem::take(&mut self.seen));
+        if let Some(before) = &self.before {
+            before
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(self.id.clone(), std::mem::take(&mut self.seen));
         }
         let planned = StepChanges {
             key_columns: self.keys.clone(),
@@ -190,6 +197,9 @@ pub struct CollectionResult {
     pub verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The problem is a manual step waiting for a person (its instructions), not an error.
+    #[serde(skip)]
+    pub waiting: bool,
     /// Facts the system reported (erase jobs, records already gone); no personal data.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -237,6 +247,7 @@ pub fn preview(
                 kept: 0,
                 verified: None,
                 notes: Vec::new(),
+                waiting: outcome.status == Status::Waiting && outcome.reason.is_some(),
                 problem: match outcome.status {
                     Status::Failed | Status::Waiting | Status::Skipped
                         if outcome.reason.is_some() && outcome.status != Status::Skipped =>
@@ -296,236 +307,320 @@ pub async fn write_and_verify(p: WritePhase<'_>) -> Vec<SystemResult> {
     futures::future::join_all(futures).await
 }
 
-async fn write_system(
-    p: WritePhase<'_>,
-    system: &str,
-    mut results: Vec<CollectionResult>,
+/// Where one system's write phase stands: each phase does its part and names the next.
+enum Phase<'a> {
+    /// What the read phase found, and what an earlier run of the request wrote, decide
+    /// whether there is anything to write.
+    Read,
+    /// The planned changes go in, in one transaction where the connector has them.
+    Write(Pending<'a>),
+    /// Every changed record is looked up again.
+    Verify(Pending<'a>),
+    /// The system's result is complete.
+    Done,
+}
+
+/// One system's planned changes, and the connector that makes them.
+struct Pending<'a> {
+    connector: Arc<dyn Connector>,
+    spec: &'a SystemSpec,
+    /// Children before parents: the reverse of the plan's dependency order.
+    order: Vec<(&'a CollectionId, &'a StepChanges)>,
+}
+
+/// One system's write phase, as it goes from phase to phase.
+struct SystemWrite<'a> {
+    p: WritePhase<'a>,
+    system: &'a str,
+    /// The read phase's counts, which the write phase confirms or takes back.
+    results: Vec<CollectionResult>,
+    out: SystemResult,
+}
+
+async fn write_system<'a>(
+    p: WritePhase<'a>,
+    system: &'a str,
+    results: Vec<CollectionResult>,
 ) -> SystemResult {
-    let WritePhase {
-        v,
-        plan,
-        connectors,
-        planned,
-        read,
-        journal,
-        resumed,
-        ..
-    } = p;
-    let mut out = SystemResult {
-        system: system.to_string(),
-        status: Status::Done,
-        transactional: false,
-        error: None,
-        collections: Vec::new(),
+    let mut w = SystemWrite {
+        p,
+        system,
+        results,
+        out: SystemResult {
+            system: system.to_string(),
+            status: Status::Done,
+            transactional: false,
+            error: None,
+            collections: Vec::new(),
+        },
     };
-    if let Some(w) = read
-        .iter()
-        .find(|o| o.system == system && o.status == Status::Waiting)
-    {
-        out.status = Status::Waiting;
-        out.error = w.reason.clone();
-        out.collections = results;
-        return out;
-    }
-    let read_failed = read.iter().filter(|o| o.system == system).find(|o| {
-        o.status == Status::Failed
-            || o.reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("waits for") || r.starts_with("interrupted"))
-    });
-    if let Some(bad) = read_failed {
-        out.status = Status::Failed;
-        out.error = Some(format!(
-            "nothing changed: reading {}.{} did not finish",
-            bad.system, bad.collection
-        ));
-        out.collections = nothing_changed(results, out.error.as_deref());
-        return out;
-    }
-    // Children before parents: the reverse of the plan's dependency order.
-    let order: Vec<(&CollectionId, &StepChanges)> = plan
-        .steps
-        .iter()
-        .rev()
-        .filter(|s| s.system == system)
-        .filter_map(|s| {
-            planned
-                .get(&s.id)
-                .filter(|p| !p.changes.is_empty())
-                .map(|p| (&s.id, p))
-        })
-        .collect();
-    if order.is_empty() {
-        out.status = if results.iter().any(|r| r.found > 0) || !results.is_empty() {
-            Status::Done
-        } else {
-            Status::Skipped
+    let mut phase = Phase::Read;
+    loop {
+        phase = match phase {
+            Phase::Read => w.read().await,
+            Phase::Write(pending) => w.write(pending).await,
+            Phase::Verify(pending) => w.verify(pending).await,
+            Phase::Done => return w.out,
         };
-        out.collections = results;
-        if let Some((state, id)) = journal {
-            let _ = state
-                .journal_write(id, system, "verified", &json!({"changed": 0}))
-                .await;
-        }
-        return out;
     }
-    // Writes and verification count against the same limits as reads: each call holds a
-    // permit while it runs, and only then (the journal's bookkeeping between calls does not).
-    let connector = match connectors.get(system).await {
-        Ok(c) => c,
-        Err(e) => {
-            out.status = Status::Failed;
-            out.collections = nothing_changed(results, Some(&e));
-            out.error = Some(e);
-            return out;
+}
+
+impl<'a> SystemWrite<'a> {
+    /// Ends the write phase with `collections` as the system's collection results.
+    fn done(&mut self, collections: Vec<CollectionResult>) -> Phase<'a> {
+        self.out.collections = collections;
+        Phase::Done
+    }
+
+    /// Ends the write phase as failed, with the read phase's counts taken back.
+    fn nothing_changed(&mut self, error: String) -> Phase<'a> {
+        self.out.status = Status::Failed;
+        let results = nothing_changed(std::mem::take(&mut self.results), Some(&error));
+        self.out.error = Some(error);
+        self.done(results)
+    }
+
+    async fn journal(&self, status: WriteStatus, detail: &Value) -> Result<(), StateError> {
+        match self.p.journal {
+            Some((state, id)) => state.journal_write(id, self.system, status, detail).await,
+            None => Ok(()),
         }
-    };
-    out.transactional = connector.transactional();
-    let Some(spec) = v.systems.get(system) else {
-        out.status = Status::Failed;
-        out.error = Some("not in the playbook".into());
-        return out;
-    };
-    let previous = match journal {
-        Some((state, id)) => state
-            .journal_writes(id)
-            .await
-            .ok()
-            .and_then(|mut w| w.remove(system))
-            .map(|(s, _)| s),
-        None => None,
-    };
-    let timeout = spec.timeout;
-    // A resumed request whose earlier run was killed between committing and journaling: if
-    // every change is already in effect, it is not written again.
-    let already = resumed && previous.is_none() && {
+    }
+
+    async fn read(&mut self) -> Phase<'a> {
+        let WritePhase {
+            v,
+            plan,
+            connectors,
+            planned,
+            read,
+            journal,
+            resumed,
+            ..
+        } = self.p;
+        let system = self.system;
+        if let Some(w) = read
+            .iter()
+            .find(|o| o.system == system && o.status == Status::Waiting)
+        {
+            self.out.status = Status::Waiting;
+            self.out.error = w.reason.clone();
+            let results = std::mem::take(&mut self.results);
+            return self.done(results);
+        }
+        let read_failed = read
+            .iter()
+            .filter(|o| o.system == system)
+            .find(|o| o.unfinished());
+        if let Some(bad) = read_failed {
+            return self.nothing_changed(format!(
+                "nothing changed: reading {}.{} did not finish",
+                bad.system, bad.collection
+            ));
+        }
+        let order: Vec<(&CollectionId, &StepChanges)> = plan
+            .steps
+            .iter()
+            .rev()
+            .filter(|s| s.system == system)
+            .filter_map(|s| {
+                planned
+                    .get(&s.id)
+                    .filter(|p| !p.changes.is_empty())
+                    .map(|p| (&s.id, p))
+            })
+            .collect();
+        if order.is_empty() {
+            let results = std::mem::take(&mut self.results);
+            self.out.status = if results.iter().any(|r| r.found > 0) || !results.is_empty() {
+                Status::Done
+            } else {
+                Status::Skipped
+            };
+            let _ = self
+                .journal(WriteStatus::Verified, &json!({"changed": 0}))
+                .await;
+            return self.done(results);
+        }
+        // Writes and verification count against the same limits as reads: each call holds a
+        // permit while it runs, and only then (the journal's bookkeeping between calls does
+        // not).
+        let connector = match connectors.get(system).await {
+            Ok(c) => c,
+            Err(e) => return self.nothing_changed(e),
+        };
+        self.out.transactional = connector.transactional();
+        let Some(spec) = v.systems.get(system) else {
+            self.out.status = Status::Failed;
+            self.out.error = Some("not in the playbook".into());
+            return Phase::Done;
+        };
+        let previous = match journal {
+            Some((state, id)) => match state.journal_writes(id).await {
+                Ok(mut writes) => writes.remove(system).map(|(s, _)| s),
+                Err(e) => {
+                    tracing::warn!(system, error = %e, "cannot read what an earlier run wrote; writing again");
+                    None
+                }
+            },
+            None => None,
+        };
+        let pending = Pending {
+            connector,
+            spec,
+            order,
+        };
+        // A resumed request whose earlier run was killed between committing and journaling:
+        // if every change is already in effect, it is not written again.
+        let already = resumed && previous.is_none() && self.in_effect(&pending).await;
+        if already {
+            tracing::info!(system, "changes already in effect; not written again");
+        }
+        if already || matches!(previous, Some(WriteStatus::Written | WriteStatus::Verified)) {
+            Phase::Verify(pending)
+        } else {
+            Phase::Write(pending)
+        }
+    }
+
+    /// Whether every planned change of the system is in effect already (each is checked).
+    async fn in_effect(&self, pending: &Pending<'a>) -> bool {
         let mut all = true;
-        for (cid, p) in &order {
-            all &= match v.collection(cid) {
+        for (cid, p) in &pending.order {
+            all &= match self.p.v.collection(cid) {
                 Some(c) => {
-                    let _permits = connectors.permit(system).await;
-                    verify(connector.as_ref(), c, p, timeout).await.is_ok()
+                    let _permits = self.p.connectors.permit(self.system).await;
+                    verify(pending.connector.as_ref(), c, p, pending.spec.timeout)
+                        .await
+                        .is_ok()
                 }
                 None => false,
             };
         }
         all
-    };
-    if already {
-        tracing::info!(system, "changes already in effect; not written again");
     }
-    if !already && previous.as_deref() != Some("written") && previous.as_deref() != Some("verified")
-    {
-        let specs: Vec<&CollectionSpec> = order
-            .iter()
-            .filter_map(|(id, _)| v.collection(id))
-            .collect();
-        let requests: Vec<WriteRequest<'_>> = order
-            .iter()
-            .zip(&specs)
-            .map(|((_, p), spec)| WriteRequest {
-                collection: spec,
-                key_columns: &p.key_columns,
-                changes: &p.changes,
-            })
-            .collect();
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            let permits = connectors.permit(system).await;
-            let result = connector.write(&requests).await;
-            drop(permits);
-            match result {
-                Err(e) if e.is_transient() && attempt <= spec.retries => {
-                    tokio::time::sleep(retry::backoff(attempt)).await
+
+    async fn write(&mut self, pending: Pending<'a>) -> Phase<'a> {
+        let system = self.system;
+        let connector = pending.connector.as_ref();
+        let result = {
+            let specs: Vec<&CollectionSpec> = pending
+                .order
+                .iter()
+                .filter_map(|(id, _)| self.p.v.collection(id))
+                .collect();
+            let requests: Vec<WriteRequest<'_>> = pending
+                .order
+                .iter()
+                .zip(&specs)
+                .map(|((_, p), spec)| WriteRequest {
+                    collection: spec,
+                    key_columns: &p.key_columns,
+                    changes: &p.changes,
+                })
+                .collect();
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let permits = self.p.connectors.permit(system).await;
+                let result = connector.write(&requests).await;
+                drop(permits);
+                match result {
+                    Err(e) if e.is_transient() && attempt <= pending.spec.retries => {
+                        tokio::time::sleep(retry::backoff(attempt)).await
+                    }
+                    other => break other,
                 }
-                other => break other,
             }
         };
-        match result {
-            Ok(outcomes) => {
-                for ((cid, _), o) in order.iter().zip(&outcomes) {
-                    if let Some(r) = results.iter_mut().find(|r| r.collection == cid.collection) {
-                        r.notes.extend(o.notes.iter().cloned());
-                    }
-                }
-                let counts: Vec<u64> = outcomes.iter().map(|o| o.changed).collect();
-                tracing::info!(
-                    system,
-                    changed = counts.iter().sum::<u64>(),
-                    "write committed"
-                );
-                if let Some((state, id)) = journal
-                    && let Err(e) = state
-                        .journal_write(id, system, "written", &json!({ "changed": counts }))
-                        .await
-                {
-                    out.status = Status::Failed;
-                    out.error = Some(format!("written, but the journal could not record it: {e}"));
-                }
-            }
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
             Err(e) => {
                 let rolled_back = if connector.transactional() {
                     "; rolled back, nothing changed"
                 } else {
                     ""
                 };
-                out.status = Status::Failed;
-                out.error = Some(format!("{e}{rolled_back}"));
-                if let Some((state, id)) = journal {
-                    let _ = state
-                        .journal_write(id, system, "failed", &json!({ "error": out.error }))
-                        .await;
-                }
+                self.out.status = Status::Failed;
+                self.out.error = Some(format!("{e}{rolled_back}"));
+                let _ = self
+                    .journal(WriteStatus::Failed, &json!({ "error": self.out.error }))
+                    .await;
                 // Rolled back: the planned counts did not happen. (Without a transaction what
                 // took effect is unknown; the error says so and the counts stay as planned.)
-                out.collections = if connector.transactional() {
-                    nothing_changed(results, out.error.as_deref())
+                let results = std::mem::take(&mut self.results);
+                let results = if connector.transactional() {
+                    nothing_changed(results, self.out.error.as_deref())
                 } else {
                     results
                 };
-                return out;
+                return self.done(results);
+            }
+        };
+        for ((cid, _), o) in pending.order.iter().zip(&outcomes) {
+            if let Some(r) = self
+                .results
+                .iter_mut()
+                .find(|r| r.collection == cid.collection)
+            {
+                r.notes.extend(o.notes.iter().cloned());
             }
         }
+        let counts: Vec<u64> = outcomes.iter().map(|o| o.changed).collect();
+        tracing::info!(
+            system,
+            changed = counts.iter().sum::<u64>(),
+            "write committed"
+        );
+        if let Err(e) = self
+            .journal(WriteStatus::Written, &json!({ "changed": counts }))
+            .await
+        {
+            self.out.status = Status::Failed;
+            self.out.error = Some(format!("written, but the journal could not record it: {e}"));
+        }
+        Phase::Verify(pending)
     }
-    // Verify every collection that had changes.
-    let mut all_ok = true;
-    for (cid, p) in &order {
-        let Some(spec) = v.collection(cid) else {
-            continue;
-        };
-        let permits = connectors.permit(system).await;
-        let check = verify(
-            connector.as_ref(),
-            spec,
-            p,
-            v.systems.get(system).map(|s| s.timeout).unwrap_or_default(),
-        )
-        .await;
-        drop(permits);
-        if let Some(r) = results.iter_mut().find(|r| r.collection == cid.collection) {
-            match check {
-                Ok(()) => r.verified = Some(true),
-                Err(problem) => {
-                    all_ok = false;
-                    r.verified = Some(false);
-                    r.problem = Some(problem);
+
+    /// Verifies every collection that had changes.
+    async fn verify(&mut self, pending: Pending<'a>) -> Phase<'a> {
+        let mut all_ok = true;
+        for (cid, p) in &pending.order {
+            let Some(spec) = self.p.v.collection(cid) else {
+                continue;
+            };
+            let permits = self.p.connectors.permit(self.system).await;
+            let check = verify(pending.connector.as_ref(), spec, p, pending.spec.timeout).await;
+            drop(permits);
+            if let Some(r) = self
+                .results
+                .iter_mut()
+                .find(|r| r.collection == cid.collection)
+            {
+                match check {
+                    Ok(()) => r.verified = Some(true),
+                    Err(problem) => {
+                        all_ok = false;
+                        r.verified = Some(false);
+                        r.problem = Some(problem);
+                    }
                 }
             }
         }
+        if !all_ok {
+            self.out.status = Status::Failed;
+            self.out.error =
+                Some("verification failed: the changes did not all take effect".into());
+        }
+        let status = if all_ok {
+            WriteStatus::Verified
+        } else {
+            WriteStatus::Failed
+        };
+        let _ = self.journal(status, &json!({ "verified": all_ok })).await;
+        let results = std::mem::take(&mut self.results);
+        self.done(results)
     }
-    if !all_ok {
-        out.status = Status::Failed;
-        out.error = Some("verification failed: the changes did not all take effect".into());
-    }
-    if let Some((state, id)) = journal {
-        let status = if all_ok { "verified" } else { "failed" };
-        let _ = state
-            .journal_write(id, system, status, &json!({ "verified": all_ok }))
-            .await;
-    }
-    out.collections = results;
-    out
 }
 
 /// The results of a system whose changes did not happen: the planned counts become zero (what

@@ -15,6 +15,7 @@ use crate::playbook::{CollectionId, interpolate};
 use crate::run::{self, ConnectorSet, Observer, Status, StepOutcome};
 use crate::state::State;
 use crate::state::journal::{JournalRequest, RequestArgs, StepChanges};
+use crate::state::status::JournalStatus;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tokio::sync::watch;
@@ -168,11 +169,11 @@ impl<'a> Engine<'a> {
             }
         };
         match existing {
-            Some(r) if r.status == "done" => {
+            Some(r) if r.status == JournalStatus::Done => {
                 opened.id = r.id;
                 opened.done = true;
             }
-            Some(r) if r.status == "running" => {
+            Some(r) if r.status == JournalStatus::Running => {
                 if r.playbook_sha256 != self.v.loaded.sha256 {
                     return Err(UsageError::new(format!("request {} was started with another version of the playbook", r.id))
                         .with_hint("resume it with the playbook it started with; a changed playbook could reach other records")
@@ -224,9 +225,11 @@ impl<'a> Engine<'a> {
         };
         let mut handler = ReadHandler::new(&self.rules, self.hash_key.clone(), journal);
         handler.before = before;
-        if let Ok(mut p) = handler.planned.lock() {
-            p.extend(std::mem::take(&mut opened.journaled));
-        }
+        handler
+            .planned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(std::mem::take(&mut opened.journaled));
         let cx = run::Context {
             v: self.v,
             ids,
@@ -334,7 +337,7 @@ impl<'a> Engine<'a> {
         if let Some((s, id)) = journal
             && ok
             && evidence_error.is_none()
-            && let Err(e) = s.journal_finish(id, "done").await
+            && let Err(e) = s.journal_finish(id, JournalStatus::Done).await
         {
             evidence_error = Some(format!("the journal could not be closed: {e}"));
         }
@@ -355,7 +358,9 @@ impl<'a> Engine<'a> {
     /// Ends a request that will not be applied (the operator said no): its journaled data goes.
     pub async fn cancel(&self, opened: &Opened) -> anyhow::Result<()> {
         if let Some(state) = self.state {
-            state.journal_finish(&opened.id, "cancelled").await?;
+            state
+                .journal_finish(&opened.id, JournalStatus::Cancelled)
+                .await?;
         }
         Ok(())
     }
@@ -380,10 +385,7 @@ fn report_changes(results: &[SystemResult]) -> BTreeMap<CollectionId, Changes> {
         for c in &s.collections {
             let changed = c.deleted + c.masked + c.updated > 0;
             // A manual step that waits is not an error: the report says `waiting`.
-            let problem = c
-                .problem
-                .clone()
-                .filter(|p| !p.starts_with(crate::run::WAITING));
+            let problem = c.problem.clone().filter(|_| !c.waiting);
             let error = problem.or_else(|| if changed { s.error.clone() } else { None });
             let some = |n: u64| (n > 0).then_some(n);
             out.insert(
@@ -408,9 +410,9 @@ fn report_changes(results: &[SystemResult]) -> BTreeMap<CollectionId, Changes> {
 
 /// Current values of corrected fields, shown to the operator only.
 pub fn before_after(rules: &BTreeMap<CollectionId, Rule>, before: &Before) -> Vec<String> {
-    let Ok(before) = before.lock() else {
-        return Vec::new();
-    };
+    let before = before
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut out = Vec::new();
     for (id, rows) in before.iter() {
         let Some(Rule::Set(fields)) = rules.get(id) else {

@@ -18,7 +18,7 @@ use crate::playbook::{CollectionId, CollectionSpec, MatchTerm, Source};
 use collect::ProvidesCollector;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-pub use outcome::{Status, StepOutcome};
+pub use outcome::{Skip, Status, StepError, StepOutcome, WAITING};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -134,9 +134,6 @@ impl<'a> ConnectorSet<'a> {
     }
 }
 
-/// The reason a manual step gives while it waits; what follows is its instructions.
-pub const WAITING: &str = "waiting for a person: ";
-
 /// Steps already finished in an earlier run of the same request (from the journal).
 pub type Finished = BTreeMap<CollectionId, (StepOutcome, Provided)>;
 
@@ -194,13 +191,13 @@ pub async fn execute(
                 continue;
             }
             let skip = if cancelled {
-                Some("interrupted before it started".to_string())
+                Some(Skip::Interrupted)
             } else if let Some(reason) = &step.skip {
-                Some(reason.clone())
+                Some(Skip::Plan(reason.clone()))
             } else {
                 ups.iter()
                     .find(|u| blocks(&outcomes[*u]))
-                    .map(|bad| format!("waits for {bad}, which failed"))
+                    .map(|bad| Skip::Upstream(bad.to_string()))
             };
             if let Some(reason) = skip {
                 let o = skipped(step, reason);
@@ -244,15 +241,10 @@ pub async fn execute(
 
 /// Whether a finished step stops the steps that wait for it.
 fn blocks(o: &StepOutcome) -> bool {
-    o.status == Status::Failed
-        || o.status == Status::Waiting
-        || o.status == Status::Skipped
-            && o.reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("waits for") || r.starts_with("interrupted"))
+    o.status == Status::Waiting || o.unfinished()
 }
 
-fn skipped(step: &Step, reason: String) -> StepOutcome {
+fn skipped(step: &Step, reason: Skip) -> StepOutcome {
     StepOutcome {
         system: step.system.clone(),
         collection: step.collection.clone(),
@@ -262,7 +254,7 @@ fn skipped(step: &Step, reason: String) -> StepOutcome {
         started: None,
         finished: None,
         duration_ms: 0,
-        reason: Some(reason),
+        reason: Some(reason.to_string()),
     }
 }
 
@@ -353,7 +345,7 @@ async fn run_step(
     if shared.cx.cancel.as_ref().is_some_and(|c| *c.borrow()) {
         return (
             id,
-            skipped(step, "interrupted before it started".into()),
+            skipped(step, Skip::Interrupted),
             Provided::default(),
             None,
         );
@@ -375,14 +367,14 @@ async fn run_step(
     let mut values = Provided::default();
     let mut payload = None;
     match attempt_all(shared, step, &inputs, &mut outcome, &mut values).await {
-        Err(reason) if reason.starts_with(WAITING) => {
+        Err(e @ StepError::Waiting(_)) => {
             outcome.status = Status::Waiting;
-            outcome.reason = Some(reason);
+            outcome.reason = Some(e.to_string());
             outcome.records = 0;
         }
-        Err(reason) => {
+        Err(e @ StepError::Failed(_)) => {
             outcome.status = Status::Failed;
-            outcome.reason = Some(reason);
+            outcome.reason = Some(e.to_string());
             outcome.records = 0;
             values.rows.clear();
         }
@@ -405,39 +397,33 @@ async fn attempt_all(
     inputs: &[MatchGroup],
     outcome: &mut StepOutcome,
     values: &mut Provided,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Value>, StepError> {
     let cx = shared.cx;
     let (Some(system), Some(spec)) = (cx.v.systems.get(&step.system), cx.v.collection(&step.id))
     else {
-        return Err("not in the playbook".into());
+        return Err(StepError::Failed("not in the playbook".into()));
     };
     if inputs.is_empty() {
-        let mut sink = cx.handler.open(&step.id, &[]).map_err(|e| e.to_string())?;
-        return sink.finish().map_err(|e| e.to_string());
+        let mut sink = cx.handler.open(&step.id, &[])?;
+        return Ok(sink.finish()?);
     }
     if let Some(instructions) = system.kind.instructions() {
-        let mut sink = cx.handler.open(&step.id, &[]).map_err(|e| e.to_string())?;
+        let mut sink = cx.handler.open(&step.id, &[])?;
         return match cx.confirmed.and_then(|c| c.get(&step.system)) {
             Some(note) => {
                 outcome.reason = Some(format!("confirmed: {note}"));
-                sink.finish().map_err(|e| e.to_string())
+                Ok(sink.finish()?)
             }
-            None => Err(format!("{WAITING}{instructions}")),
+            None => Err(StepError::Waiting(instructions.to_string())),
         };
     }
     let connector = cx.connectors.get(&step.system).await?;
     let keys = if cx.handler.wants_keys() {
-        connector
-            .key_columns(spec)
-            .await
-            .map_err(|e| e.to_string())?
+        connector.key_columns(spec).await?
     } else {
         Vec::new()
     };
-    let mut sink = cx
-        .handler
-        .open(&step.id, &keys)
-        .map_err(|e| e.to_string())?;
+    let mut sink = cx.handler.open(&step.id, &keys)?;
     let columns = cx.handler.columns(spec, &keys);
     let request = FindRequest {
         collection: spec,
@@ -452,11 +438,11 @@ async fn attempt_all(
             Ok(n) => {
                 *values = collector.into_values();
                 outcome.records = n;
-                return sink.finish().map_err(|e| e.to_string());
+                return Ok(sink.finish()?);
             }
             Err(e) => {
                 drop(collector);
-                sink.reset().map_err(|e| e.to_string())?;
+                sink.reset()?;
                 if e.is_transient() && outcome.attempts <= system.retries {
                     let wait = retry::backoff(outcome.attempts);
                     tracing::warn!(system = %step.system, collection = %step.collection, attempt = outcome.attempts, wait_ms = wait.as_millis() as u64, error = %e, "transient failure, retrying");
@@ -468,7 +454,7 @@ async fn attempt_all(
                 } else {
                     String::new()
                 };
-                return Err(format!("{e}{tries}"));
+                return Err(StepError::Failed(format!("{e}{tries}")));
             }
         }
     }

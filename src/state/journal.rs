@@ -3,6 +3,7 @@
 //! stopped. Identities, keys and planned changes are personal data: they stay only while the
 //! request runs and are cleared when it finishes, leaving outcomes and counts as evidence.
 
+use super::status::{JournalStatus, WriteStatus};
 use super::{State, StateError};
 use crate::connectors::KeyedChange;
 use crate::identity::RequestIdentities;
@@ -41,7 +42,7 @@ pub struct JournalRequest {
     pub subject: String,
     pub playbook_sha256: String,
     pub args: Option<RequestArgs>,
-    pub status: String,
+    pub status: JournalStatus,
 }
 
 fn now() -> String {
@@ -148,16 +149,17 @@ impl State {
                 .bind(id)
                 .fetch_optional(p)
                 .await)?;
-        Ok(row.map(
-            |(id, action, subject, playbook_sha256, request, status)| JournalRequest {
-                id,
-                action,
-                subject,
-                playbook_sha256,
-                args: request.and_then(|r| serde_json::from_str(&r).ok()),
-                status,
-            },
-        ))
+        let Some((id, action, subject, playbook_sha256, request, status)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(JournalRequest {
+            status: status.parse()?,
+            args: request.and_then(|r| serde_json::from_str(&r).ok()),
+            id,
+            action,
+            subject,
+            playbook_sha256,
+        }))
     }
 
     /// Records a finished read step (replacing an earlier attempt's record).
@@ -238,14 +240,8 @@ impl State {
         let mut finished = Finished::new();
         let mut changes = BTreeMap::new();
         for (cid, (outcome, provided, ch)) in self.journal_steps(id).await? {
-            let reusable = match outcome.status {
-                crate::run::Status::Done => true,
-                crate::run::Status::Skipped => outcome
-                    .reason
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("needs ")),
-                _ => false,
-            };
+            let reusable = outcome.status == crate::run::Status::Done
+                || outcome.skip().is_some_and(|s| s.lacks_input());
             if reusable {
                 changes.insert(cid.clone(), ch);
                 finished.insert(cid, (outcome, provided));
@@ -254,12 +250,12 @@ impl State {
         Ok((finished, changes))
     }
 
-    /// Records the write state of one system: `written` (committed), `verified`, or `failed`.
+    /// Records the write state of one system.
     pub async fn journal_write(
         &self,
         id: &str,
         system: &str,
-        status: &str,
+        status: WriteStatus,
         detail: &Value,
     ) -> Result<(), StateError> {
         on_pool!(&self.pool, p => sqlx::query(
@@ -268,7 +264,7 @@ impl State {
         )
         .bind(id)
         .bind(system)
-        .bind(status)
+        .bind(status.name())
         .bind(json(detail))
         .execute(p)
         .await
@@ -279,29 +275,31 @@ impl State {
     pub async fn journal_writes(
         &self,
         id: &str,
-    ) -> Result<BTreeMap<String, (String, Value)>, StateError> {
+    ) -> Result<BTreeMap<String, (WriteStatus, Value)>, StateError> {
         let rows: Vec<(String, String, String)> = on_pool!(&self.pool, p => sqlx::query_as(
             "SELECT system, status, detail FROM journal_writes WHERE request_id = $1",
         )
         .bind(id)
         .fetch_all(p)
         .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(s, st, d)| (s, (st, serde_json::from_str(&d).unwrap_or(Value::Null))))
-            .collect())
+        rows.into_iter()
+            .map(|(s, st, d)| {
+                let detail = serde_json::from_str(&d).unwrap_or(Value::Null);
+                Ok((s, (st.parse()?, detail)))
+            })
+            .collect()
     }
 
     /// Ends a request: its status is set and every piece of personal data it held (identities,
     /// keys, planned changes, provided values) is deleted, in one transaction.
-    pub async fn journal_finish(&self, id: &str, status: &str) -> Result<(), StateError> {
+    pub async fn journal_finish(&self, id: &str, status: JournalStatus) -> Result<(), StateError> {
         let updated = now();
         on_pool!(&self.pool, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE journal_requests SET status = $1, request = NULL, updated = $2 WHERE id = $3",
             )
-            .bind(status)
+            .bind(status.name())
             .bind(&updated)
             .bind(id)
             .execute(&mut *tx)

@@ -395,7 +395,8 @@ impl State {
             tx.commit().await?;
         });
         if self.journal_get(id).await?.is_some() {
-            self.journal_finish(id, CLOSED).await?;
+            self.journal_finish(id, super::status::JournalStatus::Closed)
+                .await?;
         }
         Ok(())
     }

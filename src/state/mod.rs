@@ -122,6 +122,7 @@ const MIGRATIONS: &[&str] = &[
 
 pub mod journal;
 pub mod queue;
+pub mod status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -147,6 +148,8 @@ pub enum StateError {
     },
     #[error("cannot read the keys in the state directory: {0}")]
     Keys(String),
+    #[error("the state database holds an {0}")]
+    Unknown(#[from] status::UnknownText),
 }
 
 /// Where dsr keeps its state.

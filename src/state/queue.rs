@@ -5,6 +5,7 @@
 //! the request has run.
 
 use super::{State, StateError};
+use crate::plan::Action;
 use crate::state::journal::RequestArgs;
 use jiff::{SignedDuration, Timestamp};
 
@@ -27,7 +28,7 @@ type QueueRow = (String, String, String, String, String, i64, Option<String>);
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: String,
-    pub action: String,
+    pub action: Action,
     pub args: RequestArgs,
     /// When the person's request was received, if given.
     pub received: Option<String>,
@@ -132,8 +133,9 @@ impl State {
             let Some((id, action, request)) = row else {
                 return Ok(None);
             };
-            match request.as_deref().map(serde_json::from_str::<Stored>) {
-                Some(Ok(stored)) => {
+            let stored = request.as_deref().map(serde_json::from_str::<Stored>);
+            match (stored, action.parse::<Action>()) {
+                (Some(Ok(stored)), Ok(action)) => {
                     return Ok(Some(Claimed {
                         id,
                         action,
@@ -141,8 +143,9 @@ impl State {
                         args: stored,
                     }));
                 }
-                // A request that cannot be read can never run: it fails for good (and its
-                // unreadable data goes) instead of being claimed again at every lease's end.
+                // A request that cannot be read (or asks for an action this dsr does not know)
+                // can never run: it fails for good (and its unreadable data goes) instead of
+                // being claimed again at every lease's end.
                 _ => {
                     self.update_claim(
                         "UPDATE queue SET status = 'failed', request = NULL, lease_until = NULL, last_error = $4, updated = $3 \
