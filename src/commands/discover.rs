@@ -76,7 +76,9 @@ pub async fn run(global: &Global, args: &DiscoverArgs) -> anyhow::Result<Exit> {
         },
         sample: args.sample,
     };
-    let catalog = catalog::read(&url, &opts).await.map_err(read_error)?;
+    let catalog = crate::discover::read(&url, &opts)
+        .await
+        .map_err(read_error)?;
     let analysis = classify::analyse(&catalog);
     if !global.quiet && !global.json {
         for note in &catalog.unsampled {

@@ -6,7 +6,7 @@
 //! collection, so the file still passes `dsr validate`.
 
 use crate::cli::{Global, InitArgs};
-use crate::discover::catalog::{self, Dialect, ReadOptions};
+use crate::discover::catalog::{Dialect, ReadOptions};
 use crate::discover::{classify, draft};
 use crate::error::{Exit, UsageError};
 use std::fmt::Write as _;
@@ -243,7 +243,8 @@ async fn system_text(choice: &SystemChoice, sample: u32) -> SystemText {
         schema: None,
         sample,
     };
-    let catalog = match tokio::time::timeout(READ_TIMEOUT, catalog::read(url, &opts)).await {
+    let catalog = match tokio::time::timeout(READ_TIMEOUT, crate::discover::read(url, &opts)).await
+    {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return not_drafted(format!("could not read the database: {e}")),
         Err(_) => {

@@ -219,17 +219,6 @@ pub struct ReadOptions<'a> {
     pub sample: u32,
 }
 
-/// Reads the catalog behind `url` (which may hold a password: it is never printed).
-pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, DiscoverError> {
-    let mut catalog = match Dialect::from_url(url)? {
-        Dialect::Postgres => super::postgres::read(url, opts).await?,
-        Dialect::Mysql => super::mysql::read(url, opts).await?,
-        Dialect::Sqlite => super::sqlite::read(url, opts).await?,
-    };
-    catalog.tables.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(catalog)
-}
-
 /// Tables from catalog rows of (table, column, type, nullable), in column order.
 pub(crate) fn tables_from_columns(
     rows: impl IntoIterator<Item = (String, String, String, bool)>,

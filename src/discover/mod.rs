@@ -4,7 +4,7 @@
 //! The work is split so that everything but reading the catalog is pure and tested without a
 //! server:
 //!
-//! - [`catalog`] holds the catalog model and opens the right reader for a URL;
+//! - [`catalog`] holds the catalog model; [`read`] opens the right reader for a URL, and
 //!   [`postgres`], [`mysql`] and [`sqlite`] read tables, columns, keys and value samples.
 //!   Samples are turned into a verdict ("these look like email addresses") as soon as they are
 //!   read and then dropped: no sampled value is ever printed, logged or written.
@@ -29,7 +29,18 @@ pub mod reach;
 pub mod sqlite;
 pub mod todos;
 
-pub use catalog::{Catalog, Column, Dialect, ForeignKey, Table};
+pub use catalog::{Catalog, Column, Dialect, ForeignKey, ReadOptions, Table};
+
+/// Reads the catalog behind `url` (which may hold a password: it is never printed).
+pub async fn read(url: &str, opts: &ReadOptions<'_>) -> Result<Catalog, DiscoverError> {
+    let mut catalog = match Dialect::from_url(url)? {
+        Dialect::Postgres => postgres::read(url, opts).await?,
+        Dialect::Mysql => mysql::read(url, opts).await?,
+        Dialect::Sqlite => sqlite::read(url, opts).await?,
+    };
+    catalog.tables.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(catalog)
+}
 
 /// What can go wrong while discovering; every message is free of secrets and sampled values.
 #[derive(Debug, thiserror::Error)]

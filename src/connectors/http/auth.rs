@@ -146,8 +146,8 @@ impl Auth {
                 .map_err(|e| HttpError::network("POST token_url", &e))?;
             let status = resp.status().as_u16();
             if (status == 429 || status >= 500) && attempt <= self.retries {
-                let wait = super::client::retry_after(resp.headers(), jiff::Timestamp::now())
-                    .filter(|w| *w <= super::client::MAX_RETRY_AFTER)
+                let wait = super::ratelimit::retry_after(resp.headers(), jiff::Timestamp::now())
+                    .filter(|w| *w <= super::ratelimit::MAX_RETRY_AFTER)
                     .unwrap_or_else(|| crate::run::retry::backoff(attempt));
                 tokio::time::sleep(wait).await;
                 continue;

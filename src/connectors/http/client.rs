@@ -5,16 +5,15 @@
 use super::auth::Auth;
 use super::definition::{self, Method, RequestDef, scalar_text};
 use super::error::HttpError;
-use super::ratelimit::RateLimiter;
+use super::ratelimit::{MAX_RETRY_AFTER, RateLimiter, retry_after};
 use super::template::{self, Encoding, Vars};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
 
+
 /// Largest answer body read.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
-/// Longest `Retry-After` honoured; a vendor asking for more fails the call (transiently).
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 pub struct Client {
     pub system: String,
@@ -408,19 +407,6 @@ pub async fn send_retrying(
     }
 }
 
-/// The wait a `Retry-After` header asks for: delay-seconds or an HTTP-date.
-pub fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
-    let text = headers.get("retry-after")?.to_str().ok()?.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = jiff::fmt::rfc2822::DateTimeParser::new()
-        .parse_timestamp(text)
-        .ok()?;
-    let secs = at.as_second() - now.as_second();
-    Some(Duration::from_secs(secs.max(0) as u64))
-}
-
 /// The `rel="next"` target of an RFC 8288 `Link` header.
 pub fn link_next(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all("link") {
@@ -448,26 +434,6 @@ pub fn link_next(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_retry_after_as_seconds_or_date() {
-        let now: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
-        h.insert(
-            "retry-after",
-            "Mon, 23 Nov 2026 12:00:30 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
-        h.insert(
-            "retry-after",
-            "Mon, 23 Nov 2026 11:00:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
-        h.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(retry_after(&h, now), None);
-    }
 
     #[test]
     fn finds_the_next_link() {

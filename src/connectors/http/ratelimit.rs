@@ -1,8 +1,25 @@
-//! A token bucket per connector: every call of a run waits its turn, so a vendor's published
-//! limit is respected however many steps run at once.
+//! How long a call waits: a token bucket per connector, so that a vendor's published limit is
+//! respected however many steps run at once, and the server's own `Retry-After`.
 
+use reqwest::header::HeaderMap;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+
+/// Longest `Retry-After` honoured; a vendor asking for more fails the call (transiently).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// The wait a `Retry-After` header asks for: delay-seconds or an HTTP-date.
+pub fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+    let text = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(text)
+        .ok()?;
+    let secs = at.as_second() - now.as_second();
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
 
 /// The bucket's arithmetic, separate from the clock so it can be tested without waiting.
 #[derive(Debug)]
@@ -64,6 +81,27 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_retry_after_as_seconds_or_date() {
+        let now: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after",
+            "Mon, 23 Nov 2026 12:00:30 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
+        h.insert(
+            "retry-after",
+            "Mon, 23 Nov 2026 11:00:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h, now), None);
+    }
+
 
     #[test]
     fn allows_a_burst_then_the_sustained_rate() {
