@@ -137,6 +137,7 @@ impl<'de> IntoDeserializer<'de, RawError> for Raw {
 }
 
 impl Raw {
+    /// What the value is, for "invalid type" messages.
     fn unexpected(&self) -> de::Unexpected<'_> {
         match self {
             Raw::Null => de::Unexpected::Unit,
@@ -144,9 +145,31 @@ impl Raw {
             Raw::Int(n) => de::Unexpected::Signed(*n),
             Raw::UInt(n) => de::Unexpected::Unsigned(*n),
             Raw::Float(n) => de::Unexpected::Float(*n),
-            Raw::Text(s) => de::Unexpected::Str(s),
+            // Not the text itself: a value in the wrong place may be a secret.
+            Raw::Text(_) => de::Unexpected::Other("a string"),
             Raw::List(_) => de::Unexpected::Seq,
             Raw::Map(_) => de::Unexpected::Map,
+        }
+    }
+}
+
+/// `deserialize_*` methods for targets that are not text: see [`Raw::refusing_text`].
+macro_rules! refuse_text {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, RawError> {
+                self.refusing_text(v)
+            }
+        )*
+    };
+}
+
+impl Raw {
+    /// Reads a value whose target is not text: text is an error that names its type only.
+    fn refusing_text<'de, V: Visitor<'de>>(self, v: V) -> Result<V::Value, RawError> {
+        match self {
+            Raw::Text(_) => Err(de::Error::invalid_type(self.unexpected(), &v)),
+            other => other.deserialize_any(v),
         }
     }
 }
@@ -197,9 +220,30 @@ impl<'de> Deserializer<'de> for Raw {
         }
     }
 
+    // Where anything but text is expected, text is refused without repeating it: a value in
+    // the wrong place may be a secret.
+    refuse_text! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_seq deserialize_map
+        deserialize_bytes deserialize_byte_buf deserialize_unit
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, RawError> {
+        self.refusing_text(v)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, v: V) -> Result<V::Value, RawError> {
+        self.refusing_text(v)
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+        char unit_struct newtype_struct tuple_struct identifier ignored_any
     }
 }
 

@@ -1148,9 +1148,9 @@ fn a_kind_setting_of_the_wrong_type_is_named_at_its_line() {
     )
     .exits(2)
     .stdout_empty()
-    .stderr_has("pb.yaml:8:15: systems.cache.max_keys: invalid type: string \"many\", expected u64")
+    .stderr_has("pb.yaml:8:15: systems.cache.max_keys: invalid type: a string, expected u64")
     .stderr_has(
-        "pb.yaml:14:15: systems.cache.collections.sessions.keys: invalid type: string \"session:{email}\", expected a sequence",
+        "pb.yaml:14:15: systems.cache.collections.sessions.keys: invalid type: a string, expected a sequence",
     );
 }
 
@@ -1184,4 +1184,30 @@ fn a_number_where_a_kind_expects_text_reads_as_text() {
         out["systems"][0]["collections"][0]["table"], "users",
         "{out}"
     );
+}
+
+#[test]
+fn a_secret_written_where_a_map_belongs_is_not_printed() {
+    validate(
+        r#"
+        version: 1
+        organisation: Acme
+        identities: [email]
+        systems:
+          hook:
+            connector: webhook
+            url: https://erasure.internal/dsr
+            auth: hunter2-the-signing-secret
+            purpose: Erasure.
+            legal_basis: contract
+            retention: 30 days.
+            collections:
+              accounts:
+                match: { email: identity.email }
+        "#,
+    )
+    .exits(2)
+    .stdout_empty()
+    .stderr_has("pb.yaml:8:11: systems.hook.auth: invalid type: a string, expected a map")
+    .output_lacks("hunter2");
 }
