@@ -1,18 +1,12 @@
 //! `dsr connectors list|show`: what a playbook's `connector:` may name, and what each needs.
 
 use crate::cli::{ConnectorsCommand, Global};
-use crate::connectors::ConnectorKind;
 use crate::connectors::http::definition::{self, Definition, OneOrMany, SHIPPED};
+use crate::connectors::{ConnectorKind, Help};
 use crate::error::{Exit, UsageError};
 use crate::playbook::diagnostic::did_you_mean;
 use serde_json::{Value, json};
 use std::path::Path;
-
-/// What a native kind needs in a playbook, in one line.
-fn native(kind: ConnectorKind) -> (&'static str, &'static [&'static str]) {
-    let help = kind.help();
-    (help.summary, help.needs)
-}
 
 fn operations(def: &Definition) -> Vec<Value> {
     def.resources
@@ -91,7 +85,10 @@ fn list(global: &Global) -> anyhow::Result<Exit> {
         let kinds: Vec<Value> = ConnectorKind::ALL
             .iter()
             .map(|k| {
-                let (what, needs) = native(*k);
+                let Help {
+                    summary: what,
+                    needs,
+                } = k.help();
                 json!({"name": k.name(), "kind": k.name(), "description": what, "needs": needs})
             })
             .collect();
@@ -116,7 +113,10 @@ fn list(global: &Global) -> anyhow::Result<Exit> {
     let mut rows: Vec<Vec<String>> = ConnectorKind::ALL
         .iter()
         .map(|k| {
-            let (what, needs) = native(*k);
+            let Help {
+                summary: what,
+                needs,
+            } = k.help();
             vec![
                 k.name().to_string(),
                 "native".into(),
@@ -164,7 +164,10 @@ fn show(global: &Global, name: &str) -> anyhow::Result<Exit> {
         let def = found?;
         (describe(&def, "shipped"), Some(def))
     } else if let Some(kind) = ConnectorKind::parse(name) {
-        let (what, needs) = native(kind);
+        let Help {
+            summary: what,
+            needs,
+        } = kind.help();
         (
             json!({"name": kind.name(), "kind": kind.name(), "description": what, "needs": needs}),
             None,

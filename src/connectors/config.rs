@@ -3,7 +3,7 @@
 //! the checks of settings that hold secrets.
 
 use super::ConnectorKind;
-use crate::playbook::check::{Checker, check_references, inline_password};
+use crate::playbook::check::{Checker, by_reference, check_references};
 use crate::playbook::diagnostic::did_you_mean;
 use crate::playbook::interpolate;
 use crate::playbook::model::{COLLECTION_KEYS, SYSTEM_KEYS};
@@ -37,38 +37,35 @@ pub fn read<T: DeserializeOwned + Default>(
     level: Level,
     raw: &Settings,
 ) -> Option<T> {
-    let mut typed = true;
     let own = kind.keys(level);
     let mut known = Settings::new();
     for (key, value) in raw {
-        let mut at = base.to_vec();
-        at.push(key.as_str());
-        if !own.contains(&key.as_str()) {
+        if own.contains(&key.as_str()) {
+            known.insert(key.clone(), value.clone());
+        } else {
+            let mut at = base.to_vec();
+            at.push(key.as_str());
             misplaced(c, &at, key, kind, level);
-            continue;
-        }
-        // Alone, so that a wrong type is reported at its own line.
-        let one = Settings::from([(key.clone(), value.clone())]);
-        match settings::parse::<T>(&one) {
-            Ok(_) => {
-                known.insert(key.clone(), value.clone());
-            }
-            Err(e) => {
-                c.at_value(&at, e, None);
-                typed = false;
-            }
         }
     }
-    if !typed {
-        return None;
-    }
-    match settings::parse::<T>(&known) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            c.at_key(base, e, None);
-            None
+    let whole = match settings::parse::<T>(&known) {
+        Ok(t) => return Some(t),
+        Err(e) => e,
+    };
+    // Key by key, so that each wrong type is reported at its own line.
+    let mut located = false;
+    for (key, value) in &known {
+        if let Err(e) = settings::parse::<T>(&Settings::from([(key.clone(), value.clone())])) {
+            let mut at = base.to_vec();
+            at.push(key.as_str());
+            c.at_value(&at, e, None);
+            located = true;
         }
     }
+    if !located {
+        c.at_key(base, whole, None);
+    }
+    None
 }
 
 /// A key that is not `kind`'s own.
@@ -108,14 +105,7 @@ fn misplaced(c: &mut Checker<'_>, at: &[&str], key: &str, kind: ConnectorKind, l
 
 /// A connection URL: its password, if any, by reference only; its references available.
 pub fn check_url(c: &mut Checker<'_>, at: &[&str], url: &str) {
-    if inline_password(url) {
-        c.at_value(
-            at,
-            "the url holds a password inline",
-            Some("put the secret in the environment and write `url: ${env:APP_DB_URL}` or `${file:PATH}`".into()),
-        );
-    }
-    check_references(c, at, url);
+    by_reference(c, at, "url", url, "APP_DB_URL");
 }
 
 /// `auth:` values: secrets by reference only (user names and client ids identify, everything

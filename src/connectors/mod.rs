@@ -162,8 +162,6 @@ pub struct Capabilities {
     pub correct: bool,
     /// Speaks HTTP through the shared client.
     pub http: bool,
-    /// A person carries the step out; the executor asks for a confirmation instead.
-    pub person: bool,
 }
 
 /// What `dsr connectors list|show` says of a kind.
@@ -607,6 +605,23 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::http::definition::SHIPPED;
+
+    /// The playbook layer knows no connector kind: nothing in it names this module or its
+    /// kinds, so the kinds' configuration cannot creep back into it.
+    #[test]
+    fn the_playbook_layer_imports_nothing_of_the_connectors() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/playbook");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&dir).expect("src/playbook") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            read += 1;
+            for banned in ["crate::connectors", "ConnectorKind"] {
+                assert!(!text.contains(banned), "{} names {banned}", path.display());
+            }
+        }
+        assert!(read >= 10, "only {read} files read in {}", dir.display());
+    }
 
     /// A definition dropped into `connectors/` but not embedded would never reach users, and
     /// an embedded one without its file would not be reviewable: the two lists must agree.

@@ -136,6 +136,21 @@ pub fn inline_password(url: &str) -> bool {
     }
 }
 
+/// A setting that may hold a URL: no password inline, its references well formed and
+/// available. `name` is the key as written, `var` the variable the hint suggests.
+pub fn by_reference(c: &mut Checker<'_>, at: &[&str], name: &str, text: &str, var: &str) {
+    if inline_password(text) {
+        c.at_value(
+            at,
+            format!("the {name} holds a password inline"),
+            Some(format!(
+                "put the secret in the environment and write `{name}: ${{env:{var}}}` or `${{file:PATH}}`"
+            )),
+        );
+    }
+    check_references(c, at, text);
+}
+
 /// `${env:…}` / `${file:…}` references in `template`: well formed and, when secrets are
 /// checked, available.
 pub fn check_references(c: &mut Checker<'_>, path: &[&str], template: &str) {

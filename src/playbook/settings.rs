@@ -42,16 +42,11 @@ impl Raw {
             Raw::Null | Raw::List(_) | Raw::Map(_) => None,
         }
     }
-
-    /// Reads the value as `T`; the message says what was expected.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, String> {
-        T::deserialize(self.clone()).map_err(|e| e.0)
-    }
 }
 
 /// Reads `settings` (the keys of one kind, already checked to be its own) as `T`.
 pub fn parse<T: DeserializeOwned>(settings: &Settings) -> Result<T, String> {
-    Raw::Map(settings.clone()).parse()
+    T::deserialize(Raw::Map(settings.clone())).map_err(|e| e.0)
 }
 
 impl<'de> Deserialize<'de> for Raw {

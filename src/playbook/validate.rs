@@ -7,7 +7,7 @@
 //! its `configure` step runs both so that the user sees every problem at once.
 
 use super::check::{
-    Checker, check_references, hint_for, inline_password, is_category, is_identifier,
+    Checker, by_reference, check_references, hint_for, inline_password, is_category, is_identifier,
     is_identity_kind, is_name, parse_duration,
 };
 use super::diagnostic::did_you_mean;
@@ -247,18 +247,7 @@ fn check_unread_settings(c: &mut Checker<'_>, base: &[&str], settings: &Settings
         let mut at = base.to_vec();
         at.push(key.as_str());
         match value {
-            Raw::Text(text) => {
-                if inline_password(text) {
-                    c.at_value(
-                        &at,
-                        format!("the {key} holds a password inline"),
-                        Some(format!(
-                            "put the secret in the environment and write `{key}: ${{env:VAR}}` or `${{file:PATH}}`"
-                        )),
-                    );
-                }
-                check_references(c, &at, text);
-            }
+            Raw::Text(text) => by_reference(c, &at, key, text, "VAR"),
             Raw::Map(inner) => check_unread_settings(c, &at, inner),
             _ => {}
         }

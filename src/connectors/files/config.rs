@@ -21,7 +21,6 @@ pub const KIND: KindInfo = KindInfo {
         compares_columns: false,
         correct: true,
         http: false,
-        person: false,
     },
     help: Help {
         summary: "files under a directory, or rows of CSV / JSON-lines files",

@@ -23,7 +23,6 @@ pub const KIND: KindInfo = KindInfo {
         compares_columns: false,
         correct: true,
         http: true,
-        person: false,
     },
     help: Help {
         summary: "SaaS API described by a YAML definition",

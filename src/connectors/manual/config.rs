@@ -15,7 +15,6 @@ pub const KIND: KindInfo = KindInfo {
         compares_columns: false,
         correct: true,
         http: false,
-        person: true,
     },
     help: Help {
         summary: "a step a person carries out, confirmed with `dsr requests confirm`",

@@ -20,7 +20,6 @@ pub const KIND: KindInfo = KindInfo {
         compares_columns: false,
         correct: false,
         http: true,
-        person: false,
     },
     help: Help {
         summary: "processor speaking OpenDSR: access/erasure requests, polled",

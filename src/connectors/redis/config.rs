@@ -20,7 +20,6 @@ pub const KIND: KindInfo = KindInfo {
         compares_columns: false,
         correct: true,
         http: false,
-        person: false,
     },
     help: Help {
         summary: "Redis keys found by templates (SCAN), deleted with UNLINK",

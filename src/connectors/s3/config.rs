@@ -25,7 +25,6 @@ pub const KIND: KindInfo = KindInfo {
         // Objects are opaque: there is no field in them to correct.
         correct: false,
         http: false,
-        person: false,
     },
     help: Help {
         summary: "objects in an S3(-compatible) bucket, by key template or metadata",

@@ -169,7 +169,6 @@ pub const CAPABILITIES: crate::connectors::Capabilities = crate::connectors::Cap
     compares_columns: true,
     correct: true,
     http: false,
-    person: false,
 };
 
 /// What to write instead of another kind's keys in a SQL system.

@@ -17,7 +17,6 @@ pub const KIND: KindInfo = KindInfo {
         compares_columns: false,
         correct: true,
         http: true,
-        person: false,
     },
     help: Help {
         summary: "signed JSON POST to an internal service (HMAC-SHA256)",
